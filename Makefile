@@ -1,0 +1,58 @@
+# Sensorhub: `make run` starts the whole system, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format migrate browser clean
+
+help:
+	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make test    install the test dependencies (and Chromium) and run the whole suite"
+	@echo "make lint    ruff format --check and ruff check"
+	@echo "make format  ruff format and ruff check --fix"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements/dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.base-installed
+
+migrate: $(VENV)/.base-installed
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate
+	@$(BIN)/python manage.py create_demo_admin
+	@echo "Sensorhub on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops everything."
+	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho start --procfile Procfile
+
+# Headless Chromium for the browser tests, from Debian's packages (never a browser download of its own).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test: $(VENV)/.dev-installed browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""Roles are Django groups (made by migration 0002) carrying the permissions below.
+
+Staff and superusers may do everything a role allows. Checks go through `can_read` and `can_operate` so that
+the API, pages, WebSockets and admin agree.
+"""
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import models
+
+READ_PERMISSION = "accounts.access_data"
+OPERATE_PERMISSION = "accounts.operate"
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer"
+    OPERATOR = "operator", "Operator"
+
+
+ROLE_NAMES = frozenset(Role.values)
+
+
+def _allowed(user, permission: str) -> bool:
+    if user is None or isinstance(user, AnonymousUser) or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_staff or user.has_perm(permission))
+
+
+def can_read(user) -> bool:
+    """Viewers, operators, staff."""
+    return _allowed(user, READ_PERMISSION)
+
+
+def can_operate(user) -> bool:
+    """Operators and staff."""
+    return _allowed(user, OPERATE_PERMISSION)
+
+
+def user_role(user) -> str | None:
+    """The user's role name ("operator" wins over "viewer"), or None."""
+    names = {group.name for group in user.groups.all()} & ROLE_NAMES
+    if Role.OPERATOR in names:
+        return Role.OPERATOR.value
+    if Role.VIEWER in names:
+        return Role.VIEWER.value
+    return None

@@ -1,0 +1,76 @@
+"""Health of the parts Sensorhub depends on, for `GET /healthcheck` and operators.
+
+Each check returns `{"state": "up" | "down" | "disabled", ...}`; "disabled" means the part is not configured
+(Redis in the embedded mode) and does not make the system unhealthy.
+"""
+
+import time
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from config.celery_app import app as celery_app
+
+UP, DOWN, DISABLED = "up", "down", "disabled"
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def database_check(*, connection: BaseDatabaseWrapper | None = None) -> dict[str, Any]:
+    """Run `SELECT 1` on the connection (the default database unless one is given)."""
+    connection = connection or connections[DEFAULT_DB_ALIAS]
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means the database cannot serve us
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}".strip()[:300]}
+    return {"state": UP, "vendor": connection.vendor, "latency_ms": _elapsed_ms(started)}
+
+
+def redis_check(*, url: str | None = None) -> dict[str, Any]:
+    """PING the Redis at `url` (settings.REDIS_URL by default); disabled when none is configured."""
+    url = settings.REDIS_URL if url is None else url
+    if not url:
+        return {"state": DISABLED, "detail": "REDIS_URL is not set (embedded mode)"}
+    started = time.perf_counter()
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        client.close()
+    return {"state": UP, "latency_ms": _elapsed_ms(started)}
+
+
+def worker_check(*, timeout: float | None = None) -> dict[str, Any]:
+    """Broadcast a Celery ping and count the workers that answer within `timeout` seconds."""
+    timeout = settings.HEALTHCHECK_WORKER_TIMEOUT if timeout is None else timeout
+    broker_url = celery_app.conf.broker_url or ""
+    if broker_url.startswith(("redis://", "rediss://")) and redis_check(url=broker_url)["state"] != UP:
+        return {"state": DOWN, "detail": "the Celery broker (Redis) is unreachable"}
+    try:
+        replies = celery_app.control.ping(timeout=timeout)
+    except Exception as exc:  # kombu raises transport-specific errors
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    if not replies:
+        return {"state": DOWN, "detail": f"no Celery worker answered within {timeout:g} s"}
+    return {"state": UP, "workers": len(replies)}
+
+
+def system_health() -> dict[str, Any]:
+    """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
+    checks = {
+        "database": database_check(),
+        "redis": redis_check(),
+        "worker": worker_check(),
+    }
+    down = [name for name, result in checks.items() if result["state"] == DOWN]
+    return {"status": "down" if down else "ok", "down": down, "checks": checks}

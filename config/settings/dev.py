@@ -1,0 +1,28 @@
+"""Local development: `make run`. Debug on, plain-text logs, a per-checkout secret key."""
+
+from django.core.management.utils import get_random_secret_key
+
+from .base import *  # noqa: F403
+from .base import VAR_DIR, env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+LOG_FORMAT = env("LOG_FORMAT", default="console")
+LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
+
+
+def _dev_secret_key() -> str:
+    """The key from the environment, else one generated on first run and kept in var/ (never committed)."""
+    key = env("DJANGO_SECRET_KEY", default="")
+    if key:
+        return key
+    path = VAR_DIR / "dev-secret-key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(get_random_secret_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _dev_secret_key()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+INTERNAL_IPS = ["127.0.0.1"]

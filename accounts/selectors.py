@@ -1,5 +1,5 @@
-from django.db.models import Prefetch, QuerySet
 from django.contrib.auth.models import Group
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 

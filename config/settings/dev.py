@@ -25,4 +25,5 @@ def _dev_secret_key() -> str:
 
 SECRET_KEY = _dev_secret_key()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405  (WhiteNoise warns about a missing STATIC_ROOT)
 INTERNAL_IPS = ["127.0.0.1"]

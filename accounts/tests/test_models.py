@@ -1,0 +1,36 @@
+import pytest
+from django.db import IntegrityError
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_email_is_stored_lower_case_and_trimmed():
+    user = UserFactory(email="  Ada.Lovelace@Example.COM ")
+    assert user.email == "ada.lovelace@example.com"
+
+
+def test_email_is_unique_without_regard_to_case_in_the_database():
+    UserFactory(email="ada@example.com")
+    with pytest.raises(IntegrityError):
+        # Bypasses the service on purpose: the database constraint is the last line of defence.
+        User.objects.bulk_create([User(email="ADA@example.com")])
+
+
+def test_natural_key_lookup_ignores_case():
+    user = UserFactory(email="grace@example.com")
+    assert User.objects.get_by_natural_key("Grace@Example.com") == user
+
+
+def test_password_is_stored_hashed():
+    user = UserFactory(password="a-secret-passphrase")
+    assert "a-secret-passphrase" not in user.password
+    assert user.check_password("a-secret-passphrase")
+
+
+def test_names_are_optional():
+    user = UserFactory(first_name="", last_name="")
+    assert user.get_full_name() == user.email
+    assert str(user) == user.email

@@ -1,0 +1,143 @@
+"""The health check against the real database, Redis and a real Celery worker process."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.db.utils import load_backend
+from django.urls import reverse
+
+from common.health import database_check, redis_check, system_health, worker_check
+from config.celery_app import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def celery_worker(redis_url):
+    """A real `celery worker` process on the test broker; stopped after the test."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "REDIS_URL": redis_url}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"health-{os.getpid()}@%h",
+            "--loglevel=WARNING",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while not celery_app.control.ping(timeout=0.5):
+            if process.poll() is not None:
+                pytest.fail(f"the worker exited: {process.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the worker did not answer pings within 60 s")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_database_up():
+    result = database_check()
+    assert result["state"] == "up"
+    assert result["vendor"] == connection.vendor
+
+
+def test_database_down_is_reported_with_the_driver_error():
+    broken = dict(connection.settings_dict)
+    if connection.vendor == "sqlite":
+        broken["NAME"] = "/nonexistent-directory/db.sqlite3"
+    else:
+        broken["PORT"] = 1
+    wrapper = load_backend(broken["ENGINE"]).DatabaseWrapper(broken, alias="broken")
+    try:
+        result = database_check(connection=wrapper)
+    finally:
+        wrapper.close()
+    assert result["state"] == "down"
+    assert "Error" in result["detail"]
+
+
+def test_redis_up(redis_url):
+    assert redis_check(url=redis_url)["state"] == "up"
+
+
+def test_redis_down_and_disabled():
+    assert redis_check(url=DEAD_REDIS)["state"] == "down"
+    assert redis_check(url="")["state"] == "disabled"
+
+
+def test_worker_down_when_none_answers(redis_url):
+    result = worker_check(timeout=0.5)
+    assert result == {"state": "down", "detail": "no Celery worker answered within 0.5 s"}
+
+
+def test_worker_down_when_the_broker_is_unreachable(monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", DEAD_REDIS)
+    assert worker_check(timeout=0.5)["state"] == "down"
+
+
+def test_healthcheck_is_200_when_everything_is_up(client, celery_worker):
+    response = client.get(reverse("healthcheck"))
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["down"] == []
+    assert {name: check["state"] for name, check in body["checks"].items()} == {
+        "database": "up",
+        "redis": "up",
+        "worker": "up",
+    }
+    assert body["checks"]["worker"]["workers"] >= 1
+
+
+def test_healthcheck_is_503_naming_the_worker_when_none_runs(client, redis_url, settings):
+    settings.HEALTHCHECK_WORKER_TIMEOUT = 0.5
+    response = client.get(reverse("healthcheck"))
+    assert response.status_code == 503
+    assert response.json()["down"] == ["worker"]
+
+
+def test_healthcheck_is_503_naming_redis_when_it_is_down(client, settings, monkeypatch):
+    settings.REDIS_URL = DEAD_REDIS
+    monkeypatch.setattr(celery_app.conf, "broker_url", DEAD_REDIS)
+    response = client.get(reverse("healthcheck"))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["redis", "worker"]
+    assert body["checks"]["database"]["state"] == "up"
+
+
+def test_healthcheck_answers_get_only(client):
+    assert client.post(reverse("healthcheck")).status_code == 405
+
+
+def test_liveness(client):
+    assert client.get(reverse("liveness")).json() == {"status": "ok"}
+
+
+def test_system_health_shape(redis_url, settings):
+    settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
+    health = system_health()
+    assert set(health) == {"status", "down", "checks"}
+    assert set(health["checks"]) == {"database", "redis", "worker"}

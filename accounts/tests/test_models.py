@@ -34,3 +34,12 @@ def test_names_are_optional():
     user = UserFactory(first_name="", last_name="")
     assert user.get_full_name() == user.email
     assert str(user) == user.email
+
+
+def test_an_unknown_default_role_is_a_system_check_error(settings):
+    from accounts.checks import default_role_check
+
+    settings.ACCOUNTS_DEFAULT_ROLE = "owner"
+    assert [error.id for error in default_role_check(None)] == ["accounts.E001"]
+    settings.ACCOUNTS_DEFAULT_ROLE = ""
+    assert default_role_check(None) == []

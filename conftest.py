@@ -21,12 +21,12 @@ def _clear_cache():
     cache.clear()
 
 
-def require_server(name: str, error: Exception) -> None:
-    """A missing server fails the test in CI and skips it elsewhere (with the reason)."""
-    message = f"{name} is not reachable: {error}"
+def require_server(name: str, error: Exception, *, hint: str = "start it or set its URL to run this test") -> None:
+    """A missing server (or browser) fails the test in CI and skips it elsewhere, with the reason."""
+    message = f"{name} is not available: {error}"
     if IN_CI:
-        pytest.fail(f"{message} (CI runs against the real servers; none may be missing)")
-    pytest.skip(f"{message}; start it or set its URL to run this test")
+        pytest.fail(f"{message} (CI runs against the real servers and browser; none may be missing)")
+    pytest.skip(f"{message}; {hint}")
 
 
 @pytest.fixture

@@ -110,7 +110,15 @@ def user_set_role(*, user: User, role: str | None) -> User:
         )
     user.groups.remove(*Group.objects.filter(name__in=ROLE_NAMES))
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        try:
+            group = Group.objects.get(name=role)
+        except Group.DoesNotExist as exc:
+            raise ApplicationError(
+                f"The role group {role!r} is missing; run `manage.py migrate` (migration accounts 0002 makes it).",
+                code="configuration_error",
+                status_code=500,
+            ) from exc
+        user.groups.add(group)
     # Django caches permissions on the instance; drop them so the new role takes effect at once.
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         user.__dict__.pop(cache, None)

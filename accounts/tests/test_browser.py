@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from accounts.models import User
@@ -56,8 +57,17 @@ def _allow_async_unsafe():
 def browser() -> Browser:
     """One headless Chromium for the module; missing, it fails the test in CI and skips it elsewhere."""
     if not CHROMIUM.is_file():
-        require_server("Chromium", FileNotFoundError(f"{CHROMIUM} does not exist (apt-get install chromium)"))
+        require_server(
+            "Chromium", FileNotFoundError(f"{CHROMIUM} does not exist"), hint="`make test` installs it (apt-get)"
+        )
+    # Between its calls Playwright's sync API leaves its event loop marked as running in this thread, so asgiref
+    # takes the thread for an async one and hands Django a second, empty set of connections there. Point it at
+    # the ones the test database was set up on (they carry serialized_rollback's snapshot, and the in-memory
+    # SQLite database the live server shares).
+    sync_connections = {alias: connections[alias] for alias in connections}
     with sync_playwright() as playwright:
+        for alias, connection in sync_connections.items():
+            connections[alias] = connection
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()

@@ -161,3 +161,12 @@ def test_api_token_obtain_checks_credentials_without_revealing_which_part_is_wro
             api_token_obtain(email=email, password=password)
         assert excinfo.value.status_code == 401
         assert excinfo.value.detail == "Unable to log in with these credentials."
+
+
+def test_set_role_names_a_missing_role_group_clearly():
+    from django.contrib.auth.models import Group
+
+    user = UserFactory()
+    Group.objects.filter(name="operator").delete()
+    with pytest.raises(ApplicationError, match="run `manage.py migrate`"):
+        user_set_role(user=user, role="operator")

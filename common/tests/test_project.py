@@ -81,3 +81,14 @@ async def test_asgi_application_serves_http():
     communicator = HttpCommunicator(application, "GET", "/healthcheck/live", headers=[(b"host", b"localhost")])
     response = await communicator.get_response()
     assert response["status"] == 200
+
+
+def test_openapi_schema_is_valid_and_generates_without_warnings(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command(
+        "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"), stderr=StringIO()
+    )
+    assert "/api/v1/users/me/" in (tmp_path / "schema.yml").read_text()

@@ -31,7 +31,7 @@ migrate: $(VENV)/.base-installed
 	$(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	@$(BIN)/python manage.py create_demo_admin
+	@$(BIN)/python manage.py create_demo_admin --site http://127.0.0.1:$(PORT)
 	@echo "Sensorhub on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops everything."
 	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho start --procfile Procfile
 

@@ -48,7 +48,8 @@ def test_create_api_token_errors_are_one_readable_line(args, message):
 
 
 def test_create_demo_admin_once():
-    first = run("create_demo_admin", "--email", "demo@example.com")
+    first = run("create_demo_admin", "--email", "demo@example.com", "--site", "http://127.0.0.1:8123/")
+    assert "http://127.0.0.1:8123/admin/" in first
     admin = User.objects.get(email="demo@example.com")
     assert admin.is_superuser
     assert admin.is_staff

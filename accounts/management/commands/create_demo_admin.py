@@ -11,8 +11,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--email", default="admin@example.com")
+        parser.add_argument("--site", default="http://127.0.0.1:8000", help="Where the site runs (for the message).")
 
-    def handle(self, *args, email, **options):
+    def handle(self, *args, email, site, **options):
         if User.objects.filter(email__iexact=email).exists():
             self.stdout.write(
                 f"Demo admin {email} already exists (its password was printed when it was made; "
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         bar = "=" * 72
         self.stdout.write(
             self.style.SUCCESS(
-                f"{bar}\nDemo admin created. Log in at http://127.0.0.1:8000/admin/ with\n"
+                f"{bar}\nDemo admin created. Log in at {site.rstrip('/')}/admin/ with\n"
                 f"  email:    {email}\n  password: {password}\n"
                 f"This password is shown only now.\n{bar}"
             )

@@ -179,18 +179,23 @@ else:
 # ------------------------------------------------------------------------------
 # Channels: https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 # ------------------------------------------------------------------------------
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+def redis_channel_layers(url: str) -> dict:
+    """The channels-redis layer on `url` (test settings reuse it with their own Redis)."""
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [url],
                 # channels-redis drops messages silently past a channel's capacity (default 100).
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
                 "expiry": 60,
             },
         }
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -7,7 +7,7 @@ PostgreSQL and Redis from DATABASE_URL and REDIS_URL and has no fallback: a miss
 from django.core.management.utils import get_random_secret_key
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, redis_channel_layers
 
 CI = env.bool("CI", default=False)
 
@@ -37,9 +37,4 @@ CELERY_TASK_ALWAYS_EAGER = False
 # The servers the suite talks to for real: Redis as Celery broker and channel layer.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
-    }
-}
+CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)

@@ -50,12 +50,19 @@ def redis_check(*, url: str | None = None) -> dict[str, Any]:
     return {"state": UP, "latency_ms": _elapsed_ms(started)}
 
 
-def worker_check(*, timeout: float | None = None) -> dict[str, Any]:
-    """Broadcast a Celery ping and count the workers that answer within `timeout` seconds."""
+def worker_check(*, timeout: float | None = None, redis_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Broadcast a Celery ping and count the workers that answer within `timeout` seconds.
+
+    A Redis broker is checked first (a ping through a dead broker would hang in retries); `redis_result`, the
+    check of settings.REDIS_URL already made, is reused when the broker is that same Redis.
+    """
     timeout = settings.HEALTHCHECK_WORKER_TIMEOUT if timeout is None else timeout
     broker_url = celery_app.conf.broker_url or ""
-    if broker_url.startswith(("redis://", "rediss://")) and redis_check(url=broker_url)["state"] != UP:
-        return {"state": DOWN, "detail": "the Celery broker (Redis) is unreachable"}
+    if broker_url.startswith(("redis://", "rediss://")):
+        if redis_result is None or broker_url != settings.REDIS_URL:
+            redis_result = redis_check(url=broker_url)
+        if redis_result["state"] != UP:
+            return {"state": DOWN, "detail": "the Celery broker (Redis) is unreachable"}
     try:
         replies = celery_app.control.ping(timeout=timeout)
     except Exception as exc:  # kombu raises transport-specific errors
@@ -67,10 +74,11 @@ def worker_check(*, timeout: float | None = None) -> dict[str, Any]:
 
 def system_health() -> dict[str, Any]:
     """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
+    redis_result = redis_check()
     checks = {
         "database": database_check(),
-        "redis": redis_check(),
-        "worker": worker_check(),
+        "redis": redis_result,
+        "worker": worker_check(redis_result=redis_result),
     }
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

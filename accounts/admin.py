@@ -10,7 +10,6 @@ from accounts.models import User
 from accounts.roles import Role, user_role
 from accounts.selectors import user_list
 from accounts.services import api_token_create, api_token_revoke, user_approve, user_set_role
-from common.exceptions import ApplicationError
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -100,33 +99,27 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("token_key", "user__email")
     raw_id_fields = ("user",)
-    readonly_fields = ("token_key", "user", "created", "expiry")
+    # Shown read-only on a token's page (no change permission); the digest is never shown.
+    detail_fields = ("token_key", "user", "created", "expiry")
     actions = ("revoke",)
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = ApiTokenCreateForm
-            kwargs["fields"] = ("user", "ttl_days")
         return super().get_form(request, obj, **kwargs)
 
-    def get_readonly_fields(self, request, obj=None):
-        return self.readonly_fields if obj else ()
-
     def get_fields(self, request, obj=None):
-        return ("user", "ttl_days") if obj is None else self.readonly_fields
+        return ("user", "ttl_days") if obj is None else self.detail_fields
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def save_model(self, request, obj, form, change):
+        # The form refused inactive users already; the service enforces it again.
         ttl_days = form.cleaned_data.get("ttl_days")
-        try:
-            token, raw = api_token_create(
-                user=form.cleaned_data["user"], ttl=timedelta(days=ttl_days) if ttl_days else None
-            )
-        except ApplicationError as exc:
-            self.message_user(request, exc.detail, messages.ERROR)
-            return
+        token, raw = api_token_create(
+            user=form.cleaned_data["user"], ttl=timedelta(days=ttl_days) if ttl_days else None
+        )
         form.instance = token
         obj.pk = token.pk
         self.message_user(request, f"New API token (copy it now, it is not shown again): {raw}", messages.WARNING)
@@ -139,8 +132,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        count = 0
-        for token in queryset:
+        tokens = list(queryset)
+        for token in tokens:
             api_token_revoke(token=token)
-            count += 1
-        self.message_user(request, f"{count} token(s) revoked.", messages.SUCCESS)
+        self.message_user(request, f"{len(tokens)} token(s) revoked.", messages.SUCCESS)

@@ -114,13 +114,16 @@ def test_failed_logins_are_rate_limited(client):
     assert "_auth_user_id" not in client.session
 
 
+def change_password(client, user: User, old: str):
+    client.force_login(user)
+    return client.post(
+        reverse("account_change_password"), {"oldpassword": old, "password1": STRONG, "password2": STRONG}
+    )
+
+
 def test_password_change(client):
     user = verified_user()
-    client.force_login(user)
-    response = client.post(
-        reverse("account_change_password"),
-        {"oldpassword": DEFAULT_PASSWORD, "password1": STRONG, "password2": STRONG},
-    )
+    response = change_password(client, user, DEFAULT_PASSWORD)
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password(STRONG)
@@ -128,10 +131,7 @@ def test_password_change(client):
 
 def test_password_change_needs_the_old_password(client):
     user = verified_user()
-    client.force_login(user)
-    response = client.post(
-        reverse("account_change_password"), {"oldpassword": "wrong", "password1": STRONG, "password2": STRONG}
-    )
+    response = change_password(client, user, "wrong")
     assert response.status_code == 200
     user.refresh_from_db()
     assert user.check_password(DEFAULT_PASSWORD)

@@ -15,6 +15,8 @@ def _target_id() -> int:
     return UserFactory(email="target@example.com", viewer=True).pk
 
 
+STAFF_ONLY = {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 403, "staff": 200, "viewer_token": 403}
+
 # (method, url name, url args, body, {caller: expected status})
 ENDPOINTS = [
     (
@@ -29,21 +31,21 @@ ENDPOINTS = [
         "accounts-api:user-list",
         False,
         None,
-        {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 403, "staff": 200, "viewer_token": 403},
+        STAFF_ONLY,
     ),
     (
         "get",
         "accounts-api:user-detail",
         True,
         None,
-        {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 403, "staff": 200, "viewer_token": 403},
+        STAFF_ONLY,
     ),
     (
         "post",
         "accounts-api:user-role",
         True,
         {"role": "operator"},
-        {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 403, "staff": 200, "viewer_token": 403},
+        STAFF_ONLY,
     ),
     (
         "post",

@@ -70,8 +70,8 @@ def test_schedules_edited_in_the_admin_survive_a_beat_start(monkeypatch):
     DatabaseScheduler(app=celery_app)  # what `celery beat` does at start: set up its schedule
     task.refresh_from_db()
     assert (task.crontab.hour, task.crontab.minute) == ("5", "15")
-    # Nothing is declared in settings that beat could write back over staff edits.
-    assert not getattr(settings, "CELERY_BEAT_SCHEDULE", None)
+    # Nothing is declared in Celery's own config that beat could write back over staff edits.
+    assert not celery_app.conf.beat_schedule
 
 
 @pytest.mark.asyncio

@@ -176,6 +176,7 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+
 # ------------------------------------------------------------------------------
 # Channels: https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 # ------------------------------------------------------------------------------
@@ -222,7 +223,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Schedules are PeriodicTask rows from data migrations, edited in the admin; never CELERY_BEAT_SCHEDULE.
+# Schedules are PeriodicTask rows from data migrations, edited in the admin; none is declared in settings.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # ------------------------------------------------------------------------------

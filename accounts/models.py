@@ -73,3 +73,56 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name or self.email
+
+
+class DeviceKey(models.Model):
+    """A secret a device sends (`Authorization: Device <key>`) to write readings of one platform or one sensor.
+
+    Only the SHA-256 digest of the key is stored; the key itself is shown once, when created. A revoked key
+    stops working at once and stays listed for the record.
+    """
+
+    PREFIX_LENGTH = 8
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The key's first characters.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    platform = models.ForeignKey(
+        "sensors.Platform", on_delete=models.CASCADE, null=True, blank=True, related_name="device_keys"
+    )
+    sensor = models.ForeignKey(
+        "sensors.Sensor", on_delete=models.CASCADE, null=True, blank=True, related_name="device_keys"
+    )
+    created_by = models.ForeignKey(
+        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(platform__isnull=False, sensor__isnull=True)
+                | models.Q(platform__isnull=True, sensor__isnull=False),
+                name="accounts_devicekey_one_target",
+                violation_error_message="A device key is bound to exactly one platform or one sensor.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def target(self) -> str:
+        return f"sensor {self.sensor}" if self.sensor_id else f"platform {self.platform}"
+
+    def may_write(self, *, sensor_id: int, platform_id: int | None) -> bool:
+        if self.sensor_id is not None:
+            return self.sensor_id == sensor_id
+        return platform_id is not None and self.platform_id == platform_id

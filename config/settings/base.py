@@ -233,6 +233,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # Devices: `Authorization: Device <key>`; passes only the permission that writes readings.
+        "accounts.authentication.DeviceKeyAuthentication",
     ],
     # Reading needs the viewer role at least; views that write ask for more.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.CanRead"],
@@ -276,6 +278,27 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# ------------------------------------------------------------------------------
+# Sensors: ingestion (docs/ingestion.md)
+# ------------------------------------------------------------------------------
+# Readings for an unknown sensor key register it (devices keep the old contract); False rejects them instead.
+SENSORS_AUTO_REGISTER = env.bool("SENSORS_AUTO_REGISTER", default=True)
+# Zone that naive timestamps ("2024-12-01 12:00:00") are read in.
+SENSORS_NAIVE_TIMEZONE = env("SENSORS_NAIVE_TIMEZONE", default="UTC")
+# Readings stamped further ahead of the receive time than this are rejected.
+SENSORS_MAX_FUTURE_SECONDS = env.int("SENSORS_MAX_FUTURE_SECONDS", default=300)
+# Messages larger than this are rejected unread (pub/sub, stream, MQTT, each REST item).
+SENSORS_MAX_MESSAGE_BYTES = env.int("SENSORS_MAX_MESSAGE_BYTES", default=65536)
+# Called after commit with the readings each ingest call stored: live broadcast, detection hand-off.
+SENSORS_INGEST_HOOKS = ["sensors.broadcast.readings_broadcast"]
+# Redis pub/sub channel of the old sensor processor's contract.
+SENSORS_PUBSUB_CHANNEL = env("SENSORS_PUBSUB_CHANNEL", default="sensor_stream")
+# The consumer writes a batch when it holds this many messages or this many milliseconds have passed.
+SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=5000)
+SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=200)
+# Largest list accepted by POST /api/v1/readings/.
+SENSORS_REST_MAX_BATCH = 10_000
 
 # ------------------------------------------------------------------------------
 # Health check

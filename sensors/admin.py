@@ -1,0 +1,148 @@
+from functools import cached_property
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+
+from sensors.models import Installation, Platform, Reading, RejectedMessage, Sensor
+from sensors.services.catalog import platform_save, sensor_save
+from sensors.services.ingest import rejected_message_reprocess
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counting tens of millions of rows takes seconds on PostgreSQL: an unfiltered list shows the planner's
+    estimate instead; a filtered one (one sensor, a search) counts exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        query = self.object_list.query
+        if connection.vendor == "postgresql" and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [query.model._meta.db_table]
+                )
+                row = cursor.fetchone()
+            if row and row[0] > 100_000:
+                return int(row[0])
+        return super().count
+
+
+class InstallationInline(admin.TabularInline):
+    model = Installation
+    extra = 0
+    fields = ("name", "height", "orientation", "volume", "porosity")
+
+
+@admin.register(Platform)
+class PlatformAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "sensor_count", "latitude", "longitude", "created_at")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (InstallationInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(sensor_count=Count("sensors"))
+
+    @admin.display(description="sensors", ordering="sensor_count")
+    def sensor_count(self, platform: Platform) -> int:
+        return platform.sensor_count
+
+    def save_model(self, request, obj, form, change):
+        platform_save(platform=obj)
+
+
+@admin.register(Installation)
+class InstallationAdmin(admin.ModelAdmin):
+    list_display = ("name", "platform", "height", "orientation", "volume")
+    list_filter = ("platform",)
+    list_select_related = ("platform",)
+    search_fields = ("name", "platform__name")
+    autocomplete_fields = ("platform",)
+
+
+@admin.register(Sensor)
+class SensorAdmin(admin.ModelAdmin):
+    list_display = (
+        "key",
+        "name",
+        "platform",
+        "kind",
+        "unit",
+        "active",
+        "detection_enabled",
+        "latest_value",
+        "latest_timestamp",
+        "readings_link",
+    )
+    list_filter = ("active", "detection_enabled", "kind", "platform")
+    list_select_related = ("platform",)
+    search_fields = ("key", "name")
+    autocomplete_fields = ("platform", "installation")
+    readonly_fields = ("created_at", "latest_timestamp", "latest_value")
+    fieldsets = (
+        (None, {"fields": ("key", "name", "kind", "unit", "active", "detection_enabled")}),
+        ("Where", {"fields": ("platform", "installation", "x", "y", "z")}),
+        ("Latest reading", {"fields": ("latest_timestamp", "latest_value", "created_at")}),
+    )
+
+    @admin.display(description="readings")
+    def readings_link(self, sensor: Sensor) -> str:
+        url = reverse("admin:sensors_reading_changelist") + f"?sensor__id__exact={sensor.pk}"
+        return format_html('<a href="{}">readings</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        sensor_save(sensor=obj)
+
+
+@admin.register(Reading)
+class ReadingAdmin(admin.ModelAdmin):
+    """Read-only: readings change only through ingestion. Newest stored first (by id, which an index serves
+    for the whole table); per sensor, sort by timestamp."""
+
+    list_display = ("sensor", "timestamp", "value")
+    list_select_related = ("sensor",)
+    search_fields = ("=sensor__key",)
+    ordering = ("-id",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(RejectedMessage)
+class RejectedMessageAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "source", "sensor_key", "reason", "payload_truncated")
+    list_filter = ("source", "payload_truncated")
+    search_fields = ("sensor_key", "reason", "payload")
+    date_hierarchy = "received_at"
+    actions = ("reprocess",)
+    fields = ("received_at", "source", "sensor_key", "reason", "payload", "payload_truncated")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Re-process selected messages (delete those that now succeed)")
+    def reprocess(self, request, queryset):
+        done = failed = 0
+        for message in queryset:
+            result = rejected_message_reprocess(message=message)
+            if result.rejected:
+                failed += 1
+            else:
+                done += 1
+        level = messages.SUCCESS if not failed else messages.WARNING
+        self.message_user(request, f"{done} message(s) ingested, {failed} still rejected (reason updated).", level)

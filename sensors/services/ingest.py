@@ -1,0 +1,509 @@
+"""The ingestion service: the one path every reading takes, whichever way it arrives.
+
+pub/sub, streams, MQTT, REST, CSV, external sources and the simulator all call `readings_ingest`. It guarantees:
+
+- validation: a known (or, where `SENSORS_AUTO_REGISTER` allows, a new) active sensor; a finite float value; an
+  ISO 8601 timestamp, naive ones read in `SENSORS_NAIVE_TIMEZONE`, none more than `SENSORS_MAX_FUTURE_SECONDS`
+  ahead of the receive time;
+- one batch insert per call that ignores readings already stored (same sensor and timestamp) and counts them;
+- each sensor's latest value is the reading with the greatest timestamp, not the last to arrive;
+- after commit, the stored readings go to the hooks in `SENSORS_INGEST_HOOKS` (live broadcast, detection);
+- bad input becomes a `RejectedMessage` with its reason, or, with `atomic=True` (REST), an `ApplicationError`
+  naming each bad index and field with nothing of the call stored. It never stops the caller otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from common.exceptions import ApplicationError
+from sensors.models import SENSOR_KEY_PATTERN, IngestSource, Reading, RejectedMessage, Sensor, SensorKind
+
+logger = logging.getLogger(__name__)
+
+_KEY_RE = re.compile(SENSOR_KEY_PATTERN)
+_SQLITE_CHUNK = 300  # rows per INSERT: 900 parameters, under every SQLite build's limit
+
+
+class ReadingInvalid(Exception):
+    """One message failed validation; `errors` maps each field to its problems."""
+
+    def __init__(self, errors: dict[str, list[str]], *, sensor_key: str = "") -> None:
+        super().__init__(_reason(errors))
+        self.errors = errors
+        self.sensor_key = sensor_key
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingIn:
+    """A validated reading, not yet tied to a stored sensor."""
+
+    sensor_key: str
+    timestamp: datetime
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A reading this call stored (duplicates excluded): what the hooks receive."""
+
+    sensor_id: int
+    sensor_key: str
+    timestamp: datetime
+    value: float
+
+
+@dataclass
+class IngestResult:
+    """Counts of one call: `received` = `stored` + `duplicates` + `rejected`."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    stored_readings: list[StoredReading] = field(default_factory=list, repr=False)
+    # (index in the call's messages, reason) of each rejected message, in index order.
+    rejections: list[tuple[int, str]] = field(default_factory=list, repr=False)
+
+    def add(self, other: IngestResult) -> None:
+        self.received += other.received
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+        }
+
+
+@dataclass(slots=True)
+class _Rejection:
+    index: int
+    message: Any
+    errors: dict[str, list[str]]
+    sensor_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _SensorRef:
+    id: int
+    key: str
+    platform_id: int | None
+    active: bool
+
+
+# --- validation -------------------------------------------------------------------------------------------------
+
+
+def naive_timezone() -> ZoneInfo:
+    return ZoneInfo(settings.SENSORS_NAIVE_TIMEZONE)
+
+
+def message_decode(message: Any) -> Mapping[str, Any]:
+    """A raw message (bytes, str or an already decoded mapping) as a mapping, or `ReadingInvalid`."""
+    if isinstance(message, Mapping):
+        return message
+    if isinstance(message, bytes | bytearray | memoryview):
+        message = bytes(message)
+        size = len(message)
+        _check_size(size)
+        try:
+            message = message.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ReadingInvalid({"payload": ["The message is not UTF-8 text."]}) from None
+    elif isinstance(message, str):
+        _check_size(len(message.encode("utf-8", errors="replace")))
+    else:
+        raise ReadingInvalid({"payload": [f"Expected a JSON object, got {type(message).__name__}."]})
+    try:
+        data = json.loads(message, parse_constant=_reject_constant)
+    except ReadingInvalid:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise ReadingInvalid({"payload": [f"Not valid JSON: {exc}."]}) from None
+    if not isinstance(data, dict):
+        raise ReadingInvalid({"payload": [f"Expected a JSON object, got a JSON {type(data).__name__}."]})
+    return data
+
+
+def _check_size(size: int) -> None:
+    limit = settings.SENSORS_MAX_MESSAGE_BYTES
+    if size > limit:
+        raise ReadingInvalid({"payload": [f"The message is {size} bytes; the limit is {limit}."]})
+
+
+def _reject_constant(name: str):
+    raise ReadingInvalid({"value": [f"{name} is not a finite number."]})
+
+
+def reading_parse(
+    data: Mapping[str, Any],
+    *,
+    sensor_key: str | None = None,
+    received_at: datetime,
+    text_values: bool = False,
+) -> ReadingIn:
+    """Validate one decoded message; every problem is reported, per field.
+
+    `sensor_key` supplies the sensor when the message does not (MQTT topic, `import_readings --sensor`); a
+    message naming another sensor is refused. `text_values` accepts values written as text (CSV cells, stream
+    fields); JSON messages must carry numbers.
+    """
+    errors: dict[str, list[str]] = {}
+    key = _parse_sensor(data, sensor_key, errors)
+    value = _parse_value(data, text_values, errors)
+    timestamp = _parse_timestamp(data, received_at, errors)
+    if errors:
+        raise ReadingInvalid(errors, sensor_key=key or "")
+    return ReadingIn(sensor_key=key, timestamp=timestamp, value=value)
+
+
+def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict) -> str | None:
+    key = data.get("sensor", default)
+    if key is None or key == "":
+        errors["sensor"] = ["This field is required."]
+        return None
+    if not isinstance(key, str):
+        errors["sensor"] = [f"Must be a string, not {_json_type(key)}."]
+        return None
+    key = key.strip()
+    if default is not None and key != default:
+        errors["sensor"] = [f"The message names sensor {key[:100]!r} but was sent for {default!r}."]
+        return None
+    if not _KEY_RE.match(key):
+        errors["sensor"] = [
+            "A sensor key is 1-100 letters, digits, '_', '.', ':' or '-', starting with a letter or digit."
+        ]
+        return None
+    return key
+
+
+def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict) -> float | None:
+    if "value" not in data or data["value"] is None:
+        errors["value"] = ["This field is required."]
+        return None
+    raw = data["value"]
+    if isinstance(raw, bool):
+        errors["value"] = ["Must be a number, not a boolean."]
+        return None
+    if isinstance(raw, str) and text_values:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            errors["value"] = [f"{raw[:50]!r} is not a number."]
+            return None
+    elif isinstance(raw, int | float):
+        try:
+            value = float(raw)
+        except OverflowError:
+            errors["value"] = ["The number is too large for a float."]
+            return None
+    else:
+        errors["value"] = [f"Must be a number, not {_json_type(raw)}."]
+        return None
+    if not math.isfinite(value):
+        errors["value"] = ["Must be a finite number (not NaN or infinity)."]
+        return None
+    return value
+
+
+def _parse_timestamp(data: Mapping[str, Any], received_at: datetime, errors: dict) -> datetime | None:
+    raw = data.get("timestamp")
+    if raw is None or raw == "":
+        errors["timestamp"] = ["This field is required."]
+        return None
+    if isinstance(raw, datetime):
+        parsed = raw
+    elif isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            errors["timestamp"] = [f"{raw[:50]!r} is not an ISO 8601 date and time."]
+            return None
+    else:
+        errors["timestamp"] = [f"Must be an ISO 8601 string, not {_json_type(raw)}."]
+        return None
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=naive_timezone())
+    try:
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        errors["timestamp"] = ["The date is out of range."]
+        return None
+    limit = received_at + timedelta(seconds=settings.SENSORS_MAX_FUTURE_SECONDS)
+    if parsed > limit:
+        errors["timestamp"] = [
+            f"{parsed.isoformat()} is more than {settings.SENSORS_MAX_FUTURE_SECONDS} s in the future."
+        ]
+        return None
+    return parsed
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+# --- the service ------------------------------------------------------------------------------------------------
+
+
+def readings_ingest(
+    *,
+    messages: Sequence[Any],
+    source: str,
+    sensor_key: str | None = None,
+    text_values: bool = False,
+    atomic: bool = False,
+    decoded: bool = False,
+    device_key=None,
+    received_at: datetime | None = None,
+) -> IngestResult:
+    """Validate and store a batch of messages (raw bytes/str JSON, or decoded mappings).
+
+    With `atomic=True` any invalid message raises `ApplicationError` whose `fields` map each bad index to its
+    field errors, and nothing is stored; otherwise each bad message is kept as a `RejectedMessage`. With
+    `decoded=True` every message must already be a mapping (REST items), never text to parse. A
+    `device_key` limits the batch to the sensors that key may write and never registers new sensors.
+    """
+    received_at = received_at or timezone.now()
+    result = IngestResult(received=len(messages))
+    valid: list[tuple[int, ReadingIn]] = []
+    rejections: list[_Rejection] = []
+    for index, message in enumerate(messages):
+        try:
+            if decoded and not isinstance(message, Mapping):
+                raise ReadingInvalid({"non_field_errors": [f"Expected an object, got {_json_type(message)}."]})
+            data = message_decode(message)
+            valid.append(
+                (index, reading_parse(data, sensor_key=sensor_key, received_at=received_at, text_values=text_values))
+            )
+        except ReadingInvalid as exc:
+            rejections.append(_Rejection(index, message, exc.errors, exc.sensor_key or _guess_key(message)))
+
+    with transaction.atomic():
+        sensors = _sensors_resolve(
+            {reading.sensor_key for _, reading in valid},
+            auto_register=settings.SENSORS_AUTO_REGISTER and device_key is None,
+        )
+        rows: list[tuple[_SensorRef, ReadingIn]] = []
+        for index, reading in valid:
+            problem = _sensor_problem(sensors.get(reading.sensor_key), reading.sensor_key, device_key)
+            if problem:
+                rejections.append(_Rejection(index, messages[index], {"sensor": [problem]}, reading.sensor_key))
+            else:
+                rows.append((sensors[reading.sensor_key], reading))
+
+        if rejections and atomic:
+            raise ApplicationError(
+                f"{len(rejections)} of {len(messages)} readings are invalid; none was stored.",
+                code="validation_error",
+                fields={str(r.index): r.errors for r in sorted(rejections, key=lambda r: r.index)},
+            )
+        if rejections:
+            _rejections_store(rejections, source=source, received_at=received_at)
+
+        stored = _readings_insert(rows)
+        _latest_update(stored)
+        if stored:
+            transaction.on_commit(lambda: _hooks_run(stored))
+
+    result.stored = len(stored)
+    result.duplicates = len(rows) - len(stored)
+    result.rejected = len(rejections)
+    result.rejections = sorted((r.index, _reason(r.errors)) for r in rejections)
+    result.stored_readings = stored
+    return result
+
+
+def _guess_key(message: Any) -> str:
+    if isinstance(message, Mapping):
+        key = message.get("sensor")
+        return key[:100] if isinstance(key, str) else ""
+    return ""
+
+
+def _sensor_problem(ref: _SensorRef | None, key: str, device_key) -> str | None:
+    if ref is None:
+        return f"Unknown sensor {key!r}."
+    if not ref.active:
+        return f"Sensor {key!r} is inactive."
+    if device_key is not None and not device_key.may_write(sensor_id=ref.id, platform_id=ref.platform_id):
+        return f"This device key may not write readings of sensor {key!r}."
+    return None
+
+
+def _sensors_resolve(keys: set[str], *, auto_register: bool) -> dict[str, _SensorRef]:
+    if not keys:
+        return {}
+    fields = ("id", "key", "platform_id", "active")
+    found = {row[1]: _SensorRef(*row) for row in Sensor.objects.filter(key__in=keys).values_list(*fields)}
+    missing = keys - found.keys()
+    if missing and auto_register:
+        kinds = set(SensorKind.values)
+        Sensor.objects.bulk_create(
+            [Sensor(key=key, kind=key if key in kinds else SensorKind.OTHER) for key in sorted(missing)],
+            ignore_conflicts=True,  # another consumer may register the same key at the same moment
+        )
+        logger.info("sensors auto-registered", extra={"sensors": sorted(missing)})
+        found.update({row[1]: _SensorRef(*row) for row in Sensor.objects.filter(key__in=missing).values_list(*fields)})
+    return found
+
+
+def _reason(errors: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
+
+
+def _payload_text(message: Any) -> str:
+    if isinstance(message, bytes | bytearray | memoryview):
+        return bytes(message[: RejectedMessage.PAYLOAD_LIMIT * 4]).decode("utf-8", errors="replace")
+    if isinstance(message, str):
+        return message
+    try:
+        return json.dumps(message, default=str)
+    except (TypeError, ValueError):
+        return repr(message)
+
+
+def _rejections_store(rejections: list[_Rejection], *, source: str, received_at: datetime) -> None:
+    objects = []
+    for rejection in rejections:
+        text = _payload_text(rejection.message)
+        truncated = len(text) > RejectedMessage.PAYLOAD_LIMIT
+        reason = _reason(rejection.errors)
+        objects.append(
+            RejectedMessage(
+                source=source,
+                payload=text[: RejectedMessage.PAYLOAD_LIMIT].replace("\x00", "\ufffd"),
+                payload_truncated=truncated,
+                reason=reason,
+                sensor_key=rejection.sensor_key[:100],
+                received_at=received_at,
+            )
+        )
+    RejectedMessage.objects.bulk_create(objects)
+
+
+def _readings_insert(rows: list[tuple[_SensorRef, ReadingIn]]) -> list[StoredReading]:
+    """Insert, skipping (sensor, timestamp) pairs already stored; return what was stored."""
+    if not rows:
+        return []
+    keys = {ref.id: ref.key for ref, _ in rows}
+    table = connection.ops.quote_name(Reading._meta.db_table)
+    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_generic
+    returned = insert(table, rows)
+    return [StoredReading(sensor_id, keys[sensor_id], ts, value) for sensor_id, ts, value in returned]
+
+
+def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:
+    # COPY into a session-local table, then one INSERT ... SELECT: COPY's speed with ON CONFLICT's duplicate
+    # handling (see NOTES.md). The staging table is emptied after each use, so nested transactions stay correct.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS sensors_reading_incoming "
+            '(sensor_id bigint, "timestamp" timestamptz, value double precision) ON COMMIT DELETE ROWS'
+        )
+        with cursor.cursor.copy('COPY sensors_reading_incoming (sensor_id, "timestamp", value) FROM STDIN') as copy:
+            for ref, reading in rows:
+                copy.write_row((ref.id, reading.timestamp, reading.value))
+        cursor.execute(
+            f'INSERT INTO {table} (sensor_id, "timestamp", value) '  # noqa: S608 (table name from the model)
+            'SELECT sensor_id, "timestamp", value FROM sensors_reading_incoming '
+            'ON CONFLICT (sensor_id, "timestamp") DO NOTHING RETURNING sensor_id, "timestamp", value'
+        )
+        returned = cursor.fetchall()
+        cursor.execute("TRUNCATE sensors_reading_incoming")
+    return returned
+
+
+def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:
+    adapt = connection.ops.adapt_datetimefield_value
+    returned: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _SQLITE_CHUNK):
+            chunk = rows[start : start + _SQLITE_CHUNK]
+            params: list[Any] = []
+            for ref, reading in chunk:
+                params.extend((ref.id, adapt(reading.timestamp), reading.value))
+            placeholders = ",".join(["(%s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f'INSERT INTO {table} (sensor_id, "timestamp", value) VALUES {placeholders} '  # noqa: S608
+                'ON CONFLICT (sensor_id, "timestamp") DO NOTHING RETURNING sensor_id, "timestamp", value',
+                params,
+            )
+            returned.extend((sensor_id, _as_datetime(ts), value) for sensor_id, ts, value in cursor.fetchall())
+    return returned
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _latest_update(stored: list[StoredReading]) -> None:
+    """Move each sensor's latest value forward, never back: only a greater timestamp replaces it."""
+    newest: dict[int, StoredReading] = {}
+    for reading in stored:
+        current = newest.get(reading.sensor_id)
+        if current is None or reading.timestamp > current.timestamp:
+            newest[reading.sensor_id] = reading
+    for sensor_id, reading in newest.items():
+        Sensor.objects.filter(pk=sensor_id).filter(
+            Q(latest_timestamp__isnull=True) | Q(latest_timestamp__lt=reading.timestamp)
+        ).update(latest_timestamp=reading.timestamp, latest_value=reading.value)
+
+
+# --- hooks ------------------------------------------------------------------------------------------------------
+
+
+@cache
+def ingest_hooks() -> tuple[Callable[[list[StoredReading]], None], ...]:
+    """The callables of `SENSORS_INGEST_HOOKS`, imported once per process."""
+    return tuple(import_string(path) for path in settings.SENSORS_INGEST_HOOKS)
+
+
+def _hooks_run(stored: list[StoredReading]) -> None:
+    for hook in ingest_hooks():
+        try:
+            hook(stored)
+        except Exception:
+            # A hook (live broadcast, detection hand-off) must never undo or stop ingestion.
+            logger.exception("ingest hook failed", extra={"hook": getattr(hook, "__name__", repr(hook))})
+
+
+def rejected_message_reprocess(*, message: RejectedMessage) -> IngestResult:
+    """Run a rejected message through ingestion again (after a fix, e.g. its sensor was created).
+
+    On success the rejected row is deleted; if it fails again its reason is updated and it stays.
+    """
+    with transaction.atomic():
+        try:
+            result = readings_ingest(
+                messages=[message.payload], source=IngestSource.ADMIN, atomic=True, text_values=True
+            )
+        except ApplicationError as exc:
+            errors = next(iter(exc.fields.values()), {}) if exc.fields else {"payload": [exc.detail]}
+            message.reason = _reason(errors)
+            message.save(update_fields=["reason"])
+            return IngestResult(received=1, rejected=1)
+        message.delete()
+    return result

@@ -1,0 +1,1 @@
+"""Long-running readers that feed the ingestion service (`manage.py consume_readings --source ...`)."""

@@ -1,0 +1,45 @@
+"""The old sensor processor's contract: JSON readings PUBLISHed on the Redis channel `sensor_stream`.
+
+Pub/sub is at-most-once by nature: Redis delivers a message only to subscribers connected at that moment, so
+anything published while this consumer is down or reconnecting is gone. Use the stream source when loss matters.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from sensors.sources.runner import Backoff, Batcher, Stopper
+
+logger = logging.getLogger("sensors.ingest")
+
+
+def pubsub_consume(*, redis_url: str, channel: str, batcher: Batcher, stopper: Stopper) -> None:
+    """Subscribe and feed `batcher` until `stopper` is set; reconnect (with backoff) whenever Redis goes away."""
+    backoff = Backoff()
+    while not stopper.stopped:
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_keepalive=True)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        try:
+            pubsub.subscribe(channel)
+            logger.info("subscribed", extra={"channel": channel})
+            backoff.reset()
+            while not stopper.stopped:
+                message = pubsub.get_message(timeout=min(batcher.time_left(), 0.5))
+                if message is not None and message["type"] == "message":
+                    batcher.add(message["data"])
+                if batcher.due():
+                    batcher.flush()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            delay = backoff.next()
+            logger.warning("redis unavailable, reconnecting", extra={"error": str(exc), "retry_in": delay})
+            batcher.flush()  # what arrived before the outage is still stored
+            stopper.wait(delay)
+        finally:
+            try:
+                pubsub.close()
+                client.close()
+            except redis.RedisError:
+                pass
+    batcher.flush()

@@ -1,0 +1,152 @@
+"""What every consumer loop shares: batching, retrying the database, stopping on a signal, counting."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections, connection
+from django.db.utils import InterfaceError, OperationalError
+
+from sensors.services.ingest import IngestResult, readings_ingest
+
+logger = logging.getLogger("sensors.ingest")
+
+
+class Stopper:
+    """Set by SIGTERM or SIGINT (or `stop()`); loops check it and `wait()` wakes up when it is set."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        logger.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        self._event.set()
+
+    def stop(self) -> None:
+        self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+
+class Backoff:
+    """Exponential delays for reconnecting: 0.5 s, 1 s, 2 s, ... up to `maximum`."""
+
+    def __init__(self, *, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial, self.maximum = initial, maximum
+        self.current = initial
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.current * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+
+class Batcher:
+    """Holds messages until `batch_size` are waiting or `max_wait` seconds passed since the first, then hands
+    them to the ingestion service in one call. A database outage is waited out (with backoff) while the batch is
+    held; `on_flushed` runs after each successful write (a stream consumer acknowledges there)."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        batch_size: int,
+        max_wait: float,
+        stopper: Stopper,
+        on_flushed: Callable[[list[Any]], None] | None = None,
+        stats_every: float = 10.0,
+        **ingest_options: Any,
+    ) -> None:
+        self.source = source
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        self.stopper = stopper
+        self.on_flushed = on_flushed
+        self.ingest_options = ingest_options
+        self.messages: list[Any] = []
+        self.tags: list[Any] = []
+        self.first_at: float | None = None
+        self.total = IngestResult()
+        self.batches = 0
+        self.stats_every = stats_every
+        self._stats_at = time.monotonic()
+        self._window = IngestResult()
+
+    def add(self, message: Any, tag: Any = None) -> None:
+        if not self.messages:
+            self.first_at = time.monotonic()
+        self.messages.append(message)
+        self.tags.append(tag)
+
+    def time_left(self) -> float:
+        """Seconds until the held batch is due (the longest wait when nothing is held)."""
+        if not self.messages:
+            return self.max_wait
+        return max(0.0, self.max_wait - (time.monotonic() - self.first_at))
+
+    def due(self) -> bool:
+        return bool(self.messages) and (len(self.messages) >= self.batch_size or self.time_left() == 0.0)
+
+    def flush(self) -> IngestResult | None:
+        if not self.messages:
+            return None
+        messages, tags = self.messages, self.tags
+        backoff = Backoff()
+        while True:
+            try:
+                close_old_connections()
+                result = readings_ingest(messages=messages, source=self.source, **self.ingest_options)
+                break
+            except (OperationalError, InterfaceError) as exc:
+                connection.close()
+                if self.stopper.stopped and backoff.current >= backoff.maximum:
+                    logger.error("database unavailable at stop; batch not written", extra={"held": len(messages)})
+                    raise
+                delay = backoff.next()
+                logger.warning(
+                    "database unavailable, retrying the batch",
+                    extra={"error": str(exc).strip()[:200], "held": len(messages), "retry_in": delay},
+                )
+                time.sleep(delay)
+        self.messages, self.tags, self.first_at = [], [], None
+        if self.on_flushed:
+            self.on_flushed(tags)
+        self.batches += 1
+        self.total.add(result)
+        self._window.add(result)
+        self._log_stats()
+        return result
+
+    def _log_stats(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._stats_at < self.stats_every:
+            return
+        elapsed = max(now - self._stats_at, 1e-9)
+        logger.info(
+            "ingest stats",
+            extra={
+                "source": self.source,
+                **self._window.as_dict(),
+                "per_second": round(self._window.stored / elapsed, 1),
+                "batches": self.batches,
+            },
+        )
+        self._stats_at, self._window = now, IngestResult()

@@ -383,6 +383,16 @@ def _payload_text(message: Any) -> str:
         return repr(message)
 
 
+def rejections_record(*, source: str, rejections: list[tuple[Any, str, str]]) -> None:
+    """Keep messages refused before they reached `readings_ingest` (e.g. a CSV row with the wrong number of
+    columns) as `RejectedMessage`s: (payload, reason, sensor key) each."""
+    _rejections_store(
+        [_Rejection(i, payload, {"row": [reason]}, key) for i, (payload, reason, key) in enumerate(rejections)],
+        source=source,
+        received_at=timezone.now(),
+    )
+
+
 def _rejections_store(rejections: list[_Rejection], *, source: str, received_at: datetime) -> None:
     objects = []
     for rejection in rejections:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -52,8 +52,7 @@ class ReadingInvalid(Exception):
         self.sensor_key = sensor_key
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingIn:
+class ReadingIn(NamedTuple):
     """A validated reading, not yet tied to a stored sensor."""
 
     sensor_key: str
@@ -61,8 +60,7 @@ class ReadingIn:
     value: float
 
 
-@dataclass(frozen=True, slots=True)
-class StoredReading:
+class StoredReading(NamedTuple):
     """A reading this call stored (duplicates excluded): what the hooks receive."""
 
     sensor_id: int
@@ -138,7 +136,7 @@ def message_decode(message: Any) -> Mapping[str, Any]:
     else:
         raise ReadingInvalid({"payload": [f"Expected a JSON object, got {type(message).__name__}."]})
     try:
-        data = json.loads(message, parse_constant=_reject_constant)
+        data = _DECODER.decode(message)
     except ReadingInvalid:
         raise
     except (ValueError, RecursionError) as exc:
@@ -156,6 +154,9 @@ def _check_size(size: int) -> None:
 
 def _reject_constant(name: str):
     raise ReadingInvalid({"value": [f"{name} is not a finite number."]})
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def reading_parse(
@@ -453,8 +454,7 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
                 connection.cursor() as cursor,
                 cursor.cursor.copy(f'COPY {table} (sensor_id, "timestamp", value) FROM STDIN') as copy,
             ):
-                for ref, reading in rows:
-                    copy.write_row((ref.id, reading.timestamp, reading.value))
+                copy.write(_copy_text(rows))
             return [(ref.id, reading.timestamp, reading.value) for ref, reading in rows]
         except psycopg.errors.UniqueViolation:
             _direct_copy_after = 10
@@ -466,8 +466,7 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
             '(sensor_id bigint, "timestamp" timestamptz, value double precision) ON COMMIT DELETE ROWS'
         )
         with cursor.cursor.copy('COPY sensors_reading_incoming (sensor_id, "timestamp", value) FROM STDIN') as copy:
-            for ref, reading in rows:
-                copy.write_row((ref.id, reading.timestamp, reading.value))
+            copy.write(_copy_text(rows))
         # Microseconds since the epoch as an integer: exact, and far cheaper to load than timestamptz.
         cursor.execute(
             f'INSERT INTO {table} (sensor_id, "timestamp", value) '  # noqa: S608 (table name from the model)
@@ -482,6 +481,12 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     if len(returned) == len(rows):
         _direct_copy_after = 0
     return returned
+
+
+def _copy_text(rows: list[tuple[_SensorRef, ReadingIn]]) -> str:
+    # COPY's text format built in one go: several times faster than write_row's per-field dumpers. Nothing here
+    # needs escaping (integers, ISO timestamps, finite floats).
+    return "".join(f"{ref.id}\t{reading.timestamp.isoformat()}\t{reading.value!r}\n" for ref, reading in rows)
 
 
 def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:

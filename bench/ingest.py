@@ -1,0 +1,220 @@
+"""Ingest throughput on PostgreSQL, each path as a ratio to raw COPY measured in the same run (SPEC §8).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \
+        .venv/bin/python -m bench.ingest [--rows 300000] [--clients 2]
+
+It works in a scratch database, `<name>_bench_ingest` next to the one DATABASE_URL names (created and migrated if
+missing, emptied of readings before each run), and prints one line per path:
+
+- raw COPY of (sensor_id, timestamp, value) rows straight into the readings table: the physical baseline;
+- the ingestion service, JSON messages as Redis delivers them, in batches of 5,000;
+- the ingestion service, the same batches where every reading is already stored (all duplicates);
+- REST: POST /api/v1/readings/ with 5,000 readings per request to a real ASGI server (daphne, production
+  settings) from `--clients` concurrent clients, token authentication.
+
+With REDIS_URL set, the live broadcast hook sends to the Redis channel layer as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 5_000
+
+
+def scratch_database(url: str) -> str:
+    """The URL of `<db>_bench_ingest` on the same server, created if missing."""
+    import psycopg
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit("bench/ingest.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    name = f"{parts.path.lstrip('/') or 'postgres'}_bench_ingest"
+    with psycopg.connect(url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000, help="readings per path (default 300,000)")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent REST clients (default 2)")
+    args = parser.parse_args()
+    if "DATABASE_URL" not in os.environ:
+        sys.exit("Set DATABASE_URL to a PostgreSQL server (the bench makes its own database there).")
+
+    os.environ["DATABASE_URL"] = scratch_database(os.environ["DATABASE_URL"])
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+    os.environ["DJANGO_DEBUG"] = "False"  # DEBUG keeps every query in memory
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+    rows = args.rows - args.rows % BATCH
+    results: list[tuple[str, int, float]] = []
+    results.append(("raw COPY into the readings table", rows, bench_copy(rows)))
+    service, replay = bench_service(rows)
+    results.append((f"ingestion service, JSON messages, {BATCH:,}/batch", rows, service))
+    results.append((f"ingestion service, all duplicates, {BATCH:,}/batch", rows, replay))
+    results.append((f"REST POST, {BATCH:,}/request, {args.clients} clients", rows, bench_rest(rows, args.clients)))
+
+    baseline = rows / results[0][2]
+    print(f"\n{'path':<52} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'vs COPY':>8}")
+    for label, count, seconds in results:
+        rate = count / seconds
+        print(f"{label:<52} {count:>9,} {seconds:>8.2f} {rate:>9,.0f} {rate / baseline:>7.2f}x")
+
+
+def fresh_sensor(key: str):
+    from sensors.models import Reading, Sensor
+
+    sensor, _ = Sensor.objects.get_or_create(key=key)
+    Reading.objects.filter(sensor=sensor).delete()
+    return sensor
+
+
+def timestamps(count: int):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    return [start + timedelta(seconds=i) for i in range(count)]
+
+
+def bench_copy(rows: int) -> float:
+    from django.db import connection, transaction
+
+    sensor = fresh_sensor("bench-copy")
+    data = [(sensor.pk, ts, float(i % 1000)) for i, ts in enumerate(timestamps(rows))]
+    started = time.perf_counter()
+    for start in range(0, rows, BATCH):
+        with transaction.atomic(), connection.cursor() as cursor:
+            copy_sql = 'COPY sensors_reading (sensor_id, "timestamp", value) FROM STDIN'
+            with cursor.cursor.copy(copy_sql) as copy:
+                for row in data[start : start + BATCH]:
+                    copy.write_row(row)
+    return time.perf_counter() - started
+
+
+def bench_service(rows: int) -> tuple[float, float]:
+    from sensors.models import IngestSource
+    from sensors.services.ingest import readings_ingest
+
+    fresh_sensor("bench-service")
+    messages = [
+        json.dumps({"sensor": "bench-service", "value": i % 1000 / 10, "timestamp": ts.isoformat(sep=" ")}).encode()
+        for i, ts in enumerate(timestamps(rows))
+    ]
+    timings = []
+    for _ in range(2):  # the second pass finds every reading stored already
+        started = time.perf_counter()
+        for start in range(0, rows, BATCH):
+            readings_ingest(messages=messages[start : start + BATCH], source=IngestSource.PUBSUB)
+        timings.append(time.perf_counter() - started)
+    return timings[0], timings[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_rest(rows: int, clients: int) -> float:
+    from accounts.services import api_token_create, user_create
+    from accounts.models import User
+
+    fresh_sensor("bench-rest")
+    User.objects.filter(email="bench@example.com").delete()
+    _, token = api_token_create(user=user_create(email="bench@example.com", role="operator"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.prod",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_SSL_REDIRECT": "False",
+        "API_THROTTLE_USER": "100000/minute",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthcheck/live")
+        bodies = [
+            json.dumps(
+                [
+                    {"sensor": "bench-rest", "value": (start + i) % 1000 / 10, "timestamp": ts.isoformat()}
+                    for i, ts in enumerate(timestamps(rows)[start : start + BATCH])
+                ]
+            ).encode()
+            for start in range(0, rows, BATCH)
+        ]
+        pending = list(range(len(bodies)))
+        lock = threading.Lock()
+        failures: list[str] = []
+
+        def client() -> None:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    index = pending.pop()
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/v1/readings/",
+                    data=bodies[index],
+                    headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (local server)
+                    answer = json.load(response)
+                if answer.get("stored") != BATCH:
+                    failures.append(str(answer))
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        if failures:
+            sys.exit(f"REST answers without {BATCH} stored: {failures[:3]}")
+        return elapsed
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def wait_for(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (local server)
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    main()

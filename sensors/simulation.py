@@ -129,7 +129,7 @@ PROFILES: dict[str, KindProfile] = {
 SIMULATED_KINDS = ("gas", "temperature", "pressure", "humidity")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # no slots: the command reads the defaults off the class
 class AnomalyRates:
     """How often anomalies start: leaks and level shifts per sensor per hour of (simulated) time, spikes per
     reading. Each is a probability from 0 to 1."""

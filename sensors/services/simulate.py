@@ -239,7 +239,7 @@ def simulation_run(
     progress: ProgressFactory | None = None,
     batch_size: int = BACKFILL_BATCH,
     clock: Callable[[], float] = time.monotonic,
-    now: Callable[[], datetime] = timezone.now,
+    now: Callable[[], datetime] | None = None,
 ) -> SimulationReport:
     """Write `backfill_hours` of history as fast as the target takes it, then readings on the wall clock.
 
@@ -252,7 +252,7 @@ def simulation_run(
     stop = stop or threading.Event()
     interval = 1 / rate
     step = interval_step or interval
-    started_mono, started = clock(), now()
+    started_mono, started = clock(), (now or timezone.now)()
     anchor = _grid_floor(started, interval)
     report = SimulationReport(target=target.name, sensors=len(simulation.sensors), seed=simulation.seed)
 

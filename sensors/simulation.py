@@ -254,7 +254,7 @@ class Simulation:
     def _state(self, spec: SensorSpec) -> _SensorState:
         def stream(name: str) -> random.Random:
             # String seeds are hashed with SHA-512: stable across processes, unlike hash().
-            return random.Random(f"{self.seed}:{spec.key}:{name}")
+            return random.Random(f"{self.seed}:{spec.key}:{name}")  # noqa: S311 (synthetic data, not secrets)
 
         character = stream("character")
         profile = spec.profile
@@ -340,9 +340,7 @@ class Simulation:
 
     def windows(self) -> list[AnomalyWindow]:
         """Every injected anomaly so far, in order of start (then sensor)."""
-        return sorted(
-            (window for state in self._states for window in state.windows), key=lambda w: (w.start, w.sensor)
-        )
+        return sorted((window for state in self._states for window in state.windows), key=lambda w: (w.start, w.sensor))
 
     def labels(self) -> list[dict[str, str]]:
         """The injected anomalies as `{sensor, kind, start, end}` windows, cut at each sensor's newest point."""

@@ -87,11 +87,7 @@ def test_leak_windows_are_labeled_and_rise_above_the_normal_band():
     assert all(start < end for start, end in windows)
     _, high = PROFILES["gas"].normal_band()
     for (start, end), window in zip(windows, leaky.windows(), strict=True):
-        inside = [
-            (v, base)
-            for (t, v), (_, base) in zip(leaky_points, clean_points, strict=True)
-            if start <= t <= end
-        ]
+        inside = [(v, base) for (t, v), (_, base) in zip(leaky_points, clean_points, strict=True) if start <= t <= end]
         assert all(v >= base for v, base in inside)
         assert max(v for v, _ in inside) > high
         assert max(v - base for v, base in inside) == pytest.approx(window.magnitude, abs=0.02)

@@ -42,7 +42,9 @@ class Command(BaseCommand):
             choices=sorted(TARGETS),
             help="Where readings go (default: service without REDIS_URL, pubsub with it).",
         )
-        parser.add_argument("--platform", default="demo", metavar="SLUG", help="Platform of the sensors (default demo).")
+        parser.add_argument(
+            "--platform", default="demo", metavar="SLUG", help="Platform of the sensors (default demo)."
+        )
         parser.add_argument(
             "--duration",
             type=float,
@@ -170,7 +172,9 @@ class Command(BaseCommand):
             )
 
     def _progress(self, description: str, total: int | None, unit: str):
-        return tqdm(desc=description, total=total, unit=unit, unit_scale=total is not None, file=_RawWriter(self.stderr))
+        return tqdm(
+            desc=description, total=total, unit=unit, unit_scale=total is not None, file=_RawWriter(self.stderr)
+        )
 
     def _summary(self, report: SimulationReport, labels_out: Path | None) -> None:
         def count(value):

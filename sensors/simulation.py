@@ -312,7 +312,8 @@ class Simulation:
         if state.leak is not None and at > state.leak.window.end.timestamp():
             state.leak = None
         if state.leak is None and dt > 0 and leak_roll < _chance(rates.leak, dt):
-            rise, plateau, decay = rng.uniform(300, 7200), rng.uniform(1800, 14400), rng.uniform(1200, 10800)
+            # Whole seconds, so the labeled windows read cleanly.
+            rise, plateau, decay = rng.randint(300, 7200), rng.randint(1800, 14400), rng.randint(1200, 10800)
             window = AnomalyWindow(
                 key, LEAK, timestamp, timestamp + timedelta(seconds=rise + plateau + decay), rng.uniform(*profile.leak)
             )
@@ -324,7 +325,7 @@ class Simulation:
         if state.shift is not None and at >= state.shift.end.timestamp():
             state.shift = None
         if state.shift is None and dt > 0 and shift_roll < _chance(rates.level_shift, dt):
-            length = rng.uniform(1800, 6 * _HOUR)
+            length = rng.randint(1800, 6 * 3600)
             state.shift = AnomalyWindow(
                 key, LEVEL_SHIFT, timestamp, timestamp + timedelta(seconds=length), _signed(rng, profile.shift)
             )

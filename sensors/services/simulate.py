@@ -243,8 +243,9 @@ def simulation_run(
 ) -> SimulationReport:
     """Write `backfill_hours` of history as fast as the target takes it, then readings on the wall clock.
 
-    Timestamps lie on a grid of `1/rate` seconds anchored at the start: the backfill ends one `interval_step`
-    before the anchor, live ticks follow at anchor + k/rate (the gap the backfill took is caught up at once),
+    Backfilled timestamps lie on the `interval_step` grid (600 s gives :00, :10, ...) and end at the last grid
+    point before the first live tick;
+    live ticks lie on the `1/rate` grid from the start onwards (the time the backfill took is caught up at once),
     and each tick sleeps until its own moment, so the pace never drifts. `duration` (seconds, 0 = until `stop`
     is set) counts from the start, backfill included; the backfill always completes. Live, each tick is one
     write of every sensor's reading.
@@ -258,7 +259,10 @@ def simulation_run(
 
     count = int(backfill_hours * _HOUR / step + 1e-9)
     if count:
-        _backfill(simulation, target, report, anchor, step, count, batch_size, stop, progress)
+        last = _grid_floor(started, step)
+        if last >= anchor:  # live tick 0 is at the anchor
+            last -= timedelta(seconds=step)
+        _backfill(simulation, target, report, last, step, count, batch_size, stop, progress)
     if not backfill_only and not stop.is_set():
         deadline = started_mono + duration if duration else math.inf
         anchor_mono = started_mono - (started - anchor).total_seconds()
@@ -276,9 +280,9 @@ def _grid_floor(moment: datetime, interval: float) -> datetime:
     return datetime.fromtimestamp(round(epoch, 6), UTC)
 
 
-def _backfill(simulation, target, report, anchor, step, count, batch_size, stop, progress) -> None:
+def _backfill(simulation, target, report, last, step, count, batch_size, stop, progress) -> None:
     bar = progress("backfill", count * report.sensors, "readings") if progress else None
-    start = anchor - timedelta(seconds=count * step)
+    start = last - timedelta(seconds=(count - 1) * step)
     batch: list[Sample] = []
     try:
         for samples in simulation.run(start=start, step=step, count=count):

@@ -85,6 +85,20 @@ def test_live_run_keeps_the_pace_for_its_duration():
     assert timezone.now() - stamps[-1] < timedelta(seconds=0.5)
 
 
+def test_backfill_then_live_continues_the_series_without_gap_or_overlap(frozen_now):
+    result = counts(
+        run("--target", "service", "--sensors", "1", "--rate", "10", "--backfill", "0.01", "--duration", "0.3")
+    )
+
+    assert result["backfilled"] == 360
+    assert result["ticks"] >= 3
+    assert result["stored"] == result["sent"] == 360 + result["ticks"]
+    stamps = sorted(Reading.objects.values_list("timestamp", flat=True))
+    assert stamps[0] == datetime(2024, 12, 1, 11, 59, 24, 400000, tzinfo=UTC)
+    assert stamps[360] == NOW  # the first live tick
+    assert {round((b - a).total_seconds(), 6) for a, b in zip(stamps, stamps[1:], strict=False)} == {0.1}
+
+
 class StopAfterThreeWrites(simulate.ServiceTarget):
     """Sends SIGTERM to this process from inside the run, where the command's handler is surely in place."""
 

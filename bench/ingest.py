@@ -136,8 +136,8 @@ def free_port() -> int:
 
 
 def bench_rest(rows: int, clients: int) -> float:
-    from accounts.services import api_token_create, user_create
     from accounts.models import User
+    from accounts.services import api_token_create, user_create
 
     fresh_sensor("bench-rest")
     User.objects.filter(email="bench@example.com").delete()

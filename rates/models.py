@@ -16,6 +16,13 @@ RATE_MAX_DIGITS = 30
 RATE_DECIMAL_PLACES = 18
 RATE_QUANTUM = Decimal(1).scaleb(-RATE_DECIMAL_PLACES)
 
+
+def rate_as_text(rate: Decimal) -> str:
+    """A rate as a plain decimal string, at most 18 places, no trailing zeros, never in exponent form."""
+    text = f"{rate.quantize(RATE_QUANTUM):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 currency_code_validator = RegexValidator(r"^[A-Z]{3}$", "A currency code is three capital letters (ISO 4217).")
 
 
@@ -78,7 +85,11 @@ class ExchangeRate(models.Model):
         indexes = [models.Index(fields=["provider", "-as_of"], name="rates_rate_provider_day")]
 
     def __str__(self) -> str:
-        return f"1 {self.base_id} = {self.rate.normalize():f} {self.quote_id} ({self.provider}, {self.as_of})"
+        return f"1 {self.base_id} = {self.rate_text} {self.quote_id} ({self.provider}, {self.as_of})"
+
+    @property
+    def rate_text(self) -> str:
+        return rate_as_text(self.rate)
 
 
 class RateFetch(models.Model):

@@ -326,3 +326,7 @@ RATES_RETRY_BACKOFF = env.float("RATES_RETRY_BACKOFF", default=60.0)
 XE_API_ID = env("XE_API_ID", default="")
 XE_API_KEY = env("XE_API_KEY", default="")
 OXR_APP_ID = env("OXR_APP_ID", default="")
+# Where each provider is reached (documented endpoints by default; point them at a proxy or a mirror if needed).
+RATES_XE_URL = env("RATES_XE_URL", default="https://xecdapi.xe.com/v1/")
+RATES_ECB_URL = env("RATES_ECB_URL", default="https://www.ecb.europa.eu/stats/eurofxref/")
+RATES_OXR_URL = env("RATES_OXR_URL", default="https://openexchangerates.org/api/")

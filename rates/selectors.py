@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from common.exceptions import ApplicationError
-from rates.models import Currency, ExchangeRate, RateFetch, rate_as_text
+from rates.models import Currency, ExchangeRate, RateFetch
 from rates.providers import provider_order
 
 # Where ISO 4217 gives no minor units (gold, SDR), results keep this many decimal places.

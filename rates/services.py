@@ -29,7 +29,8 @@ from rates.providers import (
     get_provider,
 )
 from rates.providers.base import new_session
-from rates.providers.ecb import NAME as ECB, count_history_days, iter_history_csv, open_history
+from rates.providers.ecb import NAME as ECB
+from rates.providers.ecb import count_history_days, iter_history_csv, open_history
 
 logger = logging.getLogger(__name__)
 

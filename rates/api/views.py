@@ -22,9 +22,9 @@ from rates.api.serializers import (
     RateConvertOutputSerializer,
     RateListInputSerializer,
     RateListOutputSerializer,
+    RateSerializer,
     RatesUpdateInputSerializer,
     RatesUpdateOutputSerializer,
-    RateSerializer,
 )
 from rates.models import rate_as_text
 from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rate_resolve

@@ -62,7 +62,7 @@ def parsing(provider: str) -> Iterator[None]:
 
 def parse_rate(value: Any, *, provider: str) -> Decimal:
     """A published rate as an exact Decimal (from a string or a JSON number read as Decimal, never a float)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise ProviderError(f"{provider}: rate {value!r} is not an exact number")
     try:
         rate = Decimal(str(value).strip()) if isinstance(value, str) else Decimal(value)

@@ -62,8 +62,10 @@ class ExchangeRate(models.Model):
     """
 
     provider = models.CharField(max_length=8, choices=Provider.choices)
-    base = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+", db_column="base")
-    quote = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+", db_column="quote")
+    # No index of their own: lookups go through the unique (provider, base, quote, as_of) index, and every extra
+    # index slows the history import.
+    base = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+", db_column="base", db_index=False)
+    quote = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+", db_column="quote", db_index=False)
     rate = models.DecimalField(
         max_digits=RATE_MAX_DIGITS,
         decimal_places=RATE_DECIMAL_PLACES,

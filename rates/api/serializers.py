@@ -109,7 +109,7 @@ class RatesUpdateOutputSerializer(serializers.Serializer):
 
 class JobProgressSerializer(serializers.Serializer):
     state = serializers.CharField(help_text="PENDING, STARTED, PROGRESS, RETRY, SUCCESS or FAILURE.")
-    complete = serializers.BooleanField()
+    complete = serializers.BooleanField(help_text="False while the job waits for a retry.")
     success = serializers.BooleanField(allow_null=True)
     progress = serializers.DictField(help_text="`current`, `total`, `percent`, `description`.")
     result = serializers.JSONField(required=False, help_text="The task's result or error once complete.")

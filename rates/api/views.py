@@ -113,7 +113,11 @@ class RatesJobApi(APIView):
         task_name = TaskResult.objects.filter(task_id=job_id).values_list("task_name", flat=True).first()
         if task_name and task_name != update_rates.name:
             raise NotFound("No rates update job with this id.")
-        return Response(Progress(AsyncResult(job_id)).get_info())
+        info = Progress(AsyncResult(job_id)).get_info()
+        if info["state"] == "RETRY":
+            # celery-progress calls a retrying task complete; ours is not: the next attempt is scheduled.
+            info.update(complete=False, success=None)
+        return Response(info)
 
 
 class LegacyRateListApi(APIView):

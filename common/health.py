@@ -1,7 +1,8 @@
 """Health of the parts Sensorhub depends on, for `GET /healthcheck` and operators.
 
 Each check returns `{"state": "up" | "down" | "disabled", ...}`; "disabled" means the part is not configured
-(Redis in the embedded mode) and does not make the system unhealthy.
+(Redis in the embedded mode) and does not make the system unhealthy. The rates check may also say "degraded"
+(stale rates or a failing last update): reported, but down (503) only with RATES_HEALTH_REQUIRED.
 """
 
 import time
@@ -14,7 +15,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from config.celery_app import app as celery_app
 
-UP, DOWN, DISABLED = "up", "down", "disabled"
+UP, DOWN, DISABLED, DEGRADED = "up", "down", "disabled", "degraded"
 
 
 def _elapsed_ms(started: float) -> float:
@@ -72,6 +73,30 @@ def worker_check(*, timeout: float | None = None, redis_result: dict[str, Any] |
     return {"state": UP, "workers": len(replies)}
 
 
+def rates_check() -> dict[str, Any]:
+    """Exchange rates: the last successful update, the last failure, and whether the rates are stale."""
+    from rates.selectors import rates_status
+
+    try:
+        status = rates_status()
+    except Exception as exc:  # the database check reports the cause; here the part is unknown
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    success, failure = status["last_success"], status["last_failure"]
+    problems = [text for flag, text in [(status["stale"], "stale"), (status["failing"], "last update failed")] if flag]
+    result: dict[str, Any] = {
+        "state": UP,
+        "stale": status["stale"],
+        "last_success": success.finished_at.isoformat() if success else None,
+        "last_failure": failure.finished_at.isoformat() if failure else None,
+    }
+    if failure and status["failing"]:
+        result["error"] = f"{failure.provider}: {failure.error}"[:300]
+    if problems:
+        result["state"] = DOWN if settings.RATES_HEALTH_REQUIRED else DEGRADED
+        result["detail"] = ", ".join(problems)
+    return result
+
+
 def system_health() -> dict[str, Any]:
     """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
     redis_result = redis_check()
@@ -79,6 +104,7 @@ def system_health() -> dict[str, Any]:
         "database": database_check(),
         "redis": redis_result,
         "worker": worker_check(redis_result=redis_result),
+        "rates": rates_check(),
     }
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

@@ -8,6 +8,7 @@ from common.views import healthcheck, liveness
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("rates.api.urls")),
 ]
 
 urlpatterns = [
@@ -18,6 +19,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include(api_v1)),
+    path("v1/", include("rates.api.legacy_urls")),
+    path("rates/", include("rates.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

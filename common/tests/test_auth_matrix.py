@@ -15,6 +15,8 @@ def _target_id() -> int:
     return UserFactory(email="target@example.com", viewer=True).pk
 
 
+READERS = {"anonymous": 401, "no_role": 403, "viewer": 200, "operator": 200, "staff": 200, "viewer_token": 200}
+OPERATORS_202 = {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 202, "staff": 202, "viewer_token": 403}
 STAFF_ONLY = {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 403, "staff": 200, "viewer_token": 403}
 
 # (method, url name, url args, body, {caller: expected status})
@@ -54,6 +56,12 @@ ENDPOINTS = [
         None,
         {"anonymous": 401, "no_role": 401, "viewer": 401, "operator": 401, "staff": 401, "viewer_token": 204},
     ),
+    ("get", "rates-api:rate-list", False, None, READERS),
+    ("get", "rates-api:rate-convert", False, {"from": "EUR", "to": "EUR", "amount": "5"}, READERS),
+    ("post", "rates-api:rates-update", False, {}, OPERATORS_202),
+    ("get", "rates-api:job-progress", True, None, READERS),
+    ("get", "rates-legacy:rate-list", False, None, READERS),
+    ("post", "rates-legacy:rates-update", False, {}, OPERATORS_202),
 ]
 
 

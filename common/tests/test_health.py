@@ -4,15 +4,18 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.utils import load_backend
 from django.urls import reverse
+from django.utils import timezone
 
-from common.health import database_check, redis_check, system_health, worker_check
+from common.health import database_check, rates_check, redis_check, system_health, worker_check
 from config.celery_app import app as celery_app
+from rates.tests.factories import RateFetchFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +101,7 @@ def test_worker_down_when_the_broker_is_unreachable(monkeypatch):
 
 
 def test_healthcheck_is_200_when_everything_is_up(client, celery_worker):
+    RateFetchFactory()
     response = client.get(reverse("healthcheck"))
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -107,6 +111,7 @@ def test_healthcheck_is_200_when_everything_is_up(client, celery_worker):
         "database": "up",
         "redis": "up",
         "worker": "up",
+        "rates": "up",
     }
     assert body["checks"]["worker"]["workers"] >= 1
 
@@ -140,4 +145,36 @@ def test_system_health_shape(redis_url, settings):
     settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
     health = system_health()
     assert set(health) == {"status", "down", "checks"}
-    assert set(health["checks"]) == {"database", "redis", "worker"}
+    assert set(health["checks"]) == {"database", "redis", "worker", "rates"}
+
+
+def test_rates_up_after_a_recent_update(settings):
+    settings.RATES_STALE_AFTER_HOURS = 26
+    RateFetchFactory(status="failed", provider="xe", finished_at=timezone.now() - timedelta(minutes=5))
+    RateFetchFactory(status="success", provider="ecb", finished_at=timezone.now())
+    result = rates_check()
+    assert result["state"] == "up"
+    assert result["stale"] is False
+    assert "error" not in result
+
+
+def test_rates_failing_update_is_reported_but_not_down_by_default(settings):
+    settings.RATES_HEALTH_REQUIRED = False
+    RateFetchFactory(status="success", finished_at=timezone.now() - timedelta(hours=1))
+    RateFetchFactory(status="failed", provider="ecb", error="HTTP 503", finished_at=timezone.now())
+    result = rates_check()
+    assert result["state"] == "degraded"
+    assert result["detail"] == "last update failed"
+    assert result["error"] == "ecb: HTTP 503"
+
+
+def test_stale_rates_make_the_healthcheck_503_when_required(client, settings, celery_worker):
+    settings.RATES_HEALTH_REQUIRED = True
+    settings.RATES_STALE_AFTER_HOURS = 26
+    RateFetchFactory(finished_at=timezone.now() - timedelta(hours=30))
+    response = client.get(reverse("healthcheck"))
+    body = response.json()
+    assert body["checks"]["rates"]["state"] == "down"
+    assert body["checks"]["rates"]["detail"] == "stale"
+    assert body["down"] == ["rates"]
+    assert response.status_code == 503

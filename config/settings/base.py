@@ -326,3 +326,30 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# ------------------------------------------------------------------------------
+# Rates: exchange-rate providers, schedule behaviour, staleness (docs/rates.md)
+# ------------------------------------------------------------------------------
+# Providers tried in this order on each update; the first that answers well wins (xe, ecb, oxr).
+RATES_PROVIDERS = env.list("RATES_PROVIDERS", default=["xe", "ecb", "oxr"])
+# The base currency asked of providers that take one (XE; Open Exchange Rates' free plan allows only USD).
+RATES_BASE = env("RATES_BASE", default="USD")
+# The quote currencies asked of XE (ECB and Open Exchange Rates publish all of theirs).
+RATES_QUOTES = env.list("RATES_QUOTES", default=["NGN", "GHS", "KES", "UGX", "MAD", "XOF", "EGP"])
+# Answers say `stale: true` when the newest rate was last fetched longer ago than this.
+RATES_STALE_AFTER_HOURS = env.float("RATES_STALE_AFTER_HOURS", default=26)
+# With true, stale rates or a failing last update make GET /healthcheck answer 503; otherwise only reported.
+RATES_HEALTH_REQUIRED = env.bool("RATES_HEALTH_REQUIRED", default=False)
+# Seconds to wait for a provider's answer.
+RATES_HTTP_TIMEOUT = env.float("RATES_HTTP_TIMEOUT", default=10.0)
+# Retries of a failed scheduled update: the n-th waits RATES_RETRY_BACKOFF * 2**(n-1) seconds (capped at 1 h).
+RATES_RETRY_MAX = env.int("RATES_RETRY_MAX", default=5)
+RATES_RETRY_BACKOFF = env.float("RATES_RETRY_BACKOFF", default=60.0)
+# Provider credentials (secrets: set them in `.env` only). A provider without its key is skipped.
+XE_API_ID = env("XE_API_ID", default="")
+XE_API_KEY = env("XE_API_KEY", default="")
+OXR_APP_ID = env("OXR_APP_ID", default="")
+# Where each provider is reached (documented endpoints by default; point them at a proxy or a mirror if needed).
+RATES_XE_URL = env("RATES_XE_URL", default="https://xecdapi.xe.com/v1/")
+RATES_ECB_URL = env("RATES_ECB_URL", default="https://www.ecb.europa.eu/stats/eurofxref/")
+RATES_OXR_URL = env("RATES_OXR_URL", default="https://openexchangerates.org/api/")

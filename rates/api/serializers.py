@@ -1,0 +1,132 @@
+from decimal import Decimal, InvalidOperation
+
+from rest_framework import serializers
+
+from rates.models import RATE_DECIMAL_PLACES, ExchangeRate, Provider, rate_as_text
+
+MAX_AMOUNT = Decimal(10) ** 18
+
+
+class CurrencyCodeField(serializers.CharField):
+    """Three letters, upper-cased (`kes` → `KES`); whether it is known is checked by the selectors."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=3, max_length=3, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data).upper()
+        if not value.isalpha() or not value.isascii():
+            raise serializers.ValidationError("A currency code is three letters (ISO 4217).")
+        return value
+
+
+class AmountField(serializers.CharField):
+    """A decimal number as text (`"1234.5"`), read exactly: at most 18 places, less than 10**18 in size."""
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data).strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise serializers.ValidationError("A decimal number is required, e.g. 1234.50.") from None
+        if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
+            raise serializers.ValidationError("The amount must be a finite number below 10**18.")
+        if amount.as_tuple().exponent < -RATE_DECIMAL_PLACES:
+            raise serializers.ValidationError(f"At most {RATE_DECIMAL_PLACES} decimal places.")
+        return amount
+
+
+class RateListInputSerializer(serializers.Serializer):
+    base = CurrencyCodeField(required=False, help_text="Only rates with this base currency.")
+    quote = CurrencyCodeField(required=False, help_text="Only rates with this quote currency.")
+    provider = serializers.ChoiceField(choices=Provider.choices, required=False)
+    date = serializers.DateField(
+        required=False, help_text="The last rates published on or before this day (default: the latest)."
+    )
+
+
+class RateSerializer(serializers.ModelSerializer):
+    base = serializers.CharField(source="base_id")
+    quote = serializers.CharField(source="quote_id")
+    rate = serializers.SerializerMethodField(help_text="Units of quote per one unit of base, as a decimal string.")
+
+    class Meta:
+        model = ExchangeRate
+        fields = ["provider", "base", "quote", "rate", "as_of", "fetched_at", "is_inverse"]
+        read_only_fields = fields
+
+    def get_rate(self, row: ExchangeRate) -> str:
+        return rate_as_text(row.rate)
+
+
+class RateListOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    date = serializers.DateField(allow_null=True, help_text="The day asked for (null: the latest).")
+    stale = serializers.BooleanField(help_text="The newest rate answered was fetched more than the configured age ago.")
+    results = RateSerializer(many=True)
+
+
+class RateConvertInputSerializer(serializers.Serializer):
+    """`from` is a Python keyword, so the fields are declared here rather than as attributes."""
+
+    def get_fields(self):
+        return {
+            "from": CurrencyCodeField(help_text="The currency of the amount."),
+            "to": CurrencyCodeField(help_text="The currency to convert to."),
+            "amount": AmountField(required=False, default=Decimal(1), help_text="Default 1."),
+            "date": serializers.DateField(required=False, help_text="Use the rates as of this day."),
+        }
+
+
+class RateConvertOutputSerializer(serializers.Serializer):
+    def get_fields(self):
+        return {
+            "from": serializers.CharField(),
+            "to": serializers.CharField(),
+            "amount": serializers.CharField(help_text="The amount asked for, as given."),
+            "result": serializers.CharField(help_text="Rounded half-up to the target currency's minor units."),
+            "rate": serializers.CharField(help_text="Units of `to` per one `from` (up to 18 places)."),
+            "as_of": serializers.DateField(),
+            "provider": serializers.CharField(),
+            "via": serializers.CharField(allow_null=True, help_text="The pivot currency of a cross rate."),
+            "stale": serializers.BooleanField(),
+        }
+
+
+class RatesUpdateInputSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(
+        choices=Provider.choices, required=False, help_text="Only this provider (default: all, in order)."
+    )
+    date = serializers.DateField(required=False, help_text="Fetch the rates of this day (default: the latest).")
+
+
+class RatesUpdateOutputSerializer(serializers.Serializer):
+    job_id = serializers.CharField(help_text="The Celery task id.")
+    progress_url = serializers.URLField(help_text="Poll it (viewer role) for state and percent.")
+
+
+class JobProgressSerializer(serializers.Serializer):
+    state = serializers.CharField(help_text="PENDING, STARTED, PROGRESS, RETRY, SUCCESS or FAILURE.")
+    complete = serializers.BooleanField(help_text="False while the job waits for a retry.")
+    success = serializers.BooleanField(allow_null=True)
+    progress = serializers.DictField(help_text="`current`, `total`, `percent`, `description`.")
+    result = serializers.JSONField(required=False, help_text="The task's result or error once complete.")
+
+
+class LegacyRateListInputSerializer(serializers.Serializer):
+    currency = CurrencyCodeField(required=False, help_text="One quote currency (default: all of RATES_QUOTES).")
+
+
+class LegacyRateSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    rate = serializers.CharField(help_text="Units of `currency` per one unit of `base`.")
+    as_of = serializers.DateField()
+    provider = serializers.CharField()
+
+
+class LegacyRateListOutputSerializer(serializers.Serializer):
+    base = serializers.CharField()
+    stale = serializers.BooleanField()
+    rates = LegacyRateSerializer(many=True)

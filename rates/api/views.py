@@ -1,0 +1,156 @@
+from celery.result import AsyncResult
+from celery_progress.backend import Progress
+from django.conf import settings
+from django.db.models import Max
+from django.urls import reverse
+from django_celery_results.models import TaskResult
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import CanOperate, CanRead
+from common.exceptions import ApplicationError
+from common.pagination import PageNumberPagination
+from rates.api.serializers import (
+    JobProgressSerializer,
+    LegacyRateListInputSerializer,
+    LegacyRateListOutputSerializer,
+    RateConvertInputSerializer,
+    RateConvertOutputSerializer,
+    RateListInputSerializer,
+    RateListOutputSerializer,
+    RateSerializer,
+    RatesUpdateInputSerializer,
+    RatesUpdateOutputSerializer,
+)
+from rates.models import rate_as_text
+from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rate_resolve
+from rates.services import rates_update_enqueue
+from rates.tasks import update_rates
+
+
+class RateListApi(APIView):
+    """Latest rates, or the last published on or before `date`, per provider; `stale` past the configured age."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(parameters=[RateListInputSerializer], responses=RateListOutputSerializer)
+    def get(self, request: Request) -> Response:
+        params = RateListInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        filters = params.validated_data
+        codes = [filters[key] for key in ("base", "quote") if key in filters]
+        if codes:
+            currency_get_many(*codes)
+        rows = rate_list(
+            base=filters.get("base"),
+            quote=filters.get("quote"),
+            provider=filters.get("provider"),
+            on=filters.get("date"),
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        newest = rows.aggregate(newest=Max("fetched_at"))["newest"]
+        response = paginator.get_paginated_response(RateSerializer(page, many=True).data)
+        response.data["date"] = filters.get("date")
+        response.data["stale"] = is_stale(newest, on=filters.get("date"))
+        return response
+
+
+class RateConvertApi(APIView):
+    """Convert an amount between any two currencies (cross rates through a common currency when needed)."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(parameters=[RateConvertInputSerializer], responses=RateConvertOutputSerializer)
+    def get(self, request: Request) -> Response:
+        params = RateConvertInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        conversion = amount_convert(amount=data["amount"], base=data["from"], quote=data["to"], on=data.get("date"))
+        resolved = conversion.rate
+        return Response(
+            {
+                "from": resolved.base,
+                "to": resolved.quote,
+                "amount": str(conversion.amount),
+                "result": str(conversion.result),
+                "rate": rate_as_text(resolved.rate),
+                "as_of": resolved.as_of,
+                "provider": resolved.provider,
+                "via": resolved.via,
+                "stale": is_stale(resolved.fetched_at, on=data.get("date")) if resolved.provider else False,
+            }
+        )
+
+
+class RatesUpdateApi(APIView):
+    """Operators: fetch rates now, in the background. 202 with the job id and a URL to poll its progress."""
+
+    permission_classes = [CanOperate]
+
+    @extend_schema(request=RatesUpdateInputSerializer, responses={202: RatesUpdateOutputSerializer})
+    def post(self, request: Request) -> Response:
+        params = RatesUpdateInputSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        job_id = rates_update_enqueue(
+            provider=params.validated_data.get("provider"), on=params.validated_data.get("date")
+        )
+        progress_url = request.build_absolute_uri(reverse("rates-api:job-progress", args=[job_id]))
+        return Response({"job_id": job_id, "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
+
+
+class RatesJobApi(APIView):
+    """The state and progress of a rates update job (viewer role). Ids of other kinds of jobs answer 404."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(responses=JobProgressSerializer)
+    def get(self, request: Request, job_id: str) -> Response:
+        task_name = TaskResult.objects.filter(task_id=job_id).values_list("task_name", flat=True).first()
+        if task_name and task_name != update_rates.name:
+            raise NotFound("No rates update job with this id.")
+        info = Progress(AsyncResult(job_id)).get_info()
+        if info["state"] == "RETRY":
+            # celery-progress calls a retrying task complete; ours is not: the next attempt is scheduled.
+            info.update(complete=False, success=None)
+        return Response(info)
+
+
+class LegacyRateListApi(APIView):
+    """The old service's `GET /v1/rates[?currency=KES]`: rates from RATES_BASE to each of RATES_QUOTES."""
+
+    permission_classes = [CanRead]
+
+    @extend_schema(parameters=[LegacyRateListInputSerializer], responses=LegacyRateListOutputSerializer)
+    def get(self, request: Request) -> Response:
+        params = LegacyRateListInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        base = settings.RATES_BASE
+        single = params.validated_data.get("currency")
+        currency_get_many(base, *([single] if single else []))
+        rates, newest = [], None
+        for quote in [single] if single else settings.RATES_QUOTES:
+            try:
+                resolved = rate_resolve(base=base, quote=quote)
+            except ApplicationError:
+                if single:
+                    raise
+                continue
+            newest = max(filter(None, [newest, resolved.fetched_at]), default=None)
+            rates.append(
+                {
+                    "currency": quote,
+                    "rate": rate_as_text(resolved.rate),
+                    "as_of": resolved.as_of,
+                    "provider": resolved.provider,
+                }
+            )
+        return Response({"base": base, "stale": is_stale(newest), "rates": rates})
+
+
+class LegacyRatesUpdateApi(RatesUpdateApi):
+    """The old service's `POST /v1/rates/update`, now for operators only (it used to let anyone trigger)."""

@@ -1,0 +1,30 @@
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from rates.providers import PROVIDERS
+from rates.services import RatesUnavailableError, rates_update
+
+
+class Command(BaseCommand):
+    help = "Fetch exchange rates now from the configured providers in order (or one provider), and store them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--provider", choices=sorted(PROVIDERS), help="Only this provider (no fallback).")
+        parser.add_argument("--date", type=date.fromisoformat, help="The rates of this day (YYYY-MM-DD).")
+
+    def handle(self, *args, provider, date, **options):
+        with tqdm(total=1, unit="provider", file=self.stderr, disable=options["verbosity"] < 1) as bar:
+
+            def progress(current: int, total: int, description: str) -> None:
+                bar.total = total
+                bar.n = current
+                bar.set_description(description)
+                bar.refresh()
+
+            try:
+                fetch = rates_update(provider=provider, on=date, progress=progress)
+            except RatesUnavailableError as exc:
+                raise CommandError(exc.detail) from exc
+        self.stdout.write(f"Stored {fetch.rows} rates from {fetch.provider} as of {fetch.as_of}.")

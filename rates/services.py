@@ -1,0 +1,261 @@
+"""Every change to rates goes through these functions: the schedule, the API, the commands and the admin call them.
+
+Guarantees:
+- `rate` always means units of quote per one unit of base; each published rate is stored with its inverse,
+  computed with Decimal (never float) and rounded half-even to the column's 18 decimal places.
+- One row per (provider, base, quote, as_of): fetching the same day again updates the rows in place.
+- A failed fetch writes nothing but its `RateFetch` row: the last good rates stay as they were.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework import status
+
+from common.exceptions import ApplicationError
+from rates.models import RATE_QUANTUM, Currency, ExchangeRate, RateFetch
+from rates.providers import (
+    ProviderError,
+    ProviderNotConfiguredError,
+    PublishedRate,
+    get_provider,
+)
+from rates.providers.base import new_session
+from rates.providers.ecb import NAME as ECB
+from rates.providers.ecb import count_history_days, iter_history_csv, open_history
+
+logger = logging.getLogger(__name__)
+
+# progress(current, total, description): celery-progress's ProgressRecorder.set_progress or a tqdm adapter.
+Progress = Callable[[int, int, str], object]
+BATCH_ROWS = 50_000
+
+
+class RatesUnavailableError(ApplicationError):
+    """No provider could deliver rates; every attempt is in RateFetch."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code="rates_unavailable", status_code=status.HTTP_502_BAD_GATEWAY)
+
+
+def _no_progress(current: int, total: int, description: str) -> None:
+    return None
+
+
+_CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
+_ONE = Decimal(1)
+# (provider, base, quote, rate, as_of, fetched_at, is_inverse): the columns written, in COPY order.
+Row = tuple[str, str, str, Decimal, date, datetime, bool]
+COLUMNS = ("provider", "base", "quote", "rate", "as_of", "fetched_at", "is_inverse")
+
+
+def inverse_rate(rate: Decimal) -> Decimal:
+    """1 / rate, exact to the stored precision (computed with 50 significant digits, rounded half-even)."""
+    return _CONTEXT.divide(_ONE, rate).quantize(RATE_QUANTUM, context=_CONTEXT)
+
+
+def _rows_for(
+    *, provider: str, rates: Iterable[PublishedRate], fetched_at: datetime, known: set[str]
+) -> tuple[list[Row], set[str]]:
+    """Both directions of each rate whose currencies are known, and the unknown codes met."""
+    rows: list[Row] = []
+    unknown: set[str] = set()
+    for published in rates:
+        base, quote = published.base, published.quote
+        if base not in known or quote not in known:
+            unknown |= {base, quote} - known
+            continue
+        if base == quote:
+            continue
+        rate = published.rate.quantize(RATE_QUANTUM, context=_CONTEXT)
+        rows.append((provider, base, quote, rate, published.as_of, fetched_at, False))
+        inverse = inverse_rate(published.rate)
+        if inverse > 0:  # only a rate above 10**18 could have an inverse that rounds to zero
+            rows.append((provider, quote, base, inverse, published.as_of, fetched_at, True))
+    return rows, unknown
+
+
+def _upsert(rows: list[Row]) -> None:
+    """Insert or update rows by (provider, base, quote, as_of).
+
+    PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT DO UPDATE (COPY's
+    speed with the upsert's semantics). Elsewhere (SQLite): bulk_create with update_conflicts.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        ExchangeRate.objects.bulk_create(
+            [ExchangeRate(**dict(zip(COLUMNS, row, strict=True))) for row in rows],
+            batch_size=2000,
+            update_conflicts=True,
+            unique_fields=["provider", "base", "quote", "as_of"],
+            update_fields=["rate", "fetched_at", "is_inverse"],
+        )
+        return
+    table = ExchangeRate._meta.db_table
+    columns = ", ".join(COLUMNS)
+    # One row per key (the last wins): ON CONFLICT may not touch the same row twice in one statement.
+    unique = {(row[0], row[1], row[2], row[4]): row for row in rows}
+    text = "".join(
+        f"{p}\t{b}\t{q}\t{rate:f}\t{day.isoformat()}\t{when.isoformat()}\t{'t' if inverse else 'f'}\n"
+        for p, b, q, rate, day, when, inverse in unique.values()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS rates_upsert")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE rates_upsert (provider varchar(8), base varchar(3), quote varchar(3), "
+            "rate numeric(30, 18), as_of date, fetched_at timestamptz, is_inverse boolean) ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY rates_upsert ({columns}) FROM STDIN") as copy:
+            copy.write(text)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM rates_upsert "  # noqa: S608 (fixed identifiers)
+            "ON CONFLICT (provider, base, quote, as_of) DO UPDATE "
+            "SET rate = EXCLUDED.rate, fetched_at = EXCLUDED.fetched_at, is_inverse = EXCLUDED.is_inverse"
+        )
+        cursor.execute("DROP TABLE rates_upsert")
+
+
+@transaction.atomic
+def rates_store(*, provider: str, rates: Iterable[PublishedRate], fetched_at: datetime | None = None) -> int:
+    """Store published rates and their inverses (upsert); returns the rows written. Unknown currencies are skipped."""
+    fetched_at = fetched_at or timezone.now()
+    known = set(Currency.objects.values_list("code", flat=True))
+    rows, unknown = _rows_for(provider=provider, rates=rates, fetched_at=fetched_at, known=known)
+    if unknown:
+        logger.warning("rates: %s published unknown currencies, skipped: %s", provider, ", ".join(sorted(unknown)))
+    _upsert(rows)
+    return len(rows)
+
+
+def rates_fetch(*, provider: str, on: date | None = None, session=None) -> RateFetch:
+    """Fetch one provider's rates (latest, or the last day on or before `on`) and store them.
+
+    The `RateFetch` row is written before and after, outside the storing transaction, so a failure stays
+    recorded. Raises ProviderError (ProviderNotConfiguredError for a provider without credentials).
+    """
+    source = get_provider(provider)
+    fetch = RateFetch.objects.create(provider=provider, started_at=timezone.now(), requested_date=on)
+    try:
+        source.check_configured()
+        published = source.fetch(session=session or new_session(), on=on)
+        fetch.rows = rates_store(provider=provider, rates=published)
+    except ProviderNotConfiguredError as exc:
+        fetch.status, fetch.error = RateFetch.Status.SKIPPED, str(exc)
+        raise
+    except ProviderError as exc:
+        fetch.status, fetch.error = RateFetch.Status.FAILED, str(exc)
+        logger.warning("rates: fetch from %s failed: %s", provider, exc)
+        raise
+    except Exception as exc:  # recorded, then Celery or the caller sees it: the log never stays "running"
+        fetch.status, fetch.error = RateFetch.Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        raise
+    else:
+        fetch.status = RateFetch.Status.SUCCESS
+        fetch.as_of = max(rate.as_of for rate in published)
+    finally:
+        fetch.finished_at = timezone.now()
+        fetch.save(update_fields=["status", "error", "rows", "as_of", "finished_at"])
+    return fetch
+
+
+def rates_update(
+    *, provider: str | None = None, on: date | None = None, progress: Progress = _no_progress, session=None
+) -> RateFetch:
+    """Fetch from the configured providers in order (or only `provider`) until one succeeds.
+
+    Providers without credentials are skipped; one that fails, times out or answers garbage hands over to the
+    next. Raises RatesUnavailableError when none succeeds (nothing is changed then).
+    """
+    names = [provider] if provider else list(settings.RATES_PROVIDERS)
+    if not names:
+        raise RatesUnavailableError("No rate provider is configured (RATES_PROVIDERS).")
+    errors = []
+    for index, name in enumerate(names):
+        progress(index, len(names), f"Fetching from {name}")
+        try:
+            fetch = rates_fetch(provider=name, on=on, session=session)
+        except ProviderError as exc:
+            errors.append(str(exc))
+            continue
+        progress(len(names), len(names), f"{fetch.rows} rates from {name} as of {fetch.as_of}")
+        return fetch
+    raise RatesUnavailableError("No provider delivered rates: " + "; ".join(errors))
+
+
+def rates_update_enqueue(*, provider: str | None = None, on: date | None = None) -> str:
+    """Queue a background update once the current transaction commits; returns the Celery task id (job id)."""
+    from rates.tasks import update_rates
+
+    job_id = str(uuid.uuid4())
+    kwargs = {"provider": provider, "on": on.isoformat() if on else None}
+    transaction.on_commit(lambda: update_rates.apply_async(kwargs=kwargs, task_id=job_id))
+    return job_id
+
+
+@dataclass
+class ImportResult:
+    days: int = 0
+    rates: int = 0
+    rows: int = 0
+    first: date | None = None
+    last: date | None = None
+    unknown: set[str] = field(default_factory=set)
+
+
+@transaction.atomic
+def rates_import_history(*, path: Path, progress: Progress = _no_progress) -> ImportResult:
+    """Import the ECB historical file (CSV, or the ZIP holding it) as provider `ecb`; idempotent (upsert).
+
+    All or nothing: a malformed line aborts the import (ApplicationError naming the line) and stores nothing.
+    """
+    try:
+        total_days = count_history_days(path)
+    except (OSError, ProviderError, UnicodeDecodeError) as exc:
+        raise ApplicationError(f"Cannot read {path}: {exc}") from exc
+    fetch = RateFetch.objects.create(provider=ECB, started_at=timezone.now())
+    known = set(Currency.objects.values_list("code", flat=True))
+    fetched_at = timezone.now()
+    result = ImportResult()
+    batch: list[PublishedRate] = []
+    current_day = None
+
+    def flush() -> None:
+        rows, unknown = _rows_for(provider=ECB, rates=batch, fetched_at=fetched_at, known=known)
+        _upsert(rows)
+        result.rows += len(rows)
+        result.unknown |= unknown
+        batch.clear()
+        progress(result.days, total_days, f"{result.rows} rows")
+
+    try:
+        with open_history(path) as stream:
+            for published in iter_history_csv(stream):
+                if published.as_of != current_day:
+                    current_day = published.as_of
+                    result.days += 1
+                    if len(batch) * 2 >= BATCH_ROWS:
+                        flush()
+                result.rates += 1
+                result.first = min(result.first or current_day, current_day)
+                result.last = max(result.last or current_day, current_day)
+                batch.append(published)
+            flush()
+    except (ProviderError, UnicodeDecodeError) as exc:
+        raise ApplicationError(f"{path.name}: {exc}") from exc
+    fetch.status, fetch.rows, fetch.as_of, fetch.finished_at = (
+        RateFetch.Status.SUCCESS,
+        result.rows,
+        result.last,
+        timezone.now(),
+    )
+    fetch.save()
+    return result

@@ -1,0 +1,40 @@
+"""Background jobs of the rates app: load arguments, call one service, own the retries."""
+
+from datetime import date
+
+from celery import shared_task
+from celery_progress.backend import ProgressRecorder
+from django.conf import settings
+
+from rates.services import RatesUnavailableError, rates_update
+
+MAX_COUNTDOWN = 3600.0
+
+
+def retry_countdown(retries: int) -> float:
+    """Seconds before retry number `retries + 1`: RATES_RETRY_BACKOFF × 2**retries, at most one hour."""
+    return min(settings.RATES_RETRY_BACKOFF * 2**retries, MAX_COUNTDOWN)
+
+
+@shared_task(bind=True, name="rates.update_rates")
+def update_rates(self, provider: str | None = None, on: str | None = None) -> dict:
+    """Fetch rates (scheduled twice a day by migration 0003, or queued by the API); retried with exponential
+    backoff while no provider delivers, up to RATES_RETRY_MAX times. Progress through celery-progress."""
+    recorder = ProgressRecorder(self)
+    day = _parse_date(on)
+    try:
+        fetch = rates_update(provider=provider, on=day, progress=recorder.set_progress)
+    except RatesUnavailableError as exc:
+        raise self.retry(
+            exc=exc, countdown=retry_countdown(self.request.retries), max_retries=settings.RATES_RETRY_MAX
+        ) from exc
+    return {
+        "fetch_id": fetch.pk,
+        "provider": fetch.provider,
+        "rows": fetch.rows,
+        "as_of": fetch.as_of.isoformat() if fetch.as_of else None,
+    }
+
+
+def _parse_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

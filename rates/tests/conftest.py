@@ -1,0 +1,35 @@
+"""Fixtures of the rates tests: recorded provider answers (written in each provider's documented format)."""
+
+from pathlib import Path
+
+import pytest
+import responses
+
+FIXTURES = Path(__file__).parent / "fixtures"
+XE_LATEST = "https://xecdapi.xe.com/v1/convert_from.json/"
+XE_HISTORIC = "https://xecdapi.xe.com/v1/historic_rate.json/"
+ECB_DAILY = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+ECB_90D = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+OXR_LATEST = "https://openexchangerates.org/api/latest.json"
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@pytest.fixture
+def http():
+    """Third-party HTTP only, answered from recordings; a request nobody registered fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def provider_keys(settings):
+    settings.XE_API_ID = "sensorhub-test"
+    settings.XE_API_KEY = "xe-test-key"
+    settings.OXR_APP_ID = "oxr-test-id"
+    settings.RATES_PROVIDERS = ["xe", "ecb", "oxr"]
+    settings.RATES_BASE = "USD"
+    settings.RATES_QUOTES = ["NGN", "GHS", "KES", "UGX", "MAD", "XOF", "EGP"]
+    return settings

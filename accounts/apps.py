@@ -8,4 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401  (registers the system checks)
+        from accounts import (
+            checks,  # noqa: F401  (registers the system checks)
+            schema,  # noqa: F401  (registers the OpenAPI description of device keys)
+        )

@@ -54,7 +54,10 @@ def test_reading_list_is_start_inclusive_end_exclusive_and_ordered(sensor):
 
     rows = list(reading_list(sensor=sensor, start=at(2024, 1, 1, 0, 1), end=at(2024, 1, 1, 0, 3)))
 
-    assert rows == [{"timestamp": at(2024, 1, 1, 0, 1), "value": 1.0}, {"timestamp": at(2024, 1, 1, 0, 2), "value": 2.0}]
+    assert rows == [
+        {"timestamp": at(2024, 1, 1, 0, 1), "value": 1.0},
+        {"timestamp": at(2024, 1, 1, 0, 2), "value": 2.0},
+    ]
 
 
 def test_reading_chunks_walk_the_range_by_keyset_once(sensor, django_assert_num_queries):
@@ -104,9 +107,7 @@ def test_five_minute_buckets_for_every_aggregate(sensor, agg, expected, django_a
     store(sensor, POINTS)
 
     with django_assert_num_queries(1):
-        buckets = readings_bucketed(
-            sensor=sensor, bucket="5m", agg=agg, start=at(2024, 12, 1), end=at(2024, 12, 2)
-        )
+        buckets = readings_bucketed(sensor=sensor, bucket="5m", agg=agg, start=at(2024, 12, 1), end=at(2024, 12, 2))
 
     assert [b.start for b in buckets] == [at(2024, 12, 1, 0, 0), at(2024, 12, 1, 0, 5), at(2024, 12, 1, 0, 20)]
     assert [b.value for b in buckets] == pytest.approx(expected)

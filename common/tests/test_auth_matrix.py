@@ -3,70 +3,149 @@
 import pytest
 from django.urls import reverse
 
-from accounts.services import api_token_create
+from accounts.services import api_token_create, device_key_create
 from accounts.tests.factories import UserFactory
+from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
-CALLERS = ["anonymous", "no_role", "viewer", "operator", "staff", "viewer_token"]
+CALLERS = ["anonymous", "no_role", "viewer", "operator", "staff", "viewer_token", "device_key"]
+SENSOR_KEY = "matrix.s-1:a_b"  # the device key's sensor
 
 
-def _target_id() -> int:
-    return UserFactory(email="target@example.com", viewer=True).pk
+def _target_id() -> list:
+    return [UserFactory(email="target@example.com", viewer=True).pk]
 
 
-READERS = {"anonymous": 401, "no_role": 403, "viewer": 200, "operator": 200, "staff": 200, "viewer_token": 200}
-OPERATORS_202 = {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 202, "staff": 202, "viewer_token": 403}
-STAFF_ONLY = {"anonymous": 401, "no_role": 403, "viewer": 403, "operator": 403, "staff": 200, "viewer_token": 403}
+def _job_id() -> list:
+    return ["0b7c4a8e-5d0f-4c59-9d7e-2f4c3e1a9b10"]  # unknown jobs answer as pending
 
-# (method, url name, url args, body, {caller: expected status})
+
+def _platform() -> list:
+    return [PlatformFactory(slug="matrix-p").slug]
+
+
+def _installation() -> list:
+    return [InstallationFactory(platform=PlatformFactory(slug="matrix-p")).pk]
+
+
+def _sensor() -> list:
+    return [SENSOR_KEY]
+
+
+STAFF_ONLY = {
+    "anonymous": 401,
+    "no_role": 403,
+    "viewer": 403,
+    "operator": 403,
+    "staff": 200,
+    "viewer_token": 403,
+    "device_key": 403,
+}
+# Viewers read; device keys read nothing.
+READ = {"anonymous": 401, "no_role": 403, "viewer": 200, "operator": 200, "staff": 200, "viewer_token": 200}
+READ["device_key"] = 403
+
+
+def write(status: int) -> dict[str, int]:
+    """Operators and staff change the catalogue; device keys only write readings."""
+    return {**READ, "viewer": 403, "viewer_token": 403, "operator": status, "staff": status}
+
+
+# (method, url name, url args (a function making the target), body, {caller: expected status})
 ENDPOINTS = [
     (
         "get",
         "accounts-api:user-me",
-        False,
         None,
-        {"anonymous": 401, "no_role": 200, "viewer": 200, "operator": 200, "staff": 200, "viewer_token": 200},
+        None,
+        {
+            "anonymous": 401,
+            "no_role": 200,
+            "viewer": 200,
+            "operator": 200,
+            "staff": 200,
+            "viewer_token": 200,
+            "device_key": 403,  # authenticated as a device, not as a user
+        },
     ),
     (
         "get",
         "accounts-api:user-list",
-        False,
+        None,
         None,
         STAFF_ONLY,
     ),
     (
         "get",
         "accounts-api:user-detail",
-        True,
+        _target_id,
         None,
         STAFF_ONLY,
     ),
     (
         "post",
         "accounts-api:user-role",
-        True,
+        _target_id,
         {"role": "operator"},
         STAFF_ONLY,
     ),
     (
         "post",
         "accounts-api:token-revoke",
-        False,
         None,
-        {"anonymous": 401, "no_role": 401, "viewer": 401, "operator": 401, "staff": 401, "viewer_token": 204},
+        None,
+        {
+            "anonymous": 401,
+            "no_role": 401,
+            "viewer": 401,
+            "operator": 401,
+            "staff": 401,
+            "viewer_token": 204,
+            "device_key": 401,
+        },
     ),
-    ("get", "rates-api:rate-list", False, None, READERS),
-    ("get", "rates-api:rate-convert", False, {"from": "EUR", "to": "EUR", "amount": "5"}, READERS),
-    ("post", "rates-api:rates-update", False, {}, OPERATORS_202),
-    ("get", "rates-api:job-progress", True, None, READERS),
-    ("get", "rates-legacy:rate-list", False, None, READERS),
-    ("post", "rates-legacy:rates-update", False, {}, OPERATORS_202),
+    (
+        "post",
+        "sensors-api:reading-batch",
+        None,
+        {"sensor": SENSOR_KEY, "value": 1.5, "timestamp": "2024-12-01T12:00:00Z"},
+        {**write(201), "device_key": 201},
+    ),
+    ("get", "sensors-api:readings-latest", None, {"sensor": SENSOR_KEY}, READ),
+    ("get", "sensors-api:sensor-readings", _sensor, None, READ),
+    ("get", "sensors-api:sensor-readings", _sensor, {"bucket": "1h", "format": "csv"}, READ),
+    ("get", "sensors-api:sensor-latest", _sensor, None, READ),
+    ("get", "sensors-api:platform-list", None, None, READ),
+    ("post", "sensors-api:platform-list", None, {"name": "New", "slug": "new"}, write(201)),
+    ("get", "sensors-api:platform-detail", _platform, None, READ),
+    ("patch", "sensors-api:platform-detail", _platform, {"description": "changed"}, write(200)),
+    ("delete", "sensors-api:platform-detail", _platform, None, write(204)),
+    ("get", "sensors-api:installation-list", None, None, READ),
+    ("post", "sensors-api:installation-list", None, {"platform": "matrix-p", "name": "M"}, write(201)),
+    ("get", "sensors-api:installation-detail", _installation, None, READ),
+    ("patch", "sensors-api:installation-detail", _installation, {"height": 3}, write(200)),
+    ("delete", "sensors-api:installation-detail", _installation, None, write(204)),
+    ("get", "sensors-api:sensor-list", None, None, READ),
+    ("post", "sensors-api:sensor-list", None, {"key": "new.sensor", "kind": "gas"}, write(201)),
+    ("get", "sensors-api:sensor-detail", _sensor, None, READ),
+    ("patch", "sensors-api:sensor-detail", _sensor, {"unit": "ppm"}, write(200)),
+    ("delete", "sensors-api:sensor-detail", _sensor, None, write(204)),
+    ("get", "rates-api:rate-list", None, None, READ),
+    ("get", "rates-api:rate-convert", None, {"from": "EUR", "to": "EUR", "amount": "5"}, READ),
+    ("post", "rates-api:rates-update", None, {}, write(202)),
+    ("get", "rates-api:job-progress", _job_id, None, READ),
+    ("get", "rates-legacy:rate-list", None, None, READ),
+    ("post", "rates-legacy:rates-update", None, {}, write(202)),
 ]
 
 
 def client_for(caller: str, api_client):
     if caller == "anonymous":
+        return api_client
+    if caller == "device_key":
+        _, raw = device_key_create(name="matrix device", sensor=SensorFactory(key=SENSOR_KEY))
+        api_client.credentials(HTTP_AUTHORIZATION=f"Device {raw}")
         return api_client
     if caller == "viewer_token":
         _, raw = api_token_create(user=UserFactory(viewer=True))
@@ -83,9 +162,12 @@ def client_for(caller: str, api_client):
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize(("method", "name", "with_id", "body", "expected"), ENDPOINTS, ids=[e[1] for e in ENDPOINTS])
-def test_auth_matrix(api_client, caller, method, name, with_id, body, expected):
-    url = reverse(name, args=[_target_id()] if with_id else [])
+@pytest.mark.parametrize(
+    ("method", "name", "target", "body", "expected"), ENDPOINTS, ids=[f"{e[0]}-{e[1]}" for e in ENDPOINTS]
+)
+def test_auth_matrix(api_client, caller, method, name, target, body, expected):
     client = client_for(caller, api_client)
-    response = getattr(client, method)(url, body)
+    SensorFactory(key=SENSOR_KEY, platform=PlatformFactory(slug="matrix-p"))
+    url = reverse(name, args=target() if target else [])
+    response = getattr(client, method)(url, body, format="json") if method != "get" else client.get(url, body)
     assert response.status_code == expected[caller], (caller, name, response.content)

@@ -299,6 +299,10 @@ SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=500
 SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=200)
 # Largest list accepted by POST /api/v1/readings/.
 SENSORS_REST_MAX_BATCH = 10_000
+# Django refuses request bodies over 2.5 MB by default; a full batch of 10,000 readings is about 1-2 MB compact and
+# more when pretty-printed or with long keys, so allow ~1 KB per reading.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+DATA_UPLOAD_MAX_MEMORY_SIZE = SENSORS_REST_MAX_BATCH * 1024
 
 # ------------------------------------------------------------------------------
 # Health check

@@ -34,3 +34,13 @@ def sensor_save(*, sensor: Sensor) -> Sensor:
 def sensor_delete(*, sensor: Sensor) -> None:
     """Delete a sensor with all its readings."""
     sensor.delete()
+
+
+def platform_delete(*, platform: Platform) -> None:
+    """Delete a platform with its installations; its sensors stay, without a platform."""
+    platform.delete()
+
+
+def installation_delete(*, installation: Installation) -> None:
+    """Delete an installation; its sensors stay, without an installation."""
+    installation.delete()

@@ -1,0 +1,132 @@
+"""Input parsing and output shapes of the sensors API; no business rules (those are in services and the models)."""
+
+from datetime import UTC
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from rest_framework import serializers
+
+from sensors.models import Installation, Platform, Sensor
+from sensors.selectors import AGGREGATES, BUCKETS
+
+# --- catalogue --------------------------------------------------------------------------------------------------
+
+
+class PlatformSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Platform
+        fields = ["slug", "name", "description", "latitude", "longitude", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class InstallationSerializer(serializers.ModelSerializer):
+    platform = serializers.SlugRelatedField(slug_field="slug", queryset=Platform.objects.all())
+
+    class Meta:
+        model = Installation
+        fields = ["id", "platform", "name", "height", "orientation", "volume", "porosity", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class LatestValueSerializer(serializers.Serializer):
+    timestamp = serializers.DateTimeField(source="latest_timestamp", allow_null=True, read_only=True)
+    value = serializers.FloatField(source="latest_value", allow_null=True, read_only=True)
+
+
+class SensorSerializer(serializers.ModelSerializer):
+    platform = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False
+    )
+    latest = LatestValueSerializer(source="*", read_only=True, help_text="The reading with the greatest timestamp.")
+
+    class Meta:
+        model = Sensor
+        fields = [
+            "key",
+            "name",
+            "platform",
+            "installation",
+            "x",
+            "y",
+            "z",
+            "kind",
+            "unit",
+            "active",
+            "detection_enabled",
+            "created_at",
+            "latest",
+        ]
+        read_only_fields = ["created_at"]
+
+
+# --- readings ---------------------------------------------------------------------------------------------------
+
+
+class ReadingInSerializer(serializers.Serializer):
+    """The schema of one reading sent to `POST /api/v1/readings/` (validated by the ingestion service)."""
+
+    sensor = serializers.CharField(help_text="Sensor key.")
+    value = serializers.FloatField(help_text="A finite number.")
+    timestamp = serializers.CharField(help_text="ISO 8601; naive times are read in SENSORS_NAIVE_TIMEZONE (UTC).")
+
+
+class ReadingBatchResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    stored = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Readings already stored (same sensor and timestamp).")
+
+
+class ReadingQuerySerializer(serializers.Serializer):
+    start = serializers.DateTimeField(
+        required=False, default_timezone=UTC, help_text="ISO 8601, inclusive; naive = UTC."
+    )
+    end = serializers.DateTimeField(required=False, default_timezone=UTC, help_text="ISO 8601, exclusive; naive = UTC.")
+    bucket = serializers.ChoiceField(choices=list(BUCKETS), required=False, help_text="Aggregate per bucket.")
+    agg = serializers.ChoiceField(choices=list(AGGREGATES), required=False, help_text="With `bucket`; default avg.")
+    tz = serializers.CharField(
+        required=False, default="UTC", help_text="IANA zone of the output times and of daily buckets."
+    )
+
+    def validate_tz(self, value: str) -> ZoneInfo:
+        try:
+            return ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise serializers.ValidationError(f"{value[:50]!r} is not an IANA time zone.") from None
+
+    def validate(self, attrs: dict) -> dict:
+        start, end = attrs.get("start"), attrs.get("end")
+        if start is not None and end is not None and start >= end:
+            raise serializers.ValidationError({"end": ["Must be after start."]})
+        if "agg" in attrs and "bucket" not in attrs:
+            raise serializers.ValidationError({"agg": ["Needs a bucket."]})
+        attrs.setdefault("agg", "avg")
+        return attrs
+
+
+class ReadingOutSerializer(serializers.Serializer):
+    timestamp = serializers.CharField(help_text="ISO 8601 with the offset of `tz`.")
+    value = serializers.FloatField()
+
+
+class ReadingPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ReadingOutSerializer(many=True)
+
+
+class BucketOutSerializer(serializers.Serializer):
+    bucket_start = serializers.CharField(help_text="ISO 8601 with the offset of `tz`.")
+    value = serializers.FloatField(allow_null=True)
+
+
+class BucketedReadingsSerializer(serializers.Serializer):
+    sensor = serializers.CharField()
+    bucket = serializers.CharField()
+    agg = serializers.CharField()
+    tz = serializers.CharField()
+    results = BucketOutSerializer(many=True)
+
+
+class LatestSerializer(serializers.Serializer):
+    sensor = serializers.CharField()
+    timestamp = serializers.CharField(allow_null=True, help_text="ISO 8601, UTC; null before the first reading.")
+    value = serializers.FloatField(allow_null=True)

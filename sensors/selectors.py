@@ -1,0 +1,227 @@
+"""Reads of the catalogue and of readings: the query logic behind the API (and later the pages), written once.
+
+Bucketed queries aggregate inside the database on PostgreSQL and SQLite alike:
+
+- sub-day buckets (`1m` … `12h`) are fixed-length intervals aligned to the Unix epoch in UTC (PostgreSQL
+  `date_bin`, epoch arithmetic on SQLite), so an hourly bucket always starts on a UTC hour whatever the zone;
+- daily buckets (`1d`) start at local midnight in the requested zone (Django's `TruncDay(tzinfo=...)`), so a
+  daylight-saving day is a 23- or 25-hour bucket.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from asgiref.sync import sync_to_async
+from django.db import NotSupportedError
+from django.db.models import Avg, Count, DateTimeField, Func, Max, Min, QuerySet, Sum
+from django.db.models.functions import TruncDay
+
+from common.exceptions import ApplicationError
+from sensors.filters import InstallationFilter, SensorFilter
+from sensors.models import Installation, Platform, Reading, Sensor
+
+# Bucket name → length in seconds; `None` is the calendar day in the requested zone.
+BUCKETS: dict[str, int | None] = {
+    "1m": 60,
+    "5m": 300,
+    "10m": 600,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "3h": 10800,
+    "6h": 21600,
+    "12h": 43200,
+    "1d": None,
+}
+AGGREGATES = {"avg": Avg, "min": Min, "max": Max, "sum": Sum, "count": Count}
+MAX_BUCKETS = 100_000
+CSV_CHUNK_ROWS = 5000
+
+
+# --- catalogue --------------------------------------------------------------------------------------------------
+
+
+def platform_list() -> QuerySet[Platform]:
+    return Platform.objects.order_by("name")
+
+
+def installation_list(*, filters: dict | None = None) -> QuerySet[Installation]:
+    """Installations with their platform joined (its slug is shown)."""
+    queryset = Installation.objects.select_related("platform").order_by("platform__name", "name", "id")
+    return InstallationFilter(filters, queryset=queryset).qs if filters is not None else queryset
+
+
+def sensor_list(*, filters: dict | None = None) -> QuerySet[Sensor]:
+    """Sensors with their platform joined (its slug is shown); the latest value is on the row itself."""
+    queryset = Sensor.objects.select_related("platform").order_by("key")
+    return SensorFilter(filters, queryset=queryset).qs if filters is not None else queryset
+
+
+def sensor_get(*, key: str) -> Sensor | None:
+    return Sensor.objects.filter(key=key).first()
+
+
+# --- latest values ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    sensor: str
+    timestamp: datetime | None
+    value: float | None
+
+
+def readings_latest(*, keys: list[str] | None = None, platform: str | None = None) -> list[Latest]:
+    """The latest reading of each named sensor (and/or each sensor of a platform) in one query, by key.
+
+    Unknown keys are left out. The values are the sensors' denormalised `latest_*` fields, which the ingestion
+    service keeps at the reading with the greatest timestamp.
+    """
+    queryset = Sensor.objects.all()
+    if keys is not None:
+        queryset = queryset.filter(key__in=keys)
+    if platform is not None:
+        queryset = queryset.filter(platform__slug=platform)
+    rows = queryset.order_by("key").values_list("key", "latest_timestamp", "latest_value")
+    return [Latest(key, timestamp, value) for key, timestamp, value in rows]
+
+
+# --- raw readings -----------------------------------------------------------------------------------------------
+
+
+def reading_list(*, sensor: Sensor, start: datetime | None = None, end: datetime | None = None) -> QuerySet:
+    """`{"timestamp", "value"}` rows of one sensor in [start, end), oldest first (served by the unique index)."""
+    queryset = Reading.objects.filter(sensor_id=sensor.pk)
+    if start is not None:
+        queryset = queryset.filter(timestamp__gte=start)
+    if end is not None:
+        queryset = queryset.filter(timestamp__lt=end)
+    return queryset.order_by("timestamp").values("timestamp", "value")
+
+
+def reading_chunks(
+    *, sensor: Sensor, start: datetime | None = None, end: datetime | None = None, size: int | None = None
+) -> Iterator[list[tuple[datetime, float]]]:
+    """(timestamp, value) rows of [start, end) in chunks of `size` (`CSV_CHUNK_ROWS`), by keyset
+    (`timestamp > last`), never OFFSET: each chunk is one index range scan however deep into the range it is, and
+    memory stays bounded."""
+    size = size or CSV_CHUNK_ROWS
+    last = None
+    while True:
+        queryset = reading_list(sensor=sensor, start=start, end=end)
+        if last is not None:
+            queryset = queryset.filter(timestamp__gt=last)
+        chunk = list(queryset.values_list("timestamp", "value")[:size])
+        if chunk:
+            yield chunk
+        if len(chunk) < size:
+            return
+        last = chunk[-1][0]
+
+
+async def reading_chunks_async(
+    *, sensor: Sensor, start: datetime | None = None, end: datetime | None = None, size: int | None = None
+) -> AsyncIterator[list[tuple[datetime, float]]]:
+    """`reading_chunks` for async consumers (a `StreamingHttpResponse` under ASGI): each chunk is fetched in the
+    sync thread, the event loop is free in between."""
+    chunks = reading_chunks(sensor=sensor, start=start, end=end, size=size)
+    fetch = sync_to_async(next, thread_sensitive=True)
+    while True:
+        chunk = await fetch(chunks, None)
+        if chunk is None:
+            return
+        yield chunk
+
+
+# --- bucketed readings ------------------------------------------------------------------------------------------
+
+
+class EpochBin(Func):
+    """The start of the fixed-length bucket holding a timestamp, buckets aligned to 1970-01-01T00:00Z."""
+
+    output_field = DateTimeField()
+
+    def __init__(self, expression, *, seconds: int) -> None:
+        super().__init__(expression)
+        self.seconds = int(seconds)  # an int written into the SQL: never user text
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotSupportedError(f"Bucketed readings are not implemented on {connection.vendor}.")
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"date_bin(INTERVAL '{self.seconds} seconds', {sql}, TIMESTAMPTZ '1970-01-01 00:00:00+00')", params
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        # Django stores UTC text on SQLite; strftime('%s') is its epoch second. The double modulo floors
+        # negative epochs (before 1970) too; `datetime(..., 'unixepoch')` gives text Django parses back.
+        n = self.seconds
+        epoch = f"CAST(strftime('%%s', {sql}) AS INTEGER)"
+        return f"datetime({epoch} - ((({epoch} %% {n}) + {n}) %% {n}), 'unixepoch')", [*params, *params]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: datetime  # aware, in the requested zone
+    value: float | int | None
+
+
+def buckets_bound(*, bucket: str, start: datetime, end: datetime) -> int:
+    """The most buckets [start, end) can fall into (a daylight-saving day never adds a bucket: +2 for the ends)."""
+    span = (end - start).total_seconds()
+    seconds = BUCKETS[bucket]
+    if seconds is None:
+        return math.ceil(span / 86400) + 2
+    return math.ceil(span / seconds) + 1
+
+
+def readings_bucketed(
+    *,
+    sensor: Sensor,
+    bucket: str,
+    agg: str = "avg",
+    tz: tzinfo = UTC,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[Bucket]:
+    """One aggregate per bucket of the sensor's readings in [start, end), computed by the database.
+
+    Buckets without readings are absent. An open range is closed at the sensor's first and latest readings to
+    size the result; more than `MAX_BUCKETS` buckets is refused with an `ApplicationError` (400).
+    """
+    if bucket not in BUCKETS:
+        raise ApplicationError("Unknown bucket.", fields={"bucket": [f"Use one of {', '.join(BUCKETS)}."]})
+    if agg not in AGGREGATES:
+        raise ApplicationError("Unknown aggregate.", fields={"agg": [f"Use one of {', '.join(AGGREGATES)}."]})
+    low, high = start, end
+    if low is None:
+        low = reading_list(sensor=sensor, end=end).values_list("timestamp", flat=True).first()
+    if high is None:
+        high = sensor.latest_timestamp + timedelta(microseconds=1) if sensor.latest_timestamp else None
+    if low is None or high is None:
+        return []
+    bound = buckets_bound(bucket=bucket, start=low, end=high)
+    if bound > MAX_BUCKETS:
+        raise ApplicationError(
+            f"This range holds up to {bound:,} buckets of {bucket}; the limit is {MAX_BUCKETS:,}. "
+            "Use a larger bucket or a shorter range.",
+            code="too_many_buckets",
+            fields={"bucket": [f"At most {MAX_BUCKETS:,} buckets per query."]},
+        )
+    seconds = BUCKETS[bucket]
+    expression = TruncDay("timestamp", tzinfo=tz) if seconds is None else EpochBin("timestamp", seconds=seconds)
+    rows = (
+        reading_list(sensor=sensor, start=start, end=end)
+        .annotate(bucket=expression)
+        .values("bucket")
+        .annotate(result=AGGREGATES[agg]("value"))
+        .order_by("bucket")
+        .values_list("bucket", "result")
+    )
+    return [Bucket(bucket_start.astimezone(tz), result) for bucket_start, result in rows]

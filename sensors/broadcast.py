@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 if TYPE_CHECKING:
     from sensors.services.ingest import StoredReading
@@ -55,8 +57,37 @@ def readings_broadcast(stored: list[StoredReading]) -> None:
                     },
                 )
             )
-    async_to_sync(_send_all)(layer, messages)
+    _run(_send_all, layer, messages)
 
 
 async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
     await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+
+
+def _run(function, layer, *args) -> None:
+    """Run a channel-layer coroutine from synchronous code.
+
+    channels-redis keeps its connections per event loop, and `async_to_sync` from a plain thread makes a new loop
+    (so a new Redis connection) at every call: several milliseconds per batch. One long-lived loop per process
+    keeps the connections. The in-memory layer (embedded mode) is not thread-safe: there `async_to_sync` runs the
+    send on the web server's own loop.
+    """
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(function)(layer, *args)
+        return
+    asyncio.run_coroutine_threadsafe(function(layer, *args), _background_loop()).result(timeout=30)
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_pid: int | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop, _loop_pid
+    with _loop_lock:
+        if _loop is None or _loop_pid != os.getpid():  # a forked worker process starts its own
+            _loop = asyncio.new_event_loop()
+            _loop_pid = os.getpid()
+            threading.Thread(target=_loop.run_forever, name="channel-layer-loop", daemon=True).start()
+        return _loop

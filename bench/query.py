@@ -1,6 +1,6 @@
 """Bucketed-query speed on PostgreSQL: the real selector against hand-written SQL in the same run (SPEC §8).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/query.py [--repeat 7]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench.query [--repeat 7]
 
 It works in a separate database, `sensorhub_bench`, on the server DATABASE_URL names (created and migrated if
 missing). The first run loads 10,000,000 readings with COPY, interleaved in time as devices deliver them: one sensor

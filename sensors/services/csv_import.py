@@ -1,6 +1,7 @@
 """Import readings from CSV files (`manage.py import_readings`). The cleaning rules (docs/ingestion.md):
 
-- UTF-8, with or without a byte-order mark; comma-separated; quoting as in RFC 4180.
+- UTF-8, with or without a byte-order mark; comma-separated (`--delimiter` for another single character);
+  quoting as in RFC 4180; any line ending.
 - Columns `timestamp,value[,sensor]`. A first row naming the columns (any order, any case) is a header; without
   one the columns are taken in that order. Other named columns are ignored.
 - Every cell is trimmed of surrounding whitespace. Blank lines (every cell empty) and lines starting with `#`
@@ -47,11 +48,12 @@ def readings_import_csv(
     sensor_key: str | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK,
+    delimiter: str = ",",
 ) -> CsvImportReport:
     """Import the CSV text in `lines` chunk by chunk (each chunk its own transaction). `progress` is called with
     the number of characters consumed since its last call."""
     report = CsvImportReport()
-    reader = csv.reader(_counted(lines, progress))
+    reader = csv.reader(_counted(lines, progress), delimiter=delimiter)
     columns: tuple[str, ...] | None = None
     chunk: list[dict] = []
     chunk_lines: list[int] = []

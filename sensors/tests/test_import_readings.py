@@ -119,3 +119,21 @@ def test_not_utf8_is_a_command_error(tmp_path):
     path.write_bytes("timestamp,value,sensor\n2024-12-01 00:00:00,1,caf\xe9\n".encode("latin-1"))
     with pytest.raises(CommandError, match="not UTF-8"):
         run(path)
+
+
+def test_semicolons_and_windows_line_endings(tmp_path):
+    SensorFactory(key="s")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"timestamp;value\r\n2024-12-01 00:00:00;1.5\r\n2024-12-01 00:01:00;2\r\n")
+
+    out, _ = run(path, "--sensor", "s", "--delimiter", ";")
+
+    assert sorted(Reading.objects.values_list("value", flat=True)) == [1.5, 2.0]
+    assert "2 rows, 2 stored" in out
+
+
+def test_delimiter_must_be_one_character(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("timestamp,value\n", encoding="utf-8")
+    with pytest.raises(CommandError, match="one character"):
+        run(path, "--sensor", "s", "--delimiter", ";;")

@@ -20,9 +20,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("file", help="Path of the CSV file ('-' reads standard input).")
         parser.add_argument("--sensor", metavar="KEY", help="The sensor of every row (files without a sensor column).")
+        parser.add_argument("--delimiter", default=",", help="Column separator, one character (default ',').")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
-    def handle(self, *args, file, sensor, no_progress, **options):
+    def handle(self, *args, file, sensor, delimiter, no_progress, **options):
+        if delimiter == "\\t":
+            delimiter = "\t"
+        if len(delimiter) != 1:
+            raise CommandError("--delimiter must be one character (use '\\t' for a tab).")
         started = time.monotonic()
         try:
             handle = open(file, encoding="utf-8-sig", newline="") if file != "-" else None  # noqa: SIM115
@@ -34,7 +39,7 @@ class Command(BaseCommand):
         )
         try:
             lines = handle if handle is not None else sys.stdin
-            report = readings_import_csv(lines=lines, sensor_key=sensor, progress=bar.update)
+            report = readings_import_csv(lines=lines, sensor_key=sensor, progress=bar.update, delimiter=delimiter)
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
         except UnicodeDecodeError as exc:

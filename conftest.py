@@ -1,6 +1,10 @@
 """Fixtures shared by every app's tests."""
 
+import contextlib
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 import redis
@@ -77,3 +81,42 @@ def client_as(db):
         return client
 
     return make
+
+
+@contextlib.contextmanager
+def celery_worker_process(*, name: str, env: dict[str, str]):
+    """A real `celery worker` process (solo pool) with `env` on top of ours, up once it answers a ping; stopped
+    on exit. `env` names the broker (REDIS_URL) and, for workers that touch the database, the test database."""
+    from config.celery_app import app as celery_app
+
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"{name}-{os.getpid()}@%h",
+            "--loglevel=WARNING",
+        ],  # fmt: skip
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while not celery_app.control.ping(timeout=0.5):
+            if process.poll() is not None:
+                pytest.fail(f"the worker exited: {process.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("the worker did not answer pings within 60 s")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -1,13 +1,8 @@
 """The health check against the real database, Redis and a real Celery worker process."""
 
-import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.db.utils import load_backend
 from django.urls import reverse
@@ -15,6 +10,7 @@ from django.utils import timezone
 
 from common.health import database_check, rates_check, redis_check, system_health, worker_check
 from config.celery_app import app as celery_app
+from conftest import celery_worker_process
 from rates.tests.factories import RateFetchFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,39 +21,8 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 @pytest.fixture
 def celery_worker(redis_url):
     """A real `celery worker` process on the test broker; stopped after the test."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "REDIS_URL": redis_url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"health-{os.getpid()}@%h",
-            "--loglevel=WARNING",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    try:
-        while not celery_app.control.ping(timeout=0.5):
-            if process.poll() is not None:
-                pytest.fail(f"the worker exited: {process.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("the worker did not answer pings within 60 s")
+    with celery_worker_process(name="health", env={"REDIS_URL": redis_url}) as process:
         yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_database_up():

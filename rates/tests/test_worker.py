@@ -1,20 +1,17 @@
 """End to end with a real Celery worker: POST an update, the worker retries a failing provider with backoff,
 and the progress URL reports the result. The provider is a local HTTP server answering from the recordings."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
 from config.celery_app import app as celery_app
+from conftest import celery_worker_process
 from rates.models import ExchangeRate, RateFetch
 from rates.tests.conftest import fixture_bytes
 
@@ -67,8 +64,6 @@ def rates_worker(redis_url, ecb_server):
         f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "CI": "true",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -78,37 +73,8 @@ def rates_worker(redis_url, ecb_server):
         "RATES_RETRY_MAX": "3",
     }
     celery_app.control.purge()  # jobs left queued by an earlier, interrupted run are not this test's
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"rates-{os.getpid()}@%h",
-            "--loglevel=WARNING",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 60
-    try:
-        while not celery_app.control.ping(timeout=0.5):
-            if process.poll() is not None:
-                pytest.fail(f"the worker exited: {process.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail("the worker did not answer pings within 60 s")
+    with celery_worker_process(name="rates", env=env) as process:
         yield process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_update_job_retries_with_backoff_and_reports_progress(client_as, rates_worker, settings):

@@ -57,8 +57,7 @@ def readings_import_csv(
     columns: tuple[str, ...] | None = None
     chunk: list[dict] = []
     chunk_lines: list[int] = []
-    for row in reader:
-        line = reader.line_num
+    for line, row in _rows(reader, report):
         cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             report.skipped += 1
@@ -72,11 +71,7 @@ def readings_import_csv(
             _check_sensor_source(columns, sensor_key)
         report.rows += 1
         if len(cells) != len(columns):
-            reason = f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}"
-            report.error(line, reason)
-            report.result.received += 1
-            report.result.rejected += 1
-            rejections_record(source=IngestSource.CSV, rejections=[({"line": line, "row": row}, reason, "")])
+            _bad_row(report, line, row, f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}")
             continue
         item = dict(zip(columns, cells, strict=True))
         item.pop("", None)
@@ -90,6 +85,28 @@ def readings_import_csv(
         _flush(chunk, chunk_lines, sensor_key, report)
     report.errors.sort()
     return report
+
+
+def _rows(reader, report: CsvImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each row; a row the CSV parser cannot read (a field over the size limit, an
+    unterminated quote) is a bad row, and reading goes on after it."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            report.rows += 1
+            _bad_row(report, reader.line_num, [], f"unreadable CSV: {exc}")
+            continue
+        yield reader.line_num, row
+
+
+def _bad_row(report: CsvImportReport, line: int, row: list[str], reason: str) -> None:
+    report.error(line, reason)
+    report.result.received += 1
+    report.result.rejected += 1
+    rejections_record(source=IngestSource.CSV, rejections=[({"line": line, "row": row}, reason, "")])
 
 
 def _counted(lines: Iterable[str], progress: Callable[[int], None] | None) -> Iterator[str]:

@@ -423,7 +423,7 @@ def _rejections_store(rejections: list[_Rejection], *, source: str, received_at:
                 payload=text[: RejectedMessage.PAYLOAD_LIMIT].replace("\x00", "\ufffd"),
                 payload_truncated=truncated,
                 reason=reason,
-                sensor_key=rejection.sensor_key[:100],
+                sensor_key=rejection.sensor_key[:100].replace("\x00", "\ufffd"),
                 received_at=received_at,
             )
         )

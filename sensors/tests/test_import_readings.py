@@ -137,3 +137,20 @@ def test_delimiter_must_be_one_character(tmp_path):
     path.write_text("timestamp,value\n", encoding="utf-8")
     with pytest.raises(CommandError, match="one character"):
         run(path, "--sensor", "s", "--delimiter", ";;")
+
+
+def test_rows_the_csv_parser_cannot_read_are_bad_rows_and_the_import_goes_on(tmp_path):
+    SensorFactory(key="s")
+    path = tmp_path / "huge-field.csv"
+    huge = "x" * 200_000
+    path.write_text(
+        f'timestamp,value\n2024-12-01 00:00:00,1\n"{huge}",2\n2024-12-01 00:02:00,3\n2024-12-01 00:03:00,4\x00\n',
+        encoding="utf-8",
+    )
+
+    out, err = run(path, "--sensor", "s")
+
+    assert sorted(Reading.objects.values_list("value", flat=True)) == [1.0, 3.0]
+    assert "line 3: unreadable CSV: field larger than field limit" in err
+    assert "line 5: value:" in err
+    assert "4 rows, 2 stored, 0 duplicates, 2 bad" in out

@@ -253,3 +253,12 @@ def test_large_batch_round_trip():
     total = sum(Reading.objects.values_list("value", flat=True))
     assert total == pytest.approx(sum(i * 0.5 for i in range(3000)))
     assert connection.vendor in {"postgresql", "sqlite"}
+
+
+def test_nul_characters_never_break_storing_a_rejection():
+    result = ingest(
+        [{"sensor": "a\x00b", "value": 1, "timestamp": "2024-12-01 12:00:00"}, '{"sensor": "x\u0000"}'],
+        source=IngestSource.CSV,
+    )
+    assert result.rejected == 2
+    assert RejectedMessage.objects.filter(sensor_key="a\ufffdb").exists()

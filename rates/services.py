@@ -54,7 +54,8 @@ _CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
 _ONE = Decimal(1)
 # (provider, base, quote, rate, as_of, fetched_at, is_inverse): the columns written, in COPY order.
 Row = tuple[str, str, str, Decimal, date, datetime, bool]
-COLUMNS = ("provider", "base", "quote", "rate", "as_of", "fetched_at", "is_inverse")
+COLUMNS = ("provider", "base", "quote", "rate", "as_of", "fetched_at", "is_inverse")  # SQL column names
+_ATTNAMES = tuple(ExchangeRate._meta.get_field(name).attname for name in COLUMNS)  # base_id, quote_id for the ORM
 
 
 def inverse_rate(rate: Decimal) -> Decimal:
@@ -93,7 +94,7 @@ def _upsert(rows: list[Row]) -> None:
         return
     if connection.vendor != "postgresql":
         ExchangeRate.objects.bulk_create(
-            [ExchangeRate(**dict(zip(COLUMNS, row, strict=True))) for row in rows],
+            [ExchangeRate(**dict(zip(_ATTNAMES, row, strict=True))) for row in rows],
             batch_size=2000,
             update_conflicts=True,
             unique_fields=["provider", "base", "quote", "as_of"],

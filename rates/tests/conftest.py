@@ -1,9 +1,11 @@
 """Fixtures of the rates tests: recorded provider answers (written in each provider's documented format)."""
 
+import decimal
 from pathlib import Path
 
 import pytest
 import responses
+from django.db import connection
 
 FIXTURES = Path(__file__).parent / "fixtures"
 XE_LATEST = "https://xecdapi.xe.com/v1/convert_from.json/"
@@ -33,3 +35,12 @@ def provider_keys(settings):
     settings.RATES_BASE = "USD"
     settings.RATES_QUOTES = ["NGN", "GHS", "KES", "UGX", "MAD", "XOF", "EGP"]
     return settings
+
+
+def as_stored(value: decimal.Decimal) -> decimal.Decimal:
+    """What the database gives back for a rate: exact on PostgreSQL; on SQLite (embedded mode) the 15 significant
+    digits SQLite keeps of a decimal, as Django reads them back (docs/rates.md says so)."""
+    if connection.vendor != "sqlite":
+        return value
+    fifteen = decimal.Context(prec=15).create_decimal_from_float(float(value))
+    return fifteen.quantize(decimal.Decimal(1).scaleb(-18))

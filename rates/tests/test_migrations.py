@@ -45,6 +45,9 @@ def test_schedule_twice_a_day_names_a_registered_task():
     assert task.task in celery_app.tasks
 
 
+# Migrating backwards needs no open transaction (SQLite's schema editor refuses one); serialized_rollback puts
+# the data migrations' rows back for the tests after this one.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_schedule_and_currencies_are_reversible():
     from django.core.management import call_command
 

@@ -50,15 +50,18 @@ def is_stale(fetched_at: datetime | None, *, on: date | None = None) -> bool:
     return timezone.now() - fetched_at > timedelta(hours=settings.RATES_STALE_AFTER_HOURS)
 
 
-def currency_get_many(*codes: str) -> dict[str, Currency]:
-    """The currencies named; ApplicationError (400) naming each unknown code."""
-    found = Currency.objects.in_bulk(list(codes))
-    unknown = [code for code in codes if code not in found]
+def currency_get_many(**codes: str) -> dict[str, Currency]:
+    """The currencies named, by code; given as `field=code` so an ApplicationError (400) names each field whose
+    code is unknown (`{"to": ["Unknown currency 'XYZ': ..."]}`)."""
+    found = Currency.objects.in_bulk(list(codes.values()))
+    unknown = {name: code for name, code in codes.items() if code not in found}
     if unknown:
         raise ApplicationError(
-            f"Unknown currency: {', '.join(unknown)}.",
+            f"Unknown currency: {', '.join(sorted(set(unknown.values())))}.",
             code="unknown_currency",
-            fields={code: ["Not an ISO 4217 currency known here."] for code in unknown},
+            fields={
+                name: [f"Unknown currency {code!r}: not an ISO 4217 code known here."] for name, code in unknown.items()
+            },
         )
     return found
 
@@ -145,8 +148,9 @@ def rate_resolve(*, base: str, quote: str, on: date | None = None) -> ResolvedRa
 
 def amount_convert(*, amount: Decimal, base: str, quote: str, on: date | None = None) -> Conversion:
     """`amount` of base in quote: amount × the unrounded rate, rounded half-up (away from zero on .5) to the
-    quote currency's minor units (DEFAULT_PLACES where ISO 4217 defines none)."""
-    currencies = currency_get_many(base, quote)
+    quote currency's minor units (DEFAULT_PLACES where ISO 4217 defines none). Unknown codes are named as the
+    API's `from` and `to`."""
+    currencies = currency_get_many(**{"from": base, "to": quote})
     resolved = rate_resolve(base=base, quote=quote, on=on)
     places = currencies[quote].minor_units
     quantum = Decimal(1).scaleb(-(DEFAULT_PLACES if places is None else places))

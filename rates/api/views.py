@@ -42,9 +42,7 @@ class RateListApi(APIView):
         params = RateListInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         filters = params.validated_data
-        codes = [filters[key] for key in ("base", "quote") if key in filters]
-        if codes:
-            currency_get_many(*codes)
+        currency_get_many(**{key: filters[key] for key in ("base", "quote") if key in filters})
         rows = rate_list(
             base=filters.get("base"),
             quote=filters.get("quote"),
@@ -131,7 +129,7 @@ class LegacyRateListApi(APIView):
         params.is_valid(raise_exception=True)
         base = settings.RATES_BASE
         single = params.validated_data.get("currency")
-        currency_get_many(base, *([single] if single else []))
+        currency_get_many(RATES_BASE=base, **({"currency": single} if single else {}))
         rates, newest = [], None
         for quote in [single] if single else settings.RATES_QUOTES:
             try:

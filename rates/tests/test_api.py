@@ -92,6 +92,7 @@ def test_list_rejects_bad_filters(viewer_client):
     response = viewer_client.get(reverse("rates-api:rate-list"), {"base": "ABC"})
     assert response.status_code == 400
     assert response.json()["error"] == "unknown_currency"
+    assert list(response.json()["fields"]) == ["base"]
 
 
 def test_convert_through_a_cross_rate(viewer_client, rates):
@@ -137,6 +138,8 @@ def test_convert_errors(viewer_client, rates, params, status, error):
     response = viewer_client.get(reverse("rates-api:rate-convert"), params)
     assert response.status_code == status, response.json()
     assert response.json()["error"] == error
+    if error == "unknown_currency":
+        assert response.json()["fields"] == {"to": ["Unknown currency 'XYZ': not an ISO 4217 code known here."]}
 
 
 def test_update_queues_a_job_after_commit(client_as, operator, django_capture_on_commit_callbacks):

@@ -140,7 +140,7 @@ def test_newest_day_wins_then_provider_order(settings):
 def test_unknown_currency_is_named():
     with pytest.raises(ApplicationError) as caught:
         amount_convert(amount=Decimal(1), base="EUR", quote="ABC")
-    assert caught.value.fields == {"ABC": ["Not an ISO 4217 currency known here."]}
+    assert caught.value.fields == {"to": ["Unknown currency 'ABC': not an ISO 4217 code known here."]}
 
 
 def test_stale_past_the_configured_age(settings):

@@ -1,6 +1,7 @@
 """Project wiring: production settings, schedules, the ASGI application."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -92,3 +93,14 @@ def test_openapi_schema_is_valid_and_generates_without_warnings(tmp_path):
         "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"), stderr=StringIO()
     )
     assert "/api/v1/users/me/" in (tmp_path / "schema.yml").read_text()
+
+
+def test_every_environment_variable_is_in_env_example_and_the_readme():
+    settings_dir = settings.BASE_DIR / "config" / "settings"
+    source = "".join(path.read_text() for path in settings_dir.glob("*.py"))
+    names = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    assert {"DATABASE_URL", "REDIS_URL", "SENSORS_AUTO_REGISTER", "RATES_PROVIDERS"} <= names  # the pattern works
+    example = (settings.BASE_DIR / ".env.example").read_text()
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    assert sorted(name for name in names if f"{name}=" not in example) == []
+    assert sorted(name for name in names if f"`{name}`" not in readme) == []

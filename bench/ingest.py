@@ -6,7 +6,7 @@
 It works in a scratch database, `<name>_bench_ingest` next to the one DATABASE_URL names (created and migrated if
 missing, emptied of readings before each run), and prints one line per path:
 
-- raw COPY of (sensor_id, timestamp, value) rows straight into the readings table: the physical baseline;
+- raw binary COPY of (sensor_id, timestamp, value) rows straight into the readings table: the physical baseline;
 - the ingestion service, JSON messages as Redis delivers them, in batches of 5,000;
 - the ingestion service, the same batches where every reading is already stored (all duplicates);
 - REST: POST /api/v1/readings/ with 5,000 readings per request to a real ASGI server (daphne, production
@@ -104,8 +104,9 @@ def bench_copy(rows: int) -> float:
     started = time.perf_counter()
     for start in range(0, rows, BATCH):
         with transaction.atomic(), connection.cursor() as cursor:
-            copy_sql = 'COPY sensors_reading (sensor_id, "timestamp", value) FROM STDIN'
+            copy_sql = 'COPY sensors_reading (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)'
             with cursor.cursor.copy(copy_sql) as copy:
+                copy.set_types(["int8", "timestamptz", "float8"])
                 for row in data[start : start + BATCH]:
                     copy.write_row(row)
     return time.perf_counter() - started

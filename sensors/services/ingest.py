@@ -449,12 +449,8 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     global _direct_copy_after
     if _direct_copy_after <= 0:
         try:
-            with (
-                transaction.atomic(),
-                connection.cursor() as cursor,
-                cursor.cursor.copy(f'COPY {table} (sensor_id, "timestamp", value) FROM STDIN') as copy,
-            ):
-                copy.write(_copy_text(rows))
+            with transaction.atomic(), connection.cursor() as cursor:
+                _copy_rows(cursor, table, rows)
             return [(ref.id, reading.timestamp, reading.value) for ref, reading in rows]
         except psycopg.errors.UniqueViolation:
             _direct_copy_after = 10
@@ -465,8 +461,7 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
             "CREATE TEMP TABLE IF NOT EXISTS sensors_reading_incoming "
             '(sensor_id bigint, "timestamp" timestamptz, value double precision) ON COMMIT DELETE ROWS'
         )
-        with cursor.cursor.copy('COPY sensors_reading_incoming (sensor_id, "timestamp", value) FROM STDIN') as copy:
-            copy.write(_copy_text(rows))
+        _copy_rows(cursor, "sensors_reading_incoming", rows)
         # Microseconds since the epoch as an integer: exact, and far cheaper to load than timestamptz.
         cursor.execute(
             f'INSERT INTO {table} (sensor_id, "timestamp", value) '  # noqa: S608 (table name from the model)
@@ -483,10 +478,13 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     return returned
 
 
-def _copy_text(rows: list[tuple[_SensorRef, ReadingIn]]) -> str:
-    # COPY's text format built in one go: several times faster than write_row's per-field dumpers. Nothing here
-    # needs escaping (integers, ISO timestamps, finite floats).
-    return "".join(f"{ref.id}\t{reading.timestamp.isoformat()}\t{reading.value!r}\n" for ref, reading in rows)
+def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
+    # Binary COPY: psycopg's C dumpers on our side, no text parsing on the server's (measured about a quarter
+    # faster than text COPY here).
+    with cursor.cursor.copy(f'COPY {table} (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)') as copy:
+        copy.set_types(["int8", "timestamptz", "float8"])
+        for ref, reading in rows:
+            copy.write_row((ref.id, reading.timestamp, reading.value))
 
 
 def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:

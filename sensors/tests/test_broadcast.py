@@ -16,10 +16,20 @@ def layer(redis_url):
     return get_channel_layer()
 
 
-def listen(layer, sensor) -> str:
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(readings_group(sensor.pk), channel)
-    return channel
+@pytest.fixture
+def listen(layer):
+    """`listen(sensor)`: a new channel in the sensor's readings group, left again after the test."""
+    joined = []
+
+    def join(sensor) -> str:
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(readings_group(sensor.pk), channel)
+        joined.append((readings_group(sensor.pk), channel))
+        return channel
+
+    yield join
+    for group, channel in joined:  # leave no member behind in the shared Redis
+        async_to_sync(layer.group_discard)(group, channel)
 
 
 def receive(layer, channel) -> dict:
@@ -31,9 +41,11 @@ def receive(layer, channel) -> dict:
     return async_to_sync(one)()
 
 
-def test_one_message_per_sensor_per_batch_with_only_the_stored_readings(layer, django_capture_on_commit_callbacks):
+def test_one_message_per_sensor_per_batch_with_only_the_stored_readings(
+    layer, listen, django_capture_on_commit_callbacks
+):
     gas, other = SensorFactory(key="gas-1"), SensorFactory(key="gas-2")
-    gas_channel, other_channel = listen(layer, gas), listen(layer, other)
+    gas_channel, other_channel = listen(gas), listen(other)
     readings_ingest(messages=[{"sensor": "gas-1", "value": 0, "timestamp": "2024-12-01T00:00:00Z"}], source="rest")
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -59,9 +71,9 @@ def test_one_message_per_sensor_per_batch_with_only_the_stored_readings(layer, d
     assert receive(layer, other_channel)["readings"] == [{"timestamp": "2024-12-01T00:00:00+00:00", "value": 9.0}]
 
 
-def test_nothing_is_sent_before_commit(layer, django_capture_on_commit_callbacks):
+def test_nothing_is_sent_before_commit(layer, listen, django_capture_on_commit_callbacks):
     sensor = SensorFactory(key="t")
-    channel = listen(layer, sensor)
+    channel = listen(sensor)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         readings_ingest(messages=[{"sensor": "t", "value": 1, "timestamp": "2024-12-01T00:00:00Z"}], source="rest")
     assert len(callbacks) == 1

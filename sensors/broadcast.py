@@ -10,11 +10,13 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels_redis.core import RedisChannelLayer
 
 if TYPE_CHECKING:
     from sensors.services.ingest import StoredReading
@@ -35,33 +37,58 @@ def reading_payload(timestamp, value: float) -> dict:
 
 
 def readings_broadcast(stored: list[StoredReading]) -> None:
-    """Ingest hook: send the readings a batch stored to each sensor's live group."""
+    """Ingest hook: send the readings a batch stored to each sensor's live group.
+
+    Groups nobody is in are skipped after one membership check (one Redis command per sensor, all at once), so
+    that a batch costs almost nothing when no browser watches; messages are built only for watched groups.
+    """
     layer = get_channel_layer()
     if layer is None or not stored:
         return
     by_sensor: dict[int, list[StoredReading]] = defaultdict(list)
     for reading in stored:
         by_sensor[reading.sensor_id].append(reading)
-    messages = []
-    for sensor_id, readings in by_sensor.items():
-        readings.sort(key=lambda r: r.timestamp)
-        for start in range(0, len(readings), BROADCAST_CHUNK):
-            part = readings[start : start + BROADCAST_CHUNK]
-            messages.append(
-                (
-                    readings_group(sensor_id),
-                    {
-                        "type": READINGS_EVENT,
-                        "sensor": part[0].sensor_key,
-                        "readings": [reading_payload(r.timestamp, r.value) for r in part],
-                    },
-                )
-            )
-    _run(_send_all, layer, messages)
+    _run(_send_watched, layer, by_sensor)
 
 
-async def _send_all(layer, messages: list[tuple[str, dict]]) -> None:
+def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, dict]]:
+    readings.sort(key=lambda r: r.timestamp)
+    return [
+        (
+            readings_group(sensor_id),
+            {
+                "type": READINGS_EVENT,
+                "sensor": readings[0].sensor_key,
+                "readings": [reading_payload(r.timestamp, r.value) for r in readings[start : start + BROADCAST_CHUNK]],
+            },
+        )
+        for start in range(0, len(readings), BROADCAST_CHUNK)
+    ]
+
+
+async def _send_watched(layer, by_sensor: dict[int, list[StoredReading]]) -> None:
+    sensor_ids = list(by_sensor)
+    watched = await asyncio.gather(*(group_has_members(layer, readings_group(i)) for i in sensor_ids))
+    messages = [
+        m
+        for sensor_id, yes in zip(sensor_ids, watched, strict=True)
+        if yes
+        for m in _messages(sensor_id, by_sensor[sensor_id])
+    ]
     await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+
+
+async def group_has_members(layer, group: str) -> bool:
+    """Whether any live channel is in `group` (unknown layer types: assume so)."""
+    if isinstance(layer, InMemoryChannelLayer):
+        return bool(layer.groups.get(group))
+    if isinstance(layer, RedisChannelLayer):
+        # channels-redis keeps a group as a sorted set of channel names scored by the time they joined, and
+        # ignores members older than `group_expiry` (channels_redis.core.RedisChannelLayer.group_send).
+        connection = layer.connection(layer.consistent_hash(group))
+        joined_after = int(time.time()) - layer.group_expiry
+        return await connection.zcount(layer._group_key(group), joined_after, "+inf") > 0
+    return True
 
 
 def _run(function, layer, *args) -> None:

@@ -85,3 +85,44 @@ def test_nothing_is_sent_before_commit(layer, listen, django_capture_on_commit_c
             await asyncio.wait_for(layer.receive(channel), timeout=0.3)
 
     async_to_sync(nothing)()
+
+
+def test_groups_nobody_watches_cost_no_message(layer, listen, monkeypatch, django_capture_on_commit_callbacks):
+    from sensors import broadcast
+
+    watched, unwatched = SensorFactory(key="watched"), SensorFactory(key="unwatched")
+    listen(watched)
+    built = []
+    real = broadcast._messages
+    monkeypatch.setattr(
+        broadcast, "_messages", lambda sensor_id, readings: built.append(sensor_id) or real(sensor_id, readings)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        readings_ingest(
+            messages=[
+                {"sensor": "watched", "value": 1, "timestamp": "2024-12-01T00:00:00Z"},
+                {"sensor": "unwatched", "value": 2, "timestamp": "2024-12-01T00:00:00Z"},
+            ],
+            source="rest",
+        )
+
+    assert built == [watched.pk]
+    assert async_to_sync(broadcast.group_has_members)(layer, readings_group(watched.pk))
+    assert not async_to_sync(broadcast.group_has_members)(layer, readings_group(unwatched.pk))
+
+
+def test_membership_on_the_in_memory_layer_of_embedded_mode():
+    from channels.layers import InMemoryChannelLayer
+
+    from sensors import broadcast
+
+    memory = InMemoryChannelLayer()
+
+    async def check():
+        channel = await memory.new_channel()
+        assert not await broadcast.group_has_members(memory, "sensors.1.readings")
+        await memory.group_add("sensors.1.readings", channel)
+        assert await broadcast.group_has_members(memory, "sensors.1.readings")
+
+    async_to_sync(check)()

@@ -29,24 +29,11 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from bench.setup import django_on_scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5_000
-
-
-def scratch_database(url: str) -> str:
-    """The URL of `<db>_bench_ingest` on the same server, created if missing."""
-    import psycopg
-
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("bench/ingest.py measures PostgreSQL: set DATABASE_URL=postgres://...")
-    name = f"{parts.path.lstrip('/') or 'postgres'}_bench_ingest"
-    with psycopg.connect(url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def main() -> None:
@@ -54,19 +41,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=300_000, help="readings per path (default 300,000)")
     parser.add_argument("--clients", type=int, default=2, help="concurrent REST clients (default 2)")
     args = parser.parse_args()
-    if "DATABASE_URL" not in os.environ:
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (the bench makes its own database there).")
-
-    os.environ["DATABASE_URL"] = scratch_database(os.environ["DATABASE_URL"])
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-    os.environ["DJANGO_DEBUG"] = "False"  # DEBUG keeps every query in memory
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    django_on_scratch_database(script="bench/ingest.py", suffix="_bench_ingest")
 
     rows = args.rows - args.rows % BATCH
     results: list[tuple[str, int, float]] = []

@@ -25,7 +25,6 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 BENCH_DB = "sensorhub_bench"
 MAIN_KEY = "bench.main"
@@ -45,18 +44,6 @@ DAILY_SQL = (
     "SELECT date_trunc('day', \"timestamp\" AT TIME ZONE 'Europe/Oslo') AS day, avg(value) FROM sensors_reading "
     'WHERE sensor_id = %s AND "timestamp" >= %s AND "timestamp" < %s GROUP BY 1 ORDER BY 1'
 )
-
-
-def bench_database_url(url: str) -> str:
-    """The URL of `sensorhub_bench` on DATABASE_URL's server, creating the database if it is missing."""
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-            print(f"created database {BENCH_DB}")
-    return urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
 
 
 def load(connection, sensors: dict[str, int]) -> None:
@@ -149,25 +136,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="timed runs of each query (default 7)")
     args = parser.parse_args()
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/query.py measures PostgreSQL: set DATABASE_URL=postgres://... (SQLite is refused).")
-    os.environ["DATABASE_URL"] = bench_database_url(url)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from bench.setup import django_on_scratch_database  # here: `python bench/query.py` re-runs itself as a module first
 
-    import django
-
-    django.setup()
+    django_on_scratch_database(script="bench/query.py", name=BENCH_DB)
     from zoneinfo import ZoneInfo
 
-    from django.core.management import call_command
     from django.db import connection
 
     from sensors.models import Sensor
     from sensors.selectors import readings_bucketed
 
-    call_command("migrate", verbosity=0)
     sensor = Sensor.objects.get(pk=ensure_data(connection))
     start, end = START, START + timedelta(days=DAYS)
     oslo = ZoneInfo("Europe/Oslo")

@@ -159,6 +159,25 @@ def amount_convert(*, amount: Decimal, base: str, quote: str, on: date | None = 
     return Conversion(amount=amount, result=result, rate=resolved)
 
 
+def rates_from_base(*, quote: str | None = None) -> tuple[list[ResolvedRate], datetime | None]:
+    """The old service's view: the latest rate from RATES_BASE to `quote`, or to each of RATES_QUOTES (those
+    with no rate left out), and when the newest of them was fetched. An unknown currency, or no rate for the one
+    `quote` asked for, is an ApplicationError."""
+    base = settings.RATES_BASE
+    currency_get_many(RATES_BASE=base, **({"currency": quote} if quote else {}))
+    if quote:
+        resolved = [rate_resolve(base=base, quote=quote)]
+    else:
+        resolved = []
+        for each in settings.RATES_QUOTES:
+            try:
+                resolved.append(rate_resolve(base=base, quote=each))
+            except ApplicationError:
+                continue
+    newest = max((r.fetched_at for r in resolved if r.fetched_at), default=None)
+    return resolved, newest
+
+
 def rate_history(*, base: str, quote: str, start: date, end: date) -> tuple[str | None, list[tuple[date, Decimal]]]:
     """The stored rates of one pair between two days, from the first provider (in order) that has any."""
     rows = ExchangeRate.objects.filter(base=base, quote=quote, as_of__range=(start, end))

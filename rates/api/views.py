@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanOperate, CanRead
-from common.exceptions import ApplicationError
 from common.pagination import PageNumberPagination
 from rates.api.serializers import (
     JobProgressSerializer,
@@ -27,7 +26,7 @@ from rates.api.serializers import (
     RatesUpdateOutputSerializer,
 )
 from rates.models import rate_as_text
-from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rate_resolve
+from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rates_from_base
 from rates.services import rates_update_enqueue
 from rates.tasks import update_rates
 
@@ -127,27 +126,12 @@ class LegacyRateListApi(APIView):
     def get(self, request: Request) -> Response:
         params = LegacyRateListInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
-        base = settings.RATES_BASE
-        single = params.validated_data.get("currency")
-        currency_get_many(RATES_BASE=base, **({"currency": single} if single else {}))
-        rates, newest = [], None
-        for quote in [single] if single else settings.RATES_QUOTES:
-            try:
-                resolved = rate_resolve(base=base, quote=quote)
-            except ApplicationError:
-                if single:
-                    raise
-                continue
-            newest = max(filter(None, [newest, resolved.fetched_at]), default=None)
-            rates.append(
-                {
-                    "currency": quote,
-                    "rate": rate_as_text(resolved.rate),
-                    "as_of": resolved.as_of,
-                    "provider": resolved.provider,
-                }
-            )
-        return Response({"base": base, "stale": is_stale(newest), "rates": rates})
+        resolved, newest = rates_from_base(quote=params.validated_data.get("currency"))
+        rates = [
+            {"currency": r.quote, "rate": rate_as_text(r.rate), "as_of": r.as_of, "provider": r.provider}
+            for r in resolved
+        ]
+        return Response({"base": settings.RATES_BASE, "stale": is_stale(newest), "rates": rates})
 
 
 class LegacyRatesUpdateApi(RatesUpdateApi):

@@ -77,7 +77,6 @@ class IngestResult:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
-    stored_readings: list[StoredReading] = field(default_factory=list, repr=False)
     # (index in the call's messages, reason) of each rejected message, in index order.
     rejections: list[tuple[int, str]] = field(default_factory=list, repr=False)
 
@@ -348,7 +347,6 @@ def readings_ingest(
     result.duplicates = len(rows) - len(stored)
     result.rejected = len(rejections)
     result.rejections = sorted((r.index, _reason(r.errors)) for r in rejections)
-    result.stored_readings = stored
     return result
 
 

@@ -9,6 +9,9 @@ missing, emptied of readings before each run), and prints one line per path:
 - raw binary COPY of (sensor_id, timestamp, value) rows straight into the readings table: the physical baseline;
 - the ingestion service, JSON messages as Redis delivers them, in batches of 5,000;
 - the ingestion service, the same batches where every reading is already stored (all duplicates);
+- the Redis stream consumer end to end (needs REDIS_URL): `manage.py consume_readings --source stream` runs as
+  its own process, waiting; the clock starts at the first `XADD` of N entries (`data` JSON field, pipelined
+  1,000 at a time) and stops when the group has acknowledged all N, i.e. all N are committed;
 - REST: POST /api/v1/readings/ with 5,000 readings per request to a real ASGI server (daphne, production
   settings) from `--clients` concurrent clients, token authentication.
 
@@ -40,16 +43,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=300_000, help="readings per path (default 300,000)")
     parser.add_argument("--clients", type=int, default=2, help="concurrent REST clients (default 2)")
+    parser.add_argument(
+        "--paths", default="service,stream,rest", help="paths besides raw COPY (default service,stream,rest)"
+    )
     args = parser.parse_args()
+    paths = set(args.paths.split(","))
     django_on_scratch_database(script="bench/ingest.py", suffix="_bench_ingest")
 
     rows = args.rows - args.rows % BATCH
     results: list[tuple[str, int, float]] = []
     results.append(("raw COPY into the readings table", rows, bench_copy(rows)))
-    service, replay = bench_service(rows)
-    results.append((f"ingestion service, JSON messages, {BATCH:,}/batch", rows, service))
-    results.append((f"ingestion service, all duplicates, {BATCH:,}/batch", rows, replay))
-    results.append((f"REST POST, {BATCH:,}/request, {args.clients} clients", rows, bench_rest(rows, args.clients)))
+    if "service" in paths:
+        service, replay = bench_service(rows)
+        results.append((f"ingestion service, JSON messages, {BATCH:,}/batch", rows, service))
+        results.append((f"ingestion service, all duplicates, {BATCH:,}/batch", rows, replay))
+    if "stream" in paths:
+        results.append(("Redis stream -> consumer -> committed, 1 process", rows, bench_stream(rows)))
+    if "rest" in paths:
+        results.append((f"REST POST, {BATCH:,}/request, {args.clients} clients", rows, bench_rest(rows, args.clients)))
 
     baseline = rows / results[0][2]
     print(f"\n{'path':<52} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'vs COPY':>8}")
@@ -103,6 +114,86 @@ def bench_service(rows: int) -> tuple[float, float]:
             readings_ingest(messages=messages[start : start + BATCH], source=IngestSource.PUBSUB)
         timings.append(time.perf_counter() - started)
     return timings[0], timings[1]
+
+
+def bench_stream(rows: int) -> float:
+    import redis
+    from django.conf import settings
+
+    from sensors.models import Reading
+
+    if not settings.REDIS_URL:
+        sys.exit("The stream path needs Redis: set REDIS_URL (or leave `stream` out of --paths).")
+    sensor = fresh_sensor("bench-stream")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    stream, group = f"bench_stream_{os.getpid()}", "bench"
+    client.delete(stream)
+    messages = [
+        json.dumps({"sensor": "bench-stream", "value": i % 1000 / 10, "timestamp": ts.isoformat(sep=" ")})
+        for i, ts in enumerate(timestamps(rows))
+    ]
+    consumer = subprocess.Popen(
+        [sys.executable, "manage.py", "consume_readings", "--source", "stream", "--stream", stream,
+         "--group", group, "--consumer", "bench-1"],
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not client.exists(stream) or not client.xinfo_groups(stream):
+            if consumer.poll() is not None or time.monotonic() > deadline:
+                sys.exit("the stream consumer did not start")
+            time.sleep(0.05)
+        protocol = b"".join(_resp(b"XADD", stream.encode(), b"*", b"data", message.encode()) for message in messages)
+        started = time.perf_counter()
+        published = _send_raw(settings.REDIS_URL, protocol, replies=rows)
+        while True:
+            info = client.xinfo_groups(stream)[0]
+            if info["entries-read"] >= rows and info["pending"] == 0:
+                break
+            if consumer.poll() is not None:
+                sys.exit("the stream consumer died")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+        print(f"stream: published {rows:,} in {published:.2f} s, all committed after {elapsed:.2f} s")
+    finally:
+        consumer.terminate()
+        consumer.wait(30)
+        client.delete(stream)
+        client.close()
+    stored = Reading.objects.filter(sensor=sensor).count()
+    if stored != rows:
+        sys.exit(f"the stream consumer stored {stored:,} readings, not {rows:,}")
+    return elapsed
+
+
+def _resp(*parts: bytes) -> bytes:
+    """One Redis command in the wire protocol (RESP)."""
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(part), part) for part in parts)
+
+
+def _send_raw(url: str, protocol: bytes, *, replies: int) -> float:
+    """Send pre-built commands down one socket as fast as Redis takes them (what `redis-cli --pipe` does), so
+    that the publisher costs almost nothing next to the consumer; seconds until Redis answered all of them."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    started = time.perf_counter()
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379)) as sock:
+        database = (parts.path or "/0").lstrip("/") or "0"
+        sock.sendall(_resp(b"SELECT", database.encode()))
+        sender = threading.Thread(target=sock.sendall, args=(protocol,))
+        sender.start()
+        lines = 0
+        while lines < 2 * replies + 1:  # each XADD answers "$<n>", "<id>"; the SELECT "+OK"
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                sys.exit("Redis closed the connection while publishing")
+            if chunk.startswith(b"-") or b"\n-" in chunk:
+                sys.exit(f"Redis refused a command: {chunk[:200]!r}")
+            lines += chunk.count(b"\r\n")
+        sender.join()
+    return time.perf_counter() - started
 
 
 def free_port() -> int:

@@ -294,6 +294,17 @@ SENSORS_MAX_MESSAGE_BYTES = env.int("SENSORS_MAX_MESSAGE_BYTES", default=65536)
 SENSORS_INGEST_HOOKS = ["sensors.broadcast.readings_broadcast"]
 # Redis pub/sub channel of the old sensor processor's contract.
 SENSORS_PUBSUB_CHANNEL = env("SENSORS_PUBSUB_CHANNEL", default="sensor_stream")
+# Redis stream of the no-loss path, the consumer group that reads it, and this process's name in the group
+# (empty: the host name). Entries pending this long at another consumer are taken over (it is presumed dead).
+SENSORS_STREAM_KEY = env("SENSORS_STREAM_KEY", default="sensor_stream")
+SENSORS_STREAM_GROUP = env("SENSORS_STREAM_GROUP", default="sensorhub")
+SENSORS_STREAM_CONSUMER = env("SENSORS_STREAM_CONSUMER", default="")
+SENSORS_STREAM_CLAIM_IDLE_MS = env.int("SENSORS_STREAM_CLAIM_IDLE_MS", default=60_000)
+# Writer threads of the stream consumer, each with its own database connection: while they write, the main
+# thread reads and validates the next batches (docs/benchmarks.md has the figures).
+SENSORS_STREAM_WRITERS = env.int("SENSORS_STREAM_WRITERS", default=2)
+# Delete stream entries once every group of the stream has acknowledged them (keeps Redis memory bounded).
+SENSORS_STREAM_TRIM = env.bool("SENSORS_STREAM_TRIM", default=True)
 # The consumer writes a batch when it holds this many messages or this many milliseconds have passed.
 SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=5000)
 SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=200)

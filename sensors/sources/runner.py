@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -12,7 +13,7 @@ from typing import Any
 from django.db import close_old_connections, connection
 from django.db.utils import InterfaceError, OperationalError
 
-from sensors.services.ingest import IngestResult, readings_ingest
+from sensors.services.ingest import IngestResult, ValidatedBatch, readings_store, readings_validate
 
 logger = logging.getLogger("sensors.ingest")
 
@@ -62,7 +63,15 @@ class Backoff:
 class Batcher:
     """Holds messages until `batch_size` are waiting or `max_wait` seconds passed since the first, then hands
     them to the ingestion service in one call. A database outage is waited out (with backoff) while the batch is
-    held; `on_flushed` runs after each successful write (a stream consumer acknowledges there)."""
+    held; `on_flushed(tags)` runs after each batch is committed (a stream consumer acknowledges there).
+
+    With `writers=N` (N > 0), N writer threads, each with its own database connection, store the batches while
+    the caller reads and validates the next ones: the Python work of one batch overlaps the database work of
+    others, and the database works on several batches at once. Batches may then commit out of order (no path
+    depends on the order: latest values compare timestamps), `on_flushed` runs in the writer that committed the
+    batch, and `close()` waits until every batch is committed. At most N batches wait for a writer, so a slow
+    database slows the reader down instead of filling memory.
+    """
 
     def __init__(
         self,
@@ -73,14 +82,15 @@ class Batcher:
         stopper: Stopper,
         on_flushed: Callable[[list[Any]], None] | None = None,
         stats_every: float = 10.0,
-        **ingest_options: Any,
+        writers: int = 0,
+        **validate_options: Any,
     ) -> None:
         self.source = source
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.stopper = stopper
         self.on_flushed = on_flushed
-        self.ingest_options = ingest_options
+        self.validate_options = validate_options
         self.messages: list[Any] = []
         self.tags: list[Any] = []
         self.first_at: float | None = None
@@ -89,6 +99,8 @@ class Batcher:
         self.stats_every = stats_every
         self._stats_at = time.monotonic()
         self._window = IngestResult()
+        self._lock = threading.Lock()  # counters, updated by every writer
+        self._writer = _WriterPool(self._store, writers) if writers else None
 
     def add(self, message: Any, tag: Any = None) -> None:
         if not self.messages:
@@ -106,33 +118,48 @@ class Batcher:
         return bool(self.messages) and (len(self.messages) >= self.batch_size or self.time_left() == 0.0)
 
     def flush(self) -> IngestResult | None:
+        """Validate the held messages and store them (or, pipelined, queue them for the writer)."""
         if not self.messages:
             return None
         messages, tags = self.messages, self.tags
+        self.messages, self.tags, self.first_at = [], [], None
+        batch = readings_validate(messages=messages, **self.validate_options)
+        if self._writer is None:
+            return self._store(batch, tags)
+        self._writer.submit(batch, tags)
+        return None
+
+    def close(self) -> None:
+        """Store what is held and, pipelined, wait until the writer has committed everything."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.finish()
+
+    def _store(self, batch: ValidatedBatch, tags: list[Any]) -> IngestResult:
         backoff = Backoff()
         while True:
             try:
                 close_old_connections()
-                result = readings_ingest(messages=messages, source=self.source, **self.ingest_options)
+                result = readings_store(batch=batch, source=self.source)
                 break
             except (OperationalError, InterfaceError) as exc:
                 connection.close()
                 if self.stopper.stopped and backoff.current >= backoff.maximum:
-                    logger.error("database unavailable at stop; batch not written", extra={"held": len(messages)})
+                    logger.error("database unavailable at stop; batch not written", extra={"held": len(tags)})
                     raise
                 delay = backoff.next()
                 logger.warning(
                     "database unavailable, retrying the batch",
-                    extra={"error": str(exc).strip()[:200], "held": len(messages), "retry_in": delay},
+                    extra={"error": str(exc).strip()[:200], "held": len(tags), "retry_in": delay},
                 )
                 time.sleep(delay)
-        self.messages, self.tags, self.first_at = [], [], None
         if self.on_flushed:
             self.on_flushed(tags)
-        self.batches += 1
-        self.total.add(result)
-        self._window.add(result)
-        self._log_stats()
+        with self._lock:
+            self.batches += 1
+            self.total.add(result)
+            self._window.add(result)
+            self._log_stats()
         return result
 
     def _log_stats(self, *, force: bool = False) -> None:
@@ -150,3 +177,50 @@ class Batcher:
             },
         )
         self._stats_at, self._window = now, IngestResult()
+
+
+class _WriterPool:
+    """The Batcher's writer threads: each takes the next queued batch and stores it on its own connection."""
+
+    def __init__(self, store: Callable[[ValidatedBatch, list[Any]], IngestResult], count: int) -> None:
+        self._store = store
+        self._queue: queue.Queue = queue.Queue(maxsize=count)
+        self._error: BaseException | None = None
+        self._threads = [
+            threading.Thread(target=self._run, name=f"ingest-writer-{number}", daemon=True)
+            for number in range(1, count + 1)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, batch: ValidatedBatch, tags: list[Any]) -> None:
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put((batch, tags), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self) -> None:
+        """Wait until every queued batch is stored; raise the first writer's error, if any."""
+        for thread in self._threads:
+            if thread.is_alive():
+                self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("an ingest writer stopped") from self._error
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not None:
+                if self._error is None:
+                    self._store(*item)
+        except BaseException as exc:  # handed to the reader thread, which raises it
+            self._error = exc
+        finally:
+            connection.close()  # this thread's own database connection

@@ -26,7 +26,7 @@ def test_batch_is_due_when_full_or_after_the_wait():
 
 
 def test_a_database_outage_is_waited_out_and_the_batch_kept(monkeypatch):
-    real = runner.readings_ingest
+    real = runner.readings_store
     calls = []
 
     def flaky(**kwargs):
@@ -36,7 +36,7 @@ def test_a_database_outage_is_waited_out_and_the_batch_kept(monkeypatch):
         return real(**kwargs)
 
     sleeps = []
-    monkeypatch.setattr(runner, "readings_ingest", flaky)
+    monkeypatch.setattr(runner, "readings_store", flaky)
     monkeypatch.setattr(runner.connection, "close", lambda: None)  # keep the test's transaction
     monkeypatch.setattr(runner.time, "sleep", sleeps.append)
     flushed = []

@@ -12,7 +12,7 @@ A sensor may have a `SensorSource` (an HTTP JSON or CSV endpoint fetched on a sc
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -222,7 +222,9 @@ class SensorSource(models.Model):
 
     sensor = models.OneToOneField(Sensor, on_delete=models.CASCADE, related_name="source")
     format = models.CharField(max_length=4, choices=Format.choices, default=Format.JSON)
-    url = models.URLField("URL", max_length=2000, help_text="http or https; GET, no body.")
+    url = models.URLField(
+        "URL", max_length=2000, validators=[URLValidator(schemes=["http", "https"])], help_text="http or https (GET)."
+    )
     since_param = models.CharField(
         max_length=100,
         blank=True,

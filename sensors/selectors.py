@@ -57,8 +57,8 @@ def installation_list(*, filters: dict | None = None) -> QuerySet[Installation]:
 
 
 def sensor_list(*, filters: dict | None = None) -> QuerySet[Sensor]:
-    """Sensors with their platform joined (its slug is shown); the latest value is on the row itself."""
-    queryset = Sensor.objects.select_related("platform").order_by("key")
+    """Sensors with their platform and external source joined; the latest value is on the row itself."""
+    queryset = Sensor.objects.select_related("platform", "source").order_by("key")
     return SensorFilter(filters, queryset=queryset).qs if filters is not None else queryset
 
 

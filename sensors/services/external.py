@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -195,13 +196,16 @@ def _download(source: SensorSource, *, since: datetime | None, session: requests
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT[source.format], **source.headers}
     limit = settings.SENSORS_SOURCE_MAX_BYTES
     deadline = time.monotonic() + source.timeout
-    session = session or requests.Session()
     try:
-        with session.get(source.url, params=params, headers=headers, timeout=source.timeout, stream=True) as response:
+        with (
+            _session(session) as http,
+            http.get(source.url, params=params, headers=headers, timeout=source.timeout, stream=True) as response,
+        ):
             code = response.status_code
             if not 200 <= code < 300:
                 start = next(response.iter_content(200), b"").decode("utf-8", errors="replace")
-                raise SourceError(f"HTTP {code} {response.reason or ''}: {start!r}".strip(), http_status=code)
+                text = " ".join(filter(None, [f"HTTP {code}", response.reason]))
+                raise SourceError(f"{text}: {start!r}" if start else text, http_status=code)
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > limit:
                 raise SourceError(f"The answer is {int(declared):,} bytes; the limit is {limit:,}.", http_status=code)
@@ -218,6 +222,16 @@ def _download(source: SensorSource, *, since: datetime | None, session: requests
     except requests.RequestException as exc:
         raise SourceError(f"Request failed: {type(exc).__name__}: {exc}") from exc
     return b"".join(chunks), code
+
+
+@contextmanager
+def _session(session: requests.Session | None) -> Iterator[requests.Session]:
+    """The caller's session (a scheduled run shares one), or a new one closed afterwards."""
+    if session is not None:
+        yield session
+        return
+    with requests.Session() as own:
+        yield own
 
 
 def since_text(moment: datetime) -> str:
@@ -456,26 +470,32 @@ def sources_fetch_due(*, progress: Progress = _no_progress, session: requests.Se
     """Fetch every due source in turn (one HTTP session), then prune the fetch log; never stops at a failure."""
     ids = sources_due()
     run = SourcesRun()
-    session = session or requests.Session()
-    for index, pk in enumerate(ids):
-        source = SensorSource.objects.select_related("sensor").filter(pk=pk).first()
-        if source is None:  # deleted meanwhile
-            continue
-        key = source.sensor.key
-        progress(index, len(ids), f"Fetching {key}")
-        try:
-            run.fetches.append(source_fetch(source=source, session=session))
-        except SourceBusyError:
-            run.busy.append(key)
-        except Exception:  # recorded on the source by source_fetch; the other sources still go
-            logger.exception("external source crashed", extra={"sensor": key})
-            run.crashed.append(key)
-            failed = SourceFetch.objects.filter(source_id=pk).order_by("-started_at", "-id").first()
-            if failed is not None:
-                run.fetches.append(failed)
+    with _session(session) as shared:
+        for index, pk in enumerate(ids):
+            _fetch_one(pk, index, len(ids), run=run, session=shared, progress=progress)
     source_fetches_prune()
     progress(len(ids), len(ids), f"{len(ids)} sources fetched")
     return run
+
+
+def _fetch_one(
+    pk: int, index: int, total: int, *, run: SourcesRun, session: requests.Session, progress: Progress
+) -> None:
+    source = SensorSource.objects.select_related("sensor").filter(pk=pk).first()
+    if source is None:  # deleted meanwhile
+        return
+    key = source.sensor.key
+    progress(index, total, f"Fetching {key}")
+    try:
+        run.fetches.append(source_fetch(source=source, session=session))
+    except SourceBusyError:
+        run.busy.append(key)
+    except Exception:  # recorded on the source by source_fetch; the other sources still go
+        logger.exception("external source crashed", extra={"sensor": key})
+        run.crashed.append(key)
+        failed = SourceFetch.objects.filter(source_id=pk).order_by("-started_at", "-id").first()
+        if failed is not None:
+            run.fetches.append(failed)
 
 
 def source_fetches_prune(*, now: datetime | None = None) -> int:

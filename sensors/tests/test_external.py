@@ -190,6 +190,26 @@ def test_a_bad_record_older_than_the_cut_off_is_skipped_not_rejected(http):
     assert not RejectedMessage.objects.exists()
 
 
+def test_a_records_path_through_a_list_and_a_field_name_holding_dots(http):
+    source = station_source(records_path="results.0.series", timestamp_field="t", value_field="temp.c", since_param="")
+    http.get(
+        STATION,
+        json={"results": [{"series": [{"t": "2024-12-01T00:00:00Z", "temp.c": 1.5}]}, {"series": []}]},
+    )
+    fetch = source_fetch(source=source)
+    assert (fetch.status, fetch.stored) == ("success", 1), fetch.error
+    assert stored(source.sensor) == [(at(2024, 12, 1), 1.5)]
+
+
+def test_an_unreadable_csv_row_is_rejected_and_reading_goes_on(http):
+    source = gauge_source(csv_delimiter=",", timestamp_field="timestamp", value_field="value")
+    huge = "x" * 140_000
+    http.get(GAUGE, body=f"timestamp,value\n2024-12-01T00:00:00Z,{huge}\n2024-12-01T00:10:00Z,2\n".encode())
+    fetch = source_fetch(source=source)
+    assert (fetch.received, fetch.stored, fetch.rejected) == (2, 1, 1), fetch.error
+    assert RejectedMessage.objects.get().reason.startswith("row: row: unreadable CSV: field larger than field limit")
+
+
 def test_an_empty_answer_is_a_success_with_nothing_new(http):
     source = station_source()
     http.get(STATION, json={"data": {"observations": []}})
@@ -226,6 +246,21 @@ def test_http_500_is_recorded_and_counted_until_a_success_resets_it(http):
     ]
 
 
+def test_an_http_error_without_a_body_names_the_status(http):
+    source = station_source()
+    http.get(STATION, status=404)
+    fetch = source_fetch(source=source)
+    assert (fetch.error, fetch.http_status) == ("HTTP 404 Not Found", 404)
+
+
+def test_a_declared_length_over_the_limit_fails_before_reading(http, settings):
+    settings.SENSORS_SOURCE_MAX_BYTES = 100
+    source = station_source()
+    http.get(STATION, body=b"[]", headers={"Content-Length": "5000000"})
+    fetch = source_fetch(source=source)
+    assert fetch.error == "The answer is 5,000,000 bytes; the limit is 100."
+
+
 def test_garbage_instead_of_json_fails_naming_what_came(http):
     source = station_source()
     http.get(STATION, body=fixture_bytes("proxy_login_page.html"), content_type="text/html")
@@ -258,8 +293,7 @@ def test_an_answer_over_the_size_limit_fails_unread(http, settings):
     http.get(STATION, body=fixture_bytes("station_observations_1.json"))
     fetch = source_fetch(source=source)
     assert fetch.status == "failed"
-    assert "limit" in fetch.error
-    assert "100 bytes" in fetch.error
+    assert fetch.error == "The answer is larger than the limit of 100 bytes."
     assert not Reading.objects.exists()
 
 

@@ -2,7 +2,8 @@
 
 Each check returns `{"state": "up" | "down" | "disabled", ...}`; "disabled" means the part is not configured
 (Redis in the embedded mode) and does not make the system unhealthy. The rates check may also say "degraded"
-(stale rates or a failing last update): reported, but down (503) only with RATES_HEALTH_REQUIRED.
+(stale rates or a failing last update): reported, but down (503) only with RATES_HEALTH_REQUIRED. The external
+sources check says "degraded" while any enabled source failed its last fetch; it never makes the system down.
 """
 
 import time
@@ -97,6 +98,22 @@ def rates_check() -> dict[str, Any]:
     return result
 
 
+def sources_check() -> dict[str, Any]:
+    """External sources: how many are fetched on schedule and how many failed their last fetch (counts only;
+    which ones and why is in the admin, since this answer is public)."""
+    from sensors.selectors import sources_status
+
+    try:
+        status = sources_status()
+    except Exception as exc:  # the database check reports the cause; here the part is unknown
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    result: dict[str, Any] = {"state": UP, **status}
+    if status["failing"]:
+        result["state"] = DEGRADED
+        result["detail"] = f"{status['failing']} of {status['enabled']} external sources failed their last fetch"
+    return result
+
+
 def system_health() -> dict[str, Any]:
     """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
     redis_result = redis_check()
@@ -105,6 +122,7 @@ def system_health() -> dict[str, Any]:
         "redis": redis_result,
         "worker": worker_check(redis_result=redis_result),
         "rates": rates_check(),
+        "sources": sources_check(),
     }
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

@@ -2,13 +2,14 @@ from functools import cached_property
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
-from sensors.models import Installation, Platform, Reading, RejectedMessage, Sensor
+from sensors.models import Installation, Platform, Reading, RejectedMessage, Sensor, SensorSource, SourceFetch
 from sensors.services.catalog import platform_save, sensor_save
+from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, source_save
 from sensors.services.ingest import rejected_message_reprocess
 
 
@@ -81,17 +82,30 @@ class SensorAdmin(admin.ModelAdmin):
     list_select_related = ("platform",)
     search_fields = ("key", "name")
     autocomplete_fields = ("platform", "installation")
-    readonly_fields = ("created_at", "latest_timestamp", "latest_value")
+    readonly_fields = ("created_at", "latest_timestamp", "latest_value", "source_link")
     fieldsets = (
         (None, {"fields": ("key", "name", "kind", "unit", "active", "detection_enabled")}),
         ("Where", {"fields": ("platform", "installation", "x", "y", "z")}),
         ("Latest reading", {"fields": ("latest_timestamp", "latest_value", "created_at")}),
+        ("External source", {"fields": ("source_link",)}),
     )
 
     @admin.display(description="readings")
     def readings_link(self, sensor: Sensor) -> str:
         url = reverse("admin:sensors_reading_changelist") + f"?sensor__id__exact={sensor.pk}"
         return format_html('<a href="{}">readings</a>', url)
+
+    @admin.display(description="external source")
+    def source_link(self, sensor: Sensor) -> str:
+        if not sensor.pk:
+            return "Save the sensor first."
+        try:
+            source = sensor.source
+        except SensorSource.DoesNotExist:
+            url = reverse("admin:sensors_sensorsource_add") + f"?sensor={sensor.pk}"
+            return format_html('None. <a href="{}">Add one</a> (an HTTP JSON or CSV endpoint).', url)
+        url = reverse("admin:sensors_sensorsource_change", args=[source.pk])
+        return format_html('<a href="{}">{} {}</a>: {}', url, source.get_format_display(), source.url, source.status)
 
     def save_model(self, request, obj, form, change):
         sensor_save(sensor=obj)
@@ -146,3 +160,122 @@ class RejectedMessageAdmin(admin.ModelAdmin):
                 done += 1
         level = messages.SUCCESS if not failed else messages.WARNING
         self.message_user(request, f"{done} message(s) ingested, {failed} still rejected (reason updated).", level)
+
+
+@admin.register(SensorSource)
+class SensorSourceAdmin(admin.ModelAdmin):
+    """Sources are edited here (validated by `source_save`); the state columns are written by fetches only."""
+
+    list_display = (
+        "sensor",
+        "format",
+        "url",
+        "enabled",
+        "status",
+        "last_success_at",
+        "last_fetched_at",
+        "consecutive_failures",
+        "short_error",
+        "fetches_link",
+    )
+    list_filter = ("enabled", "format")
+    list_select_related = ("sensor",)
+    search_fields = ("sensor__key", "url")
+    autocomplete_fields = ("sensor",)
+    actions = ("fetch_now",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a URL typed without a scheme
+    readonly_fields = (
+        "status",
+        "last_fetched_at",
+        "last_success_at",
+        "consecutive_failures",
+        "last_error",
+        "created_at",
+        "fetches_link",
+    )
+    fieldsets = (
+        (None, {"fields": ("sensor", "enabled", "format", "url", "since_param", "headers", "timeout")}),
+        (
+            "Mapping",
+            {
+                "fields": ("records_path", "timestamp_field", "value_field", "csv_delimiter"),
+                "description": "Where the records are and which fields hold the time and the value "
+                "(docs/ingestion.md, 'External sources').",
+            },
+        ),
+        (
+            "State",
+            {
+                "fields": (
+                    "status",
+                    "last_fetched_at",
+                    "last_success_at",
+                    "consecutive_failures",
+                    "last_error",
+                    "created_at",
+                    "fetches_link",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description="status")
+    def status(self, source: SensorSource) -> str:
+        return source.status
+
+    @admin.display(description="last error")
+    def short_error(self, source: SensorSource) -> str:
+        return source.last_error[:120]
+
+    @admin.display(description="fetch log")
+    def fetches_link(self, source: SensorSource) -> str:
+        if not source.pk:
+            return "-"
+        url = reverse("admin:sensors_sourcefetch_changelist") + f"?source__id__exact={source.pk}"
+        return format_html('<a href="{}">fetches</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        source_save(source=obj)
+
+    @admin.action(description="Fetch now (also disabled sources)")
+    def fetch_now(self, request, queryset):
+        for source in queryset.select_related("sensor"):
+            key = source.sensor.key
+            try:
+                fetch = source_fetch(source=source)
+            except SourceBusyError as exc:
+                self.message_user(request, exc.detail, messages.WARNING)
+                continue
+            if fetch.status == SourceFetch.Status.SUCCESS:
+                self.message_user(request, f"{key}: {fetch_summary(fetch)}", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{key}: failed: {fetch.error}", messages.ERROR)
+
+
+@admin.register(SourceFetch)
+class SourceFetchAdmin(admin.ModelAdmin):
+    """The fetch log: written by the service only, read here."""
+
+    list_display = (
+        "started_at",
+        "source",
+        "status",
+        "http_status",
+        "received",
+        "skipped",
+        "stored",
+        "duplicates",
+        "rejected",
+        "finished_at",
+        "error",
+    )
+    list_filter = ("status",)
+    list_select_related = ("source__sensor",)
+    search_fields = ("=source__sensor__key",)
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -4,10 +4,15 @@
 reading at the same instant and serves every time-range scan of one sensor. Each sensor also keeps its latest
 reading (greatest timestamp) in `latest_timestamp`/`latest_value`, maintained by the ingestion service, so the
 latest values of many sensors are one plain query.
+
+A sensor may have a `SensorSource` (an HTTP JSON or CSV endpoint fetched on a schedule); each attempt leaves a
+`SourceFetch` row.
 """
 
+import re
+
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -176,3 +181,169 @@ class RejectedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()}: {self.reason[:60]}"
+
+
+# --- external sources -------------------------------------------------------------------------------------------
+
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110 §5.6.2)
+QUERY_PARAM_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,100}$")
+
+
+def validate_headers(value) -> None:
+    """Request headers: an object of header name → text value, nothing that could split a header line."""
+    if not isinstance(value, dict):
+        raise ValidationError('Headers are an object of name → value, e.g. {"X-Api-Key": "..."}.')
+    for name, text in value.items():
+        if not HEADER_NAME_RE.match(name):
+            raise ValidationError(f"{name[:50]!r} is not a valid header name.")
+        if not isinstance(text, str):
+            raise ValidationError(f"The value of header {name!r} must be a string.")
+        if any(char in text for char in "\r\n\x00"):
+            raise ValidationError(f"The value of header {name!r} may not hold a line break.")
+
+
+class SensorSource(models.Model):
+    """An HTTP endpoint (JSON or CSV) whose records become readings of one sensor, fetched on a schedule.
+
+    Fetches are incremental: only records newer than the sensor's latest stored reading are ingested (and
+    `since_param`, when set, asks the endpoint for those only). The mapping says where the records are and which
+    field holds the timestamp and the value. The state fields are written by `sensors.services.external` only.
+    """
+
+    class Format(models.TextChoices):
+        JSON = "json", "JSON"
+        CSV = "csv", "CSV"
+
+    class Delimiter(models.TextChoices):
+        COMMA = ",", "comma (,)"
+        SEMICOLON = ";", "semicolon (;)"
+        TAB = "\t", "tab"
+        PIPE = "|", "pipe (|)"
+
+    sensor = models.OneToOneField(Sensor, on_delete=models.CASCADE, related_name="source")
+    format = models.CharField(max_length=4, choices=Format.choices, default=Format.JSON)
+    url = models.URLField(
+        "URL", max_length=2000, validators=[URLValidator(schemes=["http", "https"])], help_text="http or https (GET)."
+    )
+    since_param = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text=(
+            "Query parameter that receives the time of the sensor's latest stored reading (ISO 8601, UTC, e.g. "
+            "2024-12-01T12:00:00Z), so the endpoint can send only newer records. Empty: none is sent."
+        ),
+    )
+    records_path = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=(
+            "JSON only: dotted path to the list of records, e.g. data.items (a number picks a list item). "
+            "Empty: the document itself is the list."
+        ),
+    )
+    timestamp_field = models.CharField(
+        max_length=200,
+        default="timestamp",
+        help_text="JSON: the record's field (dotted path for nested objects). CSV: the column name in the header.",
+    )
+    value_field = models.CharField(
+        max_length=200,
+        default="value",
+        help_text="JSON: the record's field (dotted path for nested objects). CSV: the column name in the header.",
+    )
+    csv_delimiter = models.CharField("CSV delimiter", max_length=1, choices=Delimiter.choices, default=Delimiter.COMMA)
+    headers = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_headers],
+        help_text=(
+            'Extra request headers, e.g. {"X-Api-Key": "..."}. Stored in the database in clear text and shown to staff.'
+        ),
+    )
+    enabled = models.BooleanField(default=True, help_text="Disabled sources are left out of the scheduled fetch.")
+    timeout = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Seconds to wait for the whole answer.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_fetched_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Start of the last attempt."
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False, help_text="Empty once a fetch succeeds.")
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    # Set while a fetch runs (a claim, so two workers or "Fetch now" never fetch one source at once).
+    fetching_since = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["sensor__key"]
+
+    def __str__(self) -> str:
+        return f"{self.sensor} ← {self.get_format_display()} {self.url}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.format == self.Format.CSV and self.records_path:
+            errors["records_path"] = "A CSV answer has no records path; leave it empty."
+        for name in ("records_path", "timestamp_field", "value_field"):
+            path = (getattr(self, name) or "").strip()
+            setattr(self, name, path)
+            if self.format == self.Format.JSON and path and any(not part for part in path.split(".")):
+                errors.setdefault(name, "A dotted path may not have empty parts (e.g. 'a..b' or '.a').")
+        if self.timestamp_field and self.timestamp_field == self.value_field:
+            errors["value_field"] = "The value and the timestamp must come from different fields."
+        if self.since_param and not QUERY_PARAM_RE.match(self.since_param):
+            errors["since_param"] = "A query parameter name: 1-100 letters, digits, '_', '.', '-', '[' or ']'."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def status(self) -> str:
+        """ "disabled", "never fetched", "failing" or "ok": what the last attempt says, for lists."""
+        if not self.enabled:
+            return "disabled"
+        if self.consecutive_failures:
+            return "failing"
+        if self.last_success_at is None:
+            return "never fetched"
+        return "ok"
+
+
+class SourceFetch(models.Model):
+    """The log of one attempt to fetch an external source (scheduled, admin or command).
+
+    Counts: `received` = `skipped` + `stored` + `duplicates` + `rejected`, where `skipped` records were not newer
+    than the sensor's latest stored reading when the fetch began.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCESS = "success", "Success"
+        FAILED = "failed", "Failed"
+
+    # No index of its own: (source, -started_at) below serves every lookup by source.
+    source = models.ForeignKey(SensorSource, on_delete=models.CASCADE, related_name="fetches", db_index=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    since = models.DateTimeField(
+        null=True, blank=True, help_text="The sensor's latest stored reading when the fetch began (the cut-off)."
+    )
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    received = models.PositiveIntegerField(default=0, help_text="Records in the answer.")
+    skipped = models.PositiveIntegerField(default=0, help_text="Records not newer than the cut-off.")
+    stored = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0, help_text="Bad records (kept once as rejected messages).")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["source", "-started_at"], name="sensors_fetch_source_started"),
+            models.Index(fields=["started_at"], name="sensors_fetch_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} {self.status} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from asgiref.sync import sync_to_async
 from django.db import NotSupportedError
-from django.db.models import Avg, Count, DateTimeField, Func, Max, Min, QuerySet, Sum
+from django.db.models import Avg, Count, DateTimeField, Func, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay
 
 from common.exceptions import ApplicationError
 from sensors.filters import InstallationFilter, SensorFilter
-from sensors.models import Installation, Platform, Reading, Sensor
+from sensors.models import Installation, Platform, Reading, Sensor, SensorSource
 
 # Bucket name → length in seconds; `None` is the calendar day in the requested zone.
 BUCKETS: dict[str, int | None] = {
@@ -57,13 +57,20 @@ def installation_list(*, filters: dict | None = None) -> QuerySet[Installation]:
 
 
 def sensor_list(*, filters: dict | None = None) -> QuerySet[Sensor]:
-    """Sensors with their platform joined (its slug is shown); the latest value is on the row itself."""
-    queryset = Sensor.objects.select_related("platform").order_by("key")
+    """Sensors with their platform and external source joined; the latest value is on the row itself."""
+    queryset = Sensor.objects.select_related("platform", "source").order_by("key")
     return SensorFilter(filters, queryset=queryset).qs if filters is not None else queryset
 
 
 def sensor_get(*, key: str) -> Sensor | None:
     return Sensor.objects.filter(key=key).first()
+
+
+def sources_status() -> dict[str, int]:
+    """How many external sources the schedule fetches, and how many of them failed their last fetch (one query)."""
+    return SensorSource.objects.filter(enabled=True, sensor__active=True).aggregate(
+        enabled=Count("pk"), failing=Count("pk", filter=Q(consecutive_failures__gt=0))
+    )
 
 
 # --- latest values ----------------------------------------------------------------------------------------------

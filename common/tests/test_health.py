@@ -8,10 +8,11 @@ from django.db.utils import load_backend
 from django.urls import reverse
 from django.utils import timezone
 
-from common.health import database_check, rates_check, redis_check, system_health, worker_check
+from common.health import database_check, rates_check, redis_check, sources_check, system_health, worker_check
 from config.celery_app import app as celery_app
 from conftest import celery_worker_process
 from rates.tests.factories import RateFetchFactory
+from sensors.tests.factories import SensorFactory, SensorSourceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +78,7 @@ def test_healthcheck_is_200_when_everything_is_up(client, celery_worker):
         "redis": "up",
         "worker": "up",
         "rates": "up",
+        "sources": "up",
     }
     assert body["checks"]["worker"]["workers"] >= 1
 
@@ -110,7 +112,7 @@ def test_system_health_shape(redis_url, settings):
     settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
     health = system_health()
     assert set(health) == {"status", "down", "checks"}
-    assert set(health["checks"]) == {"database", "redis", "worker", "rates"}
+    assert set(health["checks"]) == {"database", "redis", "worker", "rates", "sources"}
 
 
 def test_rates_up_after_a_recent_update(settings):
@@ -143,3 +145,19 @@ def test_stale_rates_make_the_healthcheck_503_when_required(client, settings, ce
     assert body["checks"]["rates"]["detail"] == "stale"
     assert body["down"] == ["rates"]
     assert response.status_code == 503
+
+
+def test_sources_degraded_while_one_failed_its_last_fetch_never_down(django_assert_num_queries):
+    assert sources_check() == {"state": "up", "enabled": 0, "failing": 0}
+    SensorSourceFactory()
+    SensorSourceFactory(consecutive_failures=3)
+    SensorSourceFactory(consecutive_failures=1, enabled=False)  # not fetched on schedule: not counted
+    SensorSourceFactory(consecutive_failures=1, sensor=SensorFactory(active=False))
+    with django_assert_num_queries(1):
+        result = sources_check()
+    assert result == {
+        "state": "degraded",
+        "enabled": 2,
+        "failing": 1,
+        "detail": "1 of 2 external sources failed their last fetch",
+    }

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rest_framework import serializers
 
-from sensors.models import Installation, Platform, Sensor
+from sensors.models import Installation, Platform, Sensor, SensorSource
 from sensors.selectors import AGGREGATES, BUCKETS
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -32,11 +32,27 @@ class LatestValueSerializer(serializers.Serializer):
     value = serializers.FloatField(source="latest_value", allow_null=True, read_only=True)
 
 
+class SensorSourceStatusSerializer(serializers.ModelSerializer):
+    """A sensor's external source as viewers may see it: no URL and no headers (either may hold a key)."""
+
+    status = serializers.ChoiceField(
+        choices=["ok", "failing", "never fetched", "disabled"], read_only=True, help_text="What the last attempt says."
+    )
+
+    class Meta:
+        model = SensorSource
+        fields = ["format", "enabled", "status", "last_fetched_at", "last_success_at", "consecutive_failures"]
+        read_only_fields = fields
+
+
 class SensorSerializer(serializers.ModelSerializer):
     platform = serializers.SlugRelatedField(
         slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False
     )
     latest = LatestValueSerializer(source="*", read_only=True, help_text="The reading with the greatest timestamp.")
+    source = SensorSourceStatusSerializer(
+        read_only=True, allow_null=True, help_text="The external source, if any (set up by staff in the admin)."
+    )
 
     class Meta:
         model = Sensor
@@ -54,6 +70,7 @@ class SensorSerializer(serializers.ModelSerializer):
             "detection_enabled",
             "created_at",
             "latest",
+            "source",
         ]
         read_only_fields = ["created_at"]
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import factory
 
-from sensors.models import Installation, Platform, Reading, Sensor, SensorKind
+from sensors.models import Installation, Platform, Reading, Sensor, SensorKind, SensorSource
 
 
 class PlatformFactory(factory.django.DjangoModelFactory):
@@ -46,3 +46,12 @@ class ReadingFactory(factory.django.DjangoModelFactory):
     sensor = factory.SubFactory(SensorFactory)
     timestamp = factory.Sequence(lambda n: datetime(2024, 12, 1, tzinfo=UTC) + timedelta(minutes=n))
     value = factory.Faker("pyfloat", min_value=-10, max_value=40)
+
+
+class SensorSourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SensorSource
+
+    sensor = factory.SubFactory(SensorFactory)
+    format = SensorSource.Format.JSON
+    url = factory.Sequence(lambda n: f"https://telemetry{n}.example.com/api/observations")

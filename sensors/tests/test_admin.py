@@ -1,9 +1,11 @@
 import pytest
 from django.urls import reverse
 
-from sensors.models import Reading, RejectedMessage
+from sensors.models import Reading, RejectedMessage, SensorSource, SourceFetch
+from sensors.services.external import source_fetch
 from sensors.services.ingest import readings_ingest
-from sensors.tests.factories import InstallationFactory, ReadingFactory, SensorFactory
+from sensors.tests.conftest import fixture_bytes
+from sensors.tests.factories import InstallationFactory, ReadingFactory, SensorFactory, SensorSourceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -57,3 +59,79 @@ def test_sensor_admin_checks_installation_platform(admin_client):
     )
     assert response.status_code == 200
     assert "another platform" in response.content.decode()
+
+
+# --- external sources -------------------------------------------------------------------------------------------
+
+
+def test_source_and_fetch_lists_load_with_status_and_error(admin_client, http):
+    source = SensorSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/")
+    http.get("https://a.example.com/", status=500, body=fixture_bytes("server_error_500.html"))
+    source_fetch(source=source)
+    response = admin_client.get(reverse("admin:sensors_sensorsource_changelist"), {"q": "tank"})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "failing" in page
+    assert "HTTP 500 Internal Server Error" in page
+    response = admin_client.get(reverse("admin:sensors_sourcefetch_changelist"), {"source__id__exact": source.pk})
+    assert response.context["cl"].result_count == 1
+    assert admin_client.get(reverse("admin:sensors_sourcefetch_add")).status_code == 403
+    change = reverse("admin:sensors_sourcefetch_change", args=[SourceFetch.objects.get().pk])
+    assert admin_client.post(change, {"error": ""}).status_code == 403
+
+
+def source_form(sensor, **fields) -> dict:
+    return {
+        "sensor": sensor.pk,
+        "enabled": "on",
+        "format": "json",
+        "url": "https://a.example.com/obs",
+        "since_param": "since",
+        "headers": '{"X-Api-Key": "k"}',
+        "timeout": 10,
+        "records_path": "",
+        "timestamp_field": "timestamp",
+        "value_field": "value",
+        "csv_delimiter": ",",
+        **fields,
+    }
+
+
+def test_adding_a_source_validates_the_mapping(admin_client):
+    sensor = SensorFactory()
+    url = reverse("admin:sensors_sensorsource_add")
+    response = admin_client.post(url, source_form(sensor, format="csv", records_path="data"))
+    assert response.status_code == 200
+    assert "A CSV answer has no records path" in response.content.decode()
+    assert not SensorSource.objects.exists()
+
+    response = admin_client.post(url, source_form(sensor, value_field=" obs.temp "))
+    assert response.status_code == 302
+    source = SensorSource.objects.get()
+    assert (source.sensor, source.headers, source.value_field) == (sensor, {"X-Api-Key": "k"}, "obs.temp")
+
+
+def test_fetch_now_action_fetches_disabled_sources_too(admin_client, http):
+    good = SensorSourceFactory(sensor=SensorFactory(key="good"), url="https://a.example.com/", enabled=False)
+    bad = SensorSourceFactory(sensor=SensorFactory(key="bad"), url="https://b.example.com/")
+    http.get("https://a.example.com/", body=fixture_bytes("mixed_records.json"))
+    http.get("https://b.example.com/", body=fixture_bytes("proxy_login_page.html"))
+    response = admin_client.post(
+        reverse("admin:sensors_sensorsource_changelist"),
+        {"action": "fetch_now", "_selected_action": [good.pk, bad.pk]},
+        follow=True,
+    )
+    shown = [str(message) for message in response.context["messages"]]
+    assert "good: 8 received, 0 skipped (not newer), 3 stored, 0 duplicates, 5 rejected" in shown
+    assert any(text.startswith("bad: failed: The answer is not JSON") for text in shown)
+    assert Reading.objects.filter(sensor=good.sensor).count() == 3
+
+
+def test_sensor_page_links_to_its_source_or_to_adding_one(admin_client):
+    source = SensorSourceFactory(sensor=SensorFactory(key="with-source"))
+    plain = SensorFactory(key="plain")
+    page = admin_client.get(reverse("admin:sensors_sensor_change", args=[source.sensor.pk])).content.decode()
+    assert reverse("admin:sensors_sensorsource_change", args=[source.pk]) in page
+    assert "never fetched" in page
+    page = admin_client.get(reverse("admin:sensors_sensor_change", args=[plain.pk])).content.decode()
+    assert reverse("admin:sensors_sensorsource_add") + f"?sensor={plain.pk}" in page

@@ -12,7 +12,7 @@ from sensors import selectors
 from sensors.api.views import ReadingCursorPagination
 from sensors.models import IngestSource, Installation, Platform, Reading, Sensor
 from sensors.services.ingest import readings_ingest
-from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory
+from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory, SensorSourceFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -283,6 +283,27 @@ def test_sensor_crud_by_a_key_with_dots_colons_dashes_and_underscores(operator_c
     assert platform.pk
 
 
+def test_sensor_shows_its_external_source_read_only_without_url_or_headers(operator_client):
+    source = SensorSourceFactory(sensor=SensorFactory(key="ext"), headers={"X-Api-Key": "secret"}, enabled=False)
+    SensorFactory(key="plain")
+    detail = reverse("sensors-api:sensor-detail", args=["ext"])
+
+    shown = operator_client.get(detail).json()["source"]
+    assert shown == {
+        "format": "json",
+        "enabled": False,
+        "status": "disabled",
+        "last_fetched_at": None,
+        "last_success_at": None,
+        "consecutive_failures": 0,
+    }
+    assert operator_client.get(reverse("sensors-api:sensor-detail", args=["plain"])).json()["source"] is None
+    response = operator_client.patch(detail, {"name": "x", "source": {"enabled": True}}, format="json")
+    assert response.status_code == 200
+    source.refresh_from_db()
+    assert source.enabled is False  # read-only: ignored on writes
+
+
 def test_sensor_installation_on_another_platform_is_refused(operator_client):
     PlatformFactory(slug="north")
     elsewhere = InstallationFactory(platform=PlatformFactory(slug="south"))
@@ -321,7 +342,9 @@ def test_catalogue_lists_take_a_fixed_number_of_queries(viewer_client, django_as
     for n in range(count):
         platform = PlatformFactory()
         installation = InstallationFactory(platform=platform)
-        SensorFactory(key=f"s{n}", platform=platform, installation=installation)
+        sensor = SensorFactory(key=f"s{n}", platform=platform, installation=installation)
+        if n % 2:
+            SensorSourceFactory(sensor=sensor)  # joined, not queried per row
 
     # session, user, role check (user and group permissions), count, page: the same for one row or many
     for url in (SENSORS, INSTALLATIONS, PLATFORMS):

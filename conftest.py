@@ -83,6 +83,19 @@ def client_as(db):
     return make
 
 
+@pytest.fixture
+def process_database_url(db) -> str:
+    """A DATABASE_URL that another process (worker, consumer) can use to reach this test's database: PostgreSQL
+    only, since SQLite's in-memory test database lives inside this process (fails in CI, skips elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
+    db = connection.settings_dict
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
+
+
 @contextlib.contextmanager
 def celery_worker_process(*, name: str, env: dict[str, str]):
     """A real `celery worker` process (solo pool) with `env` on top of ours, up once it answers a ping; stopped

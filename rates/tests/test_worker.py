@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
 from config.celery_app import app as celery_app
-from conftest import celery_worker_process, require_server
+from conftest import celery_worker_process
 from rates.models import ExchangeRate, RateFetch
 from rates.tests.conftest import fixture_bytes
 
@@ -57,18 +57,11 @@ def ecb_server():
 
 
 @pytest.fixture
-def rates_worker(redis_url, ecb_server):
+def rates_worker(redis_url, ecb_server, process_database_url):
     """A real `celery worker` on the test broker and the test database, talking to the local ECB."""
-    if connection.vendor != "postgresql":
-        # A worker process cannot reach SQLite's in-memory test database: fails in CI, skips elsewhere.
-        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
-    db = connection.settings_dict
-    database_url = (
-        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
     env = {
         "CI": "true",
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": process_database_url,
         "REDIS_URL": redis_url,
         "RATES_PROVIDERS": "ecb",
         "RATES_ECB_URL": ecb_server,

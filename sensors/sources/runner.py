@@ -129,6 +129,11 @@ class Batcher:
         self._writer.submit(batch, tags)
         return None
 
+    def check(self) -> None:
+        """Raise the error that stopped a writer thread, if one did (the reader must stop too)."""
+        if self._writer is not None:
+            self._writer.raise_error()
+
     def close(self) -> None:
         """Store what is held and, pipelined, wait until the writer has committed everything."""
         self.flush()
@@ -195,7 +200,7 @@ class _WriterPool:
 
     def submit(self, batch: ValidatedBatch, tags: list[Any]) -> None:
         while True:
-            self._raise_error()
+            self.raise_error()
             try:
                 self._queue.put((batch, tags), timeout=0.5)
                 return
@@ -209,11 +214,11 @@ class _WriterPool:
                 self._queue.put(None)
         for thread in self._threads:
             thread.join()
-        self._raise_error()
+        self.raise_error()
 
-    def _raise_error(self) -> None:
+    def raise_error(self) -> None:
         if self._error is not None:
-            raise RuntimeError("an ingest writer stopped") from self._error
+            raise self._error
 
     def _run(self) -> None:
         try:

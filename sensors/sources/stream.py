@@ -172,7 +172,13 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
     """Read entries and hand each read to `batcher` as one batch until `stopper` is set; entries are acknowledged
     by the batcher's `on_flushed` after commit. Redis outages are waited out with backoff; nothing is lost."""
     backoff = Backoff()
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_keepalive=True, health_check_interval=30)
+    client = redis.Redis.from_url(
+        redis_url,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        health_check_interval=30,
+        client_name=f"sensorhub-stream-{options.consumer}",  # how operators spot it in CLIENT LIST
+    )
     reader = StreamReader(client, options)
     batcher.on_flushed = lambda ids: _ack_until_done(reader, ids, stopper)
     try:
@@ -185,6 +191,7 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                     extra={"stream": options.stream, "group": options.group, "consumer": options.consumer},
                 )
                 while not stopper.stopped:
+                    batcher.check()
                     entries = reader.read()
                     for entry_id, fields in entries:
                         if fields is None:  # deleted from the stream while pending: nothing to store

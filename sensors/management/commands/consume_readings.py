@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from sensors.models import IngestSource
 from sensors.sources.pubsub import pubsub_consume
@@ -72,7 +73,8 @@ class Command(BaseCommand):
             batch_size=batch_size,
             max_wait=batch_ms / 1000,
             stopper=stopper,
-            writers=settings.SENSORS_STREAM_WRITERS,
+            # SQLite (embedded mode) takes one writer at a time: there the batches are written in this thread.
+            writers=settings.SENSORS_STREAM_WRITERS if connection.vendor == "postgresql" else 0,
             text_values=True,
         )
         self.stderr.write(

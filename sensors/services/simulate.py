@@ -1,8 +1,8 @@
 """Running the sensor simulator: its sensors in the catalogue, the targets it writes to, and the paced run.
 
-A target is where simulated readings go. `TARGETS` is the one place that names them: to add one (Redis stream,
-MQTT), write a class with `send(samples) -> SendResult` and `close()`, and register a factory here; the command
-offers every registered name.
+A target is where simulated readings go. `TARGETS` is the one place that names them: to add one, write a class
+with `send(samples) -> SendResult` and `close()`, and register a factory here; the command offers every registered
+name.
 """
 
 from __future__ import annotations
@@ -124,17 +124,12 @@ class ServiceTarget:
         pass
 
 
-class PubSubTarget:
-    """`PUBLISH <SENSORS_PUBSUB_CHANNEL>` in the old sensor processor's contract, one pipeline per write:
-    `{"sensor": ..., "value": ..., "timestamp": "YYYY-MM-DD HH:MM:SS[.ffffff]"}`, the timestamp naive in
-    `SENSORS_NAIVE_TIMEZONE` (the zone the consumer reads naive timestamps in)."""
-
-    name = "pubsub"
+class _RedisTarget:
+    """A device talking to Redis: one client, checked at open."""
 
     def __init__(self, options: TargetOptions) -> None:
         if not options.redis_url:
-            raise ApplicationError("The pubsub target needs Redis: set REDIS_URL or pass --redis-url.")
-        self.channel = options.channel or settings.SENSORS_PUBSUB_CHANNEL
+            raise ApplicationError(f"The {self.name} target needs Redis: set REDIS_URL or pass --redis-url.")
         self.zone = ZoneInfo(settings.SENSORS_NAIVE_TIMEZONE)
         self.client = redis.Redis.from_url(options.redis_url, socket_connect_timeout=5)
         try:
@@ -147,6 +142,21 @@ class PubSubTarget:
         stamp = sample.timestamp.astimezone(self.zone).replace(tzinfo=None).isoformat(sep=" ")
         return json.dumps({"sensor": sample.sensor, "value": sample.value, "timestamp": stamp})
 
+    def close(self) -> None:
+        self.client.close()
+
+
+class PubSubTarget(_RedisTarget):
+    """`PUBLISH <SENSORS_PUBSUB_CHANNEL>` in the old sensor processor's contract, one pipeline per write:
+    `{"sensor": ..., "value": ..., "timestamp": "YYYY-MM-DD HH:MM:SS[.ffffff]"}`, the timestamp naive in
+    `SENSORS_NAIVE_TIMEZONE` (the zone the consumer reads naive timestamps in)."""
+
+    name = "pubsub"
+
+    def __init__(self, options: TargetOptions) -> None:
+        super().__init__(options)
+        self.channel = options.channel or settings.SENSORS_PUBSUB_CHANNEL
+
     def send(self, samples: Sequence[Sample]) -> SendResult:
         pipe = self.client.pipeline(transaction=False)
         for sample in samples:
@@ -157,19 +167,39 @@ class PubSubTarget:
             raise ApplicationError(f"Publishing to Redis failed: {exc}") from exc
         return SendResult(sent=len(samples), unheard=sum(1 for count in receivers if count == 0))
 
-    def close(self) -> None:
-        self.client.close()
+
+class StreamTarget(_RedisTarget):
+    """`XADD <SENSORS_STREAM_KEY> * data <the same JSON>`, one pipeline per write: the no-loss path, read by
+    `consume_readings --source stream` whenever it runs."""
+
+    name = "stream"
+
+    def __init__(self, options: TargetOptions) -> None:
+        super().__init__(options)
+        self.stream = settings.SENSORS_STREAM_KEY
+
+    def send(self, samples: Sequence[Sample]) -> SendResult:
+        pipe = self.client.pipeline(transaction=False)
+        for sample in samples:
+            pipe.xadd(self.stream, {"data": self.message(sample)})
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise ApplicationError(f"Adding to the Redis stream failed: {exc}") from exc
+        return SendResult(sent=len(samples))
 
 
 TARGETS: dict[str, Callable[[TargetOptions], Target]] = {
     "service": ServiceTarget,
     "pubsub": PubSubTarget,
+    "stream": StreamTarget,
 }
 
 
 def default_target() -> str:
-    """Embedded mode (no Redis) writes through the service; with Redis the simulator plays a device on pub/sub."""
-    return "pubsub" if settings.REDIS_URL else "service"
+    """Embedded mode (no Redis) writes through the service; with Redis the simulator plays a device on the
+    no-loss stream."""
+    return "stream" if settings.REDIS_URL else "service"
 
 
 def target_open(name: str, *, options: TargetOptions) -> Target:

@@ -181,6 +181,26 @@ def test_pubsub_publishes_exactly_the_old_contract(redis_url, settings):
     assert Sensor.objects.filter(key__startswith="sim-").count() == 2
 
 
+def test_stream_target_adds_entries_the_stream_consumer_reads(redis_url, settings):
+    stream = f"sensor_stream_test_{uuid.uuid4().hex}"
+    settings.SENSORS_STREAM_KEY = stream
+    client = redis.Redis.from_url(redis_url)
+    try:
+        summary = run(
+            *("--target", "stream", "--redis-url", redis_url, "--sensors", "2", "--rate", "20", "--duration", "0.3")
+        )
+        entries = client.xrange(stream)
+    finally:
+        client.delete(stream)
+        client.close()
+
+    result = counts(summary)
+    assert len(entries) == result["sent"] == 2 * result["ticks"] > 0
+    assert all(list(fields) == [b"data"] and OLD_CONTRACT.match(fields[b"data"].decode()) for _, fields in entries)
+    ingested = readings_ingest(messages=[fields[b"data"] for _, fields in entries], source=IngestSource.STREAM)
+    assert (ingested.stored, ingested.rejected) == (len(entries), 0)
+
+
 def test_pubsub_without_redis_is_a_one_line_error(settings):
     settings.REDIS_URL = ""
     with pytest.raises(CommandError, match=r"^The pubsub target needs Redis: set REDIS_URL or pass --redis-url\.$"):
@@ -196,7 +216,7 @@ def test_default_target_is_the_service_without_redis(settings, frozen_now):
     assert "Simulated 1 sensors to service" in summary
     assert counts(summary)["stored"] == 3
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
-    assert simulate.default_target() == "pubsub"
+    assert simulate.default_target() == "stream"
 
 
 @pytest.mark.parametrize(

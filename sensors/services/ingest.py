@@ -417,13 +417,15 @@ def readings_store(*, batch: ValidatedBatch, source: str, atomic: bool = False, 
     messages = batch.messages
     rejections = list(batch.rejections)
     with transaction.atomic():
+        keys = {reading.sensor_key for _, reading in batch.valid}
         sensors = _sensors_resolve(
-            {reading.sensor_key for _, reading in batch.valid},
+            keys,
             auto_register=settings.SENSORS_AUTO_REGISTER and device_key is None,
         )
+        problems = {key: _sensor_problem(sensors.get(key), key, device_key) for key in keys}
         rows: list[tuple[_SensorRef, ReadingIn]] = []
         for index, reading in batch.valid:
-            problem = _sensor_problem(sensors.get(reading.sensor_key), reading.sensor_key, device_key)
+            problem = problems[reading.sensor_key]
             if problem:
                 rejections.append(_Rejection(index, messages[index], {"sensor": [problem]}, reading.sensor_key))
             else:
@@ -534,14 +536,16 @@ def _readings_insert(rows: list[tuple[_SensorRef, ReadingIn]]) -> list[StoredRea
     """Insert, skipping (sensor, timestamp) pairs already stored; return what was stored."""
     if not rows:
         return []
-    keys = {ref.id: ref.key for ref, _ in rows}
     table = connection.ops.quote_name(Reading._meta.db_table)
     insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_generic
-    returned = insert(table, rows)
+    returned = insert(table, rows)  # (sensor_id, timestamp, value) of the stored rows; None: all of them
+    if returned is None:
+        return [StoredReading(ref.id, ref.key, reading.timestamp, reading.value) for ref, reading in rows]
+    keys = {ref.id: ref.key for ref, _ in rows}
     return [StoredReading(sensor_id, keys[sensor_id], ts, value) for sensor_id, ts, value in returned]
 
 
-def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:
+def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple] | None:
     # Fast path: COPY straight into the table (raw COPY speed). A duplicate makes COPY fail as a whole; the
     # savepoint rolls that back and the batch goes the slower way: COPY into a session-local staging table, then
     # one INSERT ... SELECT ... ON CONFLICT DO NOTHING (see NOTES.md). After a batch with duplicates the next
@@ -551,7 +555,7 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 _copy_rows(cursor, table, rows)
-            return [(ref.id, reading.timestamp, reading.value) for ref, reading in rows]
+            return None  # all stored
         except psycopg.errors.UniqueViolation:
             _direct_copy_after = 10
     else:

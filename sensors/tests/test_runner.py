@@ -1,5 +1,7 @@
 """The consumer loop's batching and its patience with the database."""
 
+import time
+
 import pytest
 from django.db.utils import OperationalError
 
@@ -58,3 +60,41 @@ def test_backoff_doubles_to_a_ceiling():
     assert [backoff.next() for _ in range(6)] == [0.5, 1, 2, 4, 4, 4]
     backoff.reset()
     assert backoff.next() == 0.5
+
+
+def _message(i: int) -> bytes:
+    return b'{"sensor": "t", "value": %d, "timestamp": "2024-12-01T12:%02d:%02dZ"}' % (i, i // 60, i % 60)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writer_threads_store_every_batch_and_close_waits_for_them():
+    flushed = []
+    batcher = Batcher(
+        source="stream", batch_size=10, max_wait=60, stopper=Stopper(), on_flushed=flushed.extend, writers=2
+    )
+    for i in range(200):
+        batcher.add(_message(i), tag=i)
+        if batcher.due():
+            assert batcher.flush() is None  # queued for a writer, not written here
+    batcher.close()
+
+    assert sorted(flushed) == list(range(200))  # every batch acknowledged, each once
+    assert (batcher.total.received, batcher.total.stored, batcher.batches) == (200, 200, 20)
+    assert Reading.objects.count() == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_in_a_writer_thread_reaches_the_reader():
+    def broken(tags):
+        raise ConnectionError("acknowledgement failed")
+
+    batcher = Batcher(source="stream", batch_size=1, max_wait=60, stopper=Stopper(), on_flushed=broken, writers=1)
+    batcher.add(_message(1))
+    batcher.flush()
+    deadline = time.monotonic() + 5
+    while batcher._writer._error is None and time.monotonic() < deadline:  # the writer fails in its own thread
+        time.sleep(0.01)
+    with pytest.raises(ConnectionError, match="acknowledgement failed"):
+        batcher.check()
+    with pytest.raises(ConnectionError):
+        batcher.close()

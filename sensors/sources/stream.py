@@ -13,7 +13,9 @@ Several consumers in one group share the work: Redis hands each new entry to exa
 from __future__ import annotations
 
 import logging
+import queue
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,15 +192,13 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                     "reading stream",
                     extra={"stream": options.stream, "group": options.group, "consumer": options.consumer},
                 )
-                while not stopper.stopped:
-                    batcher.check()
-                    entries = reader.read()
-                    for entry_id, fields in entries:
-                        if fields is None:  # deleted from the stream while pending: nothing to store
-                            reader.ack([entry_id])
-                            continue
-                        batcher.add(entry_message(fields), entry_id)
-                    batcher.flush()
+                prefetch = _Prefetch(reader)
+                try:
+                    while not stopper.stopped:
+                        batcher.check()
+                        _hand_over(prefetch.next(), reader, batcher)
+                finally:
+                    _hand_over(prefetch.close(), reader, batcher)  # what it read before stopping is stored too
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 delay = backoff.next()
                 logger.warning("redis unavailable, reconnecting", extra={"error": str(exc), "retry_in": delay})
@@ -208,6 +208,58 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
     finally:
         batcher.close()
         client.close()
+
+
+def _hand_over(entries: list[Entry], reader: StreamReader, batcher: Batcher) -> None:
+    for entry_id, fields in entries:
+        if fields is None:  # deleted from the stream while pending: nothing to store
+            reader.ack([entry_id])
+            continue
+        batcher.add(entry_message(fields), entry_id)
+    batcher.flush()
+
+
+class _Prefetch:
+    """Reads the next entries in a thread while the caller validates the last ones: a read of thousands of
+    entries mostly waits for Redis to build the reply, and that wait is better spent validating."""
+
+    def __init__(self, reader: StreamReader) -> None:
+        self._reader = reader
+        self._queue: queue.Queue[list[Entry] | BaseException] = queue.Queue(maxsize=1)
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stream-reader", daemon=True)
+        self._thread.start()
+
+    def next(self) -> list[Entry]:
+        """The next read's entries ([] after a quiet moment); raises what stopped the reading thread."""
+        try:
+            item = self._queue.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> list[Entry]:
+        """Stop reading; the entries read but not yet taken (taken while the thread finishes its last read)."""
+        self._closing.set()
+        left: list[Entry] = []
+        while True:
+            finished = not self._thread.is_alive()  # checked first: a finished thread has put all it will put
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if not isinstance(item, BaseException):  # an error while closing: what was read still counts
+                    left.extend(item)
+            if finished:
+                return left
+            self._thread.join(0.05)
+
+    def _run(self) -> None:
+        try:
+            while not self._closing.is_set():
+                self._queue.put(self._reader.read())  # waits while the caller is busy: one read ahead at most
+        except BaseException as exc:  # handed to the caller, which handles or raises it
+            self._queue.put(exc)
 
 
 def _ack_until_done(reader: StreamReader, ids: list[bytes], stopper: Stopper) -> None:

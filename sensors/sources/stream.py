@@ -108,6 +108,7 @@ class StreamReader:
             claimed = list(self._claim_idle())
             if claimed:
                 logger.info("claimed entries of idle consumers", extra={"entries": len(claimed)})
+                self._claim_at = 0.0  # a dead consumer may have left more: look again at the next read
                 return claimed
         return self._read_group(b">", block=o.block_ms)
 

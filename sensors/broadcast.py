@@ -71,13 +71,14 @@ def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, 
 async def _send_watched(layer, by_sensor: dict[int, list[StoredReading]]) -> None:
     sensor_ids = list(by_sensor)
     watched = await asyncio.gather(*(group_has_members(layer, readings_group(i)) for i in sensor_ids))
-    messages = [
-        m
-        for sensor_id, yes in zip(sensor_ids, watched, strict=True)
-        if yes
-        for m in _messages(sensor_id, by_sensor[sensor_id])
-    ]
-    await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+    per_group = [_messages(i, by_sensor[i]) for i, yes in zip(sensor_ids, watched, strict=True) if yes]
+    # Groups in parallel; the parts of one group one after the other, so that they arrive in order.
+    await asyncio.gather(*(_send_in_order(layer, messages) for messages in per_group))
+
+
+async def _send_in_order(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)
 
 
 async def group_has_members(layer, group: str) -> bool:

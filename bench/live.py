@@ -243,18 +243,25 @@ async def _measure(*, port, token, keys, clients, rate, seconds, source, channel
             sys.exit(f"the socket was refused: {first}")
         sockets.append(socket)
 
+    published_at: dict[str, float] = {}  # timestamp text → epoch seconds, parsed once for all clients
+
+    def when(stamp: str) -> float:
+        epoch = published_at.get(stamp)
+        if epoch is None:
+            epoch = published_at[stamp] = datetime.fromisoformat(stamp).timestamp()
+        return epoch
+
     async def listen(n: int, socket) -> None:
-        parse = datetime.fromisoformat
         async for text in socket:
             arrived = time.time()
-            message = json.loads(text)
+            message = json.loads(text)  # each client decodes its own frame, as a real one would
             for reading in message["readings"]:
                 stamp = reading["timestamp"]
                 if stamp in seen[n]:
                     duplicates[n] += 1
                     continue
                 seen[n].add(stamp)
-                latencies[n].append(arrived - parse(stamp).timestamp())
+                latencies[n].append(arrived - when(stamp))
 
     listeners = [asyncio.create_task(listen(n, socket)) for n, socket in enumerate(sockets)]
     context = multiprocessing.get_context("spawn")

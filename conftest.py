@@ -126,11 +126,15 @@ def celery_worker_process(*, name: str, env: dict[str, str]):
 
 @pytest.fixture
 def role_groups(db) -> None:
-    """The role groups as migration accounts 0002 makes them, for `transaction=True` tests: the flush after each
-    such test empties every table, and post_migrate makes the permissions again but not the groups. (Cheaper and
-    order-proof, unlike `serialized_rollback`, which collides with content types a previous flush renumbered.)"""
+    """The role groups as migration accounts 0002 makes them, for `transaction=True` tests, whatever the previous
+    test left: a plain flush empties every table and post_migrate makes content types and permissions again (with
+    new ids) but not the groups; a `serialized_rollback` test's flush leaves no permissions at all. (Using
+    `serialized_rollback` here instead would collide with content types a previous plain flush renumbered.)"""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
+    create_permissions(apps.get_app_config("accounts"), verbosity=0)
     for role, codenames in importlib.import_module("accounts.migrations.0002_roles").ROLES.items():
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.add(*Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames))

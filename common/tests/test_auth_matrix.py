@@ -210,8 +210,10 @@ def socket_headers(caller: str, ws_headers) -> list:
     return ws_headers(user=user)
 
 
-# The consumer reads the database from another thread: the rows must be committed.
-@pytest.mark.django_db(transaction=True)
+# The consumer reads the database from another thread: the rows must be committed. Serialized rollback, as the
+# transactional tests of accounts and rates that run next to it: a plain flush would renumber the content types
+# that their restore brings back.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.usefixtures("role_groups")
 @pytest.mark.asyncio
 @pytest.mark.parametrize("caller", CALLERS)

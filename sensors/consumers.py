@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -23,12 +24,14 @@ from accounts.roles import can_read
 from sensors import selectors
 from sensors.broadcast import READINGS_EVENT, reading_payload, readings_group
 
+logger = logging.getLogger(__name__)
+
 # Close codes (sent after accepting, so that browsers see them; the same code is first sent as an error message).
 BAD_REQUEST = 4400
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 NOT_FOUND = 4404
-# Where an event keeps its JSON text, by consumer class, for the other sockets of the process (never sent on).
+# Where an event keeps its JSON text, by consumer class and envelope, for the other sockets of the process.
 ENCODED = "__encoded__"
 
 
@@ -46,6 +49,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     items: ClassVar[str]  # the list field of messages, and the `type` of live messages
     history_default: ClassVar[int] = 100
     history_max: ClassVar[int] = 5000
+    not_found: ClassVar[str] = "Not found."
 
     group: str | None = None
     head: ClassVar[dict] = {}
@@ -87,7 +91,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         target = await self.target()
         if target is None:
-            await self.refuse(NOT_FOUND, "No such sensor.")
+            await self.refuse(NOT_FOUND, self.not_found)
             return
         self.group = self.group_name(target)
         self.head = self.envelope(target)
@@ -142,9 +146,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         # channels-redis hands one event object to every socket of this process in the group, and they all send
         # the same text: encode it once (JSON encoding was daphne's largest cost with 50 sockets on one sensor).
         encoded = event.setdefault(ENCODED, {})
-        text = encoded.get(type(self))
+        shape = (type(self), *self.head.items())  # the same text only for the same message shape and envelope
+        text = encoded.get(shape)
         if text is None:
-            text = encoded[type(self)] = await self.encode_json({"type": self.items, **self.head, self.items: items})
+            text = encoded[shape] = await self.encode_json({"type": self.items, **self.head, self.items: items})
         await self.send(text_data=text)
 
     async def keep_membership(self) -> None:
@@ -153,7 +158,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         interval = self.membership_refresh_seconds()
         while True:
             await asyncio.sleep(interval)
-            await self.channel_layer.group_add(self.group, self.channel_name)
+            try:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+            except Exception:  # Redis away for a moment: try again at the next interval
+                logger.warning("could not renew live group membership", extra={"group": self.group}, exc_info=True)
 
     def membership_refresh_seconds(self) -> float:
         return getattr(self.channel_layer, "group_expiry", 86400) / 2
@@ -172,6 +180,7 @@ class SensorReadingsConsumer(LiveConsumer):
 
     live_event = READINGS_EVENT
     items = "readings"
+    not_found = "No such sensor."
 
     async def target(self):
         return await database_sync_to_async(selectors.sensor_get)(key=self.scope["url_route"]["kwargs"]["key"])

@@ -19,6 +19,25 @@ from accounts.tests.factories import UserFactory
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _db_order(item: pytest.Item) -> float:
+    """pytest-django's order (database tests, then transactional ones, then the rest), with the transactional tests
+    that use `serialized_rollback` before the plain ones."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    kwargs = marker.kwargs if marker else {}
+    if kwargs.get("transaction") or kwargs.get("reset_sequences") or "transactional_db" in fixtures:
+        return 1 if kwargs.get("serialized_rollback") else 1.5
+    return 0 if marker or "db" in fixtures else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A serialized restore re-inserts the migrated rows with their original ids; a plain transactional test's
+    flush lets post_migrate make the content types again with new ids, after which such a restore fails (duplicate
+    content type). So, whatever order the paths are given in, serialized tests run first (a stable sort)."""
+    items.sort(key=_db_order)
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Throttle counters and rate limits live in the cache; each test starts with none."""

@@ -1,6 +1,8 @@
 """Fixtures shared by every app's tests."""
 
+import asyncio
 import contextlib
+import importlib
 import os
 import subprocess
 import sys
@@ -15,6 +17,25 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _db_order(item: pytest.Item) -> float:
+    """pytest-django's order (database tests, then transactional ones, then the rest), with the transactional tests
+    that use `serialized_rollback` before the plain ones."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    kwargs = marker.kwargs if marker else {}
+    if kwargs.get("transaction") or kwargs.get("reset_sequences") or "transactional_db" in fixtures:
+        return 1 if kwargs.get("serialized_rollback") else 1.5
+    return 0 if marker or "db" in fixtures else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A serialized restore re-inserts the migrated rows with their original ids; a plain transactional test's
+    flush lets post_migrate make the content types again with new ids, after which such a restore fails (duplicate
+    content type). So, whatever order the paths are given in, serialized tests run first (a stable sort)."""
+    items.sort(key=_db_order)
 
 
 @pytest.fixture(autouse=True)
@@ -133,3 +154,72 @@ def celery_worker_process(*, name: str, env: dict[str, str]):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def role_groups(db) -> None:
+    """The role groups as migration accounts 0002 makes them, for `transaction=True` tests, whatever the previous
+    test left: a plain flush empties every table and post_migrate makes content types and permissions again (with
+    new ids) but not the groups; a `serialized_rollback` test's flush leaves no permissions at all. (Using
+    `serialized_rollback` here instead would collide with content types a previous plain flush renumbered.)"""
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+
+    create_permissions(apps.get_app_config("accounts"), verbosity=0)
+    for role, codenames in importlib.import_module("accounts.migrations.0002_roles").ROLES.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="accounts", codename__in=codenames))
+
+
+@pytest.fixture
+def ws_headers(db):
+    """`ws_headers(user=None, token=None, device_key=None, origin="http://localhost")`: the handshake headers of a
+    browser page of one of our hosts (the session cookie of `user`, if any) or, with `token` or `device_key`, of a
+    script (an `Authorization` header and no Origin). Synchronous: it logs the user in through the database."""
+    from django.test import Client
+
+    def make(*, user=None, token: str | None = None, device_key: str | None = None, origin: str | None = None):
+        if token is not None:
+            return [(b"authorization", f"Token {token}".encode())]
+        if device_key is not None:
+            return [(b"authorization", f"Device {device_key}".encode())]
+        headers = [(b"origin", (origin or "http://localhost").encode())]
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            session = client.cookies[settings.SESSION_COOKIE_NAME].value
+            headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode()))
+        return headers
+
+    return make
+
+
+@pytest.fixture
+def ws_open():
+    """`await ws_open(path, headers)`: a socket on the real ASGI application (`config.asgi`), as (communicator, first
+    message) when the consumer accepted; (None, close code) when it refused after accepting (its error message is
+    checked against the code), or (None, "handshake") when the handshake itself was refused (HTTP 403)."""
+    return _ws_open
+
+
+async def _ws_open(path: str, headers: list, *, timeout: float = 5):
+    from channels.testing import WebsocketCommunicator
+
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=timeout)
+    if not connected:  # refused at the handshake (the client sees HTTP 403)
+        return None, "handshake"
+    first = await communicator.receive_json_from(timeout=timeout)
+    if first["type"] != "error":
+        return communicator, first
+    closing = await communicator.receive_output(timeout=timeout)
+    assert closing == {"type": "websocket.close", "code": first["code"]}, (first, closing)
+    # A real client answers the close a network round trip later; disconnecting at once can cancel the consumer
+    # while channels-redis opens its connection, and Python 3.11's `asyncio.wait_for` (inside redis-py) may then
+    # swallow the cancellation: the consumer's read would go on until the test's timeout.
+    await asyncio.sleep(0.05)
+    await communicator.disconnect(code=first["code"], timeout=timeout)  # what the server reports once closed
+    return None, first["code"]

@@ -1,7 +1,9 @@
 """Typed broadcasts of sensors over the channel layer; services never hand-build channel messages.
 
 One message per sensor per ingest batch (never one per reading), cut into parts of `BROADCAST_CHUNK` readings,
-so that a burst costs a few channel-layer calls and stays far below a channel's capacity.
+so that a burst costs a few channel-layer calls and stays far below a channel's capacity (sizing: docs/api.md,
+"Live streams"). channels-redis drops a group message silently for a channel that is full and only notes it at
+INFO; `OverCapacityWarning` turns that note into a WARNING naming the group.
 """
 
 from __future__ import annotations
@@ -69,13 +71,14 @@ def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, 
 async def _send_watched(layer, by_sensor: dict[int, list[StoredReading]]) -> None:
     sensor_ids = list(by_sensor)
     watched = await asyncio.gather(*(group_has_members(layer, readings_group(i)) for i in sensor_ids))
-    messages = [
-        m
-        for sensor_id, yes in zip(sensor_ids, watched, strict=True)
-        if yes
-        for m in _messages(sensor_id, by_sensor[sensor_id])
-    ]
-    await asyncio.gather(*(layer.group_send(group, message) for group, message in messages))
+    per_group = [_messages(i, by_sensor[i]) for i, yes in zip(sensor_ids, watched, strict=True) if yes]
+    # Groups in parallel; the parts of one group one after the other, so that they arrive in order.
+    await asyncio.gather(*(_send_in_order(layer, messages) for messages in per_group))
+
+
+async def _send_in_order(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)
 
 
 async def group_has_members(layer, group: str) -> bool:
@@ -89,6 +92,25 @@ async def group_has_members(layer, group: str) -> bool:
         joined_after = int(time.time()) - layer.group_expiry
         return await connection.zcount(layer._group_key(group), joined_after, "+inf") > 0
     return True
+
+
+class OverCapacityWarning(logging.Filter):
+    """A filter on the `channels_redis.core` logger: its "N of M channels over capacity in group G" record (INFO:
+    live messages were dropped) becomes a WARNING with `event`, `group` and `channels_over_capacity` fields.
+
+    N counts Redis channel keys, one per receiving server process (every socket of a process shares its key), so
+    one over-capacity key means every socket of that process in the group missed the message.
+    """
+
+    MESSAGE = "%s of %s channels over capacity in group %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.MESSAGE and isinstance(record.args, tuple) and len(record.args) == 3:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+            record.msg = "live messages dropped: " + self.MESSAGE
+            record.event = "live_messages_dropped"
+            record.channels_over_capacity, _, record.group = record.args
+        return True
 
 
 def _run(function, layer, *args) -> None:

@@ -111,6 +111,15 @@ def reading_list(*, sensor: Sensor, start: datetime | None = None, end: datetime
     return queryset.order_by("timestamp").values("timestamp", "value")
 
 
+def readings_recent(*, sensor: Sensor, limit: int) -> list[tuple[datetime, float]]:
+    """The sensor's last `limit` readings by timestamp as (timestamp, value), oldest first: one backward scan of
+    the unique (sensor, timestamp) index, however many readings the sensor has."""
+    if limit <= 0:
+        return []
+    rows = Reading.objects.filter(sensor_id=sensor.pk).order_by("-timestamp").values_list("timestamp", "value")
+    return list(reversed(rows[:limit]))
+
+
 def reading_chunks(
     *, sensor: Sensor, start: datetime | None = None, end: datetime | None = None, size: int | None = None
 ) -> Iterator[list[tuple[datetime, float]]]:

@@ -1,6 +1,8 @@
-"""Every API endpoint × every kind of caller → the expected answer (SPEC §9). Later endpoints join the table."""
+"""Every API endpoint and socket × every kind of caller → the expected answer (SPEC §9). Later endpoints and
+sockets join the tables."""
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from accounts.services import api_token_create, device_key_create
@@ -171,3 +173,54 @@ def test_auth_matrix(api_client, caller, method, name, target, body, expected):
     url = reverse(name, args=target() if target else [])
     response = getattr(client, method)(url, body, format="json") if method != "get" else client.get(url, body)
     assert response.status_code == expected[caller], (caller, name, response.content)
+
+
+# Sockets: "history" when the socket is accepted and sends its history first, else the close code (docs/api.md).
+SOCKET_READ = {
+    "anonymous": 4401,
+    "no_role": 4403,
+    "viewer": "history",
+    "operator": "history",
+    "staff": "history",
+    "viewer_token": "history",
+    "device_key": 4403,  # device keys write readings and read nothing
+}
+SOCKETS = [
+    (f"/ws/sensors/{SENSOR_KEY}/readings/", SOCKET_READ),
+]
+
+
+def socket_headers(caller: str, ws_headers) -> list:
+    """Browsers bring a session cookie from one of our pages; scripts and devices an Authorization header."""
+    SensorFactory(key=SENSOR_KEY, platform=PlatformFactory(slug="matrix-p"))
+    if caller == "anonymous":
+        return ws_headers()
+    if caller == "device_key":
+        _, raw = device_key_create(name="matrix device", sensor=SensorFactory(key=SENSOR_KEY))
+        return ws_headers(device_key=raw)
+    if caller == "viewer_token":
+        _, raw = api_token_create(user=UserFactory(viewer=True))
+        return ws_headers(token=raw)
+    user = {
+        "no_role": lambda: UserFactory(),
+        "viewer": lambda: UserFactory(viewer=True),
+        "operator": lambda: UserFactory(operator=True),
+        "staff": lambda: UserFactory(staff=True),
+    }[caller]()
+    return ws_headers(user=user)
+
+
+# The consumer reads the database from another thread: the rows must be committed. Serialized rollback, as the
+# transactional tests of accounts and rates that run next to it: a plain flush would renumber the content types
+# that their restore brings back.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("role_groups")
+@pytest.mark.asyncio
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize(("path", "expected"), SOCKETS, ids=[s[0] for s in SOCKETS])
+async def test_socket_auth_matrix(redis_url, ws_headers, ws_open, caller, path, expected):
+    communicator, outcome = await ws_open(path, await sync_to_async(socket_headers)(caller, ws_headers))
+    if communicator is not None:
+        outcome = outcome["type"]
+        await communicator.disconnect()
+    assert outcome == expected[caller], (caller, path)

@@ -181,15 +181,23 @@ else:
 # Channels: https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 # ------------------------------------------------------------------------------
 def redis_channel_layers(url: str) -> dict:
-    """The channels-redis layer on `url` (test settings reuse it with their own Redis)."""
+    """The channels-redis layer on `url` (test settings reuse it with their own Redis).
+
+    channels-redis drops messages silently past a channel's `capacity` (its default: 100) and once they are
+    `expiry` seconds old. All sockets of one server process share one Redis channel key, which receives one
+    message per ingest batch per watched sensor: 10,000 lets a process fall 10 s behind at 1,000 messages/s (20
+    watched sensors at 20 ms batches) before anything is lost. Reasoning: docs/api.md, "Live streams".
+    """
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [url],
-                # channels-redis drops messages silently past a channel's capacity (default 100).
-                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
-                "expiry": 60,
+                # redis-py 8 times out socket reads after 5 s by default, as long as channels-redis blocks waiting
+                # for a message (BZPOPMIN, 5 s): an idle socket's consumer would crash every 5 s (close 1011).
+                # 15 s outlasts that read and still notices a dead connection.
+                "hosts": [{"address": url, "socket_timeout": 15}],
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10_000),
+                "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=60),
             },
         }
     }
@@ -343,7 +351,12 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"over_capacity": {"()": "sensors.broadcast.OverCapacityWarning"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Its only record (INFO) says live messages were dropped; the filter makes it a WARNING.
+        "channels_redis.core": {"level": "INFO", "filters": ["over_capacity"]},
+    },
 }
 
 # ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sensors.selectors import (
     reading_list,
     readings_bucketed,
     readings_latest,
+    readings_recent,
     sensor_list,
 )
 from sensors.services.ingest import readings_ingest
@@ -68,6 +69,19 @@ def test_reading_chunks_walk_the_range_by_keyset_once(sensor, django_assert_num_
 
     assert [len(chunk) for chunk in chunks] == [4, 4, 2]
     assert [value for chunk in chunks for _, value in chunk] == [float(s) for s in range(10)]
+
+
+def test_readings_recent_are_the_last_by_timestamp_oldest_first_in_one_query(sensor, django_assert_num_queries):
+    other = SensorFactory()
+    store(sensor, [(at(2024, 1, 1, 0, m), m) for m in (4, 0, 3, 1, 2)])  # arrival order is not time order
+    store(other, [(at(2024, 1, 1, 1), 99)])
+
+    with django_assert_num_queries(1):
+        rows = readings_recent(sensor=sensor, limit=3)
+
+    assert rows == [(at(2024, 1, 1, 0, m), float(m)) for m in (2, 3, 4)]
+    assert readings_recent(sensor=sensor, limit=100) == [(at(2024, 1, 1, 0, m), float(m)) for m in range(5)]
+    assert readings_recent(sensor=sensor, limit=0) == []
 
 
 def test_reading_chunks_async_yields_the_same_chunks(sensor):

@@ -1,0 +1,68 @@
+"""Who is on a WebSocket: the REST API's callers, as far as a socket can carry their credentials.
+
+- Browsers send the session cookie (Channels' `AuthMiddlewareStack`), and only from a page of one of our hosts
+  (`AllowedHostsOriginValidator`): a page of another site cannot open a socket with a viewer's cookie (cross-site
+  WebSocket hijacking). Browsers cannot set headers on a WebSocket, so the cookie is their only way in.
+- Scripts send the REST API's header, `Authorization: Token <token>` (knox). They need no Origin header: no web page
+  can make a browser send this header, so it cannot be replayed from another site.
+- Devices' `Authorization: Device <key>` is recognised only to be refused by consumers: device keys write readings
+  and read nothing.
+
+Tokens never travel in the URL (`?token=`): URLs end up in the access logs of servers and proxies and in browser
+history, where a secret does not belong. Consumers find `scope["user"]` (`AnonymousUser` when the credentials are
+missing or wrong) and `scope["auth"]`: the `AuthToken`, the `DeviceKey`, or None for a session.
+"""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.contrib.auth.models import AnonymousUser
+
+TOKEN_SCHEME = b"token"
+DEVICE_SCHEME = b"device"
+
+
+def _authorization(scope) -> tuple[bytes, str] | None:
+    """(scheme in lower case, credentials) of a Token or Device Authorization header, else None."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"authorization":
+            scheme, _, credentials = value.strip().partition(b" ")
+            scheme = scheme.lower()
+            if scheme in (TOKEN_SCHEME, DEVICE_SCHEME):
+                return scheme, credentials.strip().decode("latin-1")
+    return None
+
+
+def header_credentials(scheme: bytes, credentials: str) -> tuple:
+    """(user, auth) for an Authorization header, checked exactly as the REST API checks it."""
+    from knox.auth import TokenAuthentication
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from accounts.services import device_key_authenticate
+
+    if scheme == DEVICE_SCHEME:
+        return AnonymousUser(), device_key_authenticate(raw=credentials)
+    if not credentials or " " in credentials:
+        return AnonymousUser(), None
+    try:
+        return TokenAuthentication().authenticate_credentials(credentials.encode("latin-1"))
+    except AuthenticationFailed:
+        return AnonymousUser(), None
+
+
+class WebSocketAuthMiddleware:
+    """ASGI middleware for the `websocket` protocol: header credentials when present (they win over a cookie, as
+    knox comes first in the REST API), else the session cookie from an allowed Origin."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.browser = AllowedHostsOriginValidator(AuthMiddlewareStack(inner))
+
+    async def __call__(self, scope, receive, send):
+        header = _authorization(scope)
+        if header is None:
+            return await self.browser(scope, receive, send)
+        user, auth = await database_sync_to_async(header_credentials)(*header)
+        return await self.inner({**scope, "user": user, "auth": auth}, receive, send)

@@ -1,0 +1,10 @@
+"""WebSocket routes of the sensors app, combined with the other apps' in `config/asgi.py`."""
+
+from django.urls import path
+
+from sensors.consumers import SensorReadingsConsumer
+
+# `str` takes any key without a '/', dots and colons included; unknown keys are closed with 4404.
+websocket_urlpatterns = [
+    path("ws/sensors/<str:key>/readings/", SensorReadingsConsumer.as_asgi()),
+]

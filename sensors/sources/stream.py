@@ -178,6 +178,8 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
     client = redis.Redis.from_url(
         redis_url,
         socket_connect_timeout=5,
+        # A read may wait `block_ms` for entries; a silent server is given up on (and reconnected to) well after.
+        socket_timeout=options.block_ms / 1000 + 15,
         socket_keepalive=True,
         health_check_interval=30,
         client_name=f"sensorhub-stream-{options.consumer}",  # how operators spot it in CLIENT LIST

@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \
         .venv/bin/python -m bench.live [--clients 50] [--sensors 1] [--rate 2000] [--seconds 20] \
-        [--source pubsub] [--batch-ms 20]
+        [--source stream] [--batch-ms 20]
 
 The whole production path, each part its own process, on the real PostgreSQL (a scratch database
 `<name>_bench_live` next to DATABASE_URL's) and Redis:
@@ -88,15 +88,15 @@ def live_latency(
     sensors: int = 1,
     rate: int = 2000,
     seconds: float = 20.0,
-    source: str = "pubsub",
+    source: str = "stream",
     batch_ms: int = 20,
     consumer_args: tuple[str, ...] = (),
     port: int | None = None,
 ) -> LiveResult:
     """Run the measurement once and return its figures. Django must be set up on a PostgreSQL database with
     REDIS_URL set (`bench.setup.django_on_scratch_database`). `source` is `consume_readings --source`; `pubsub`
-    publishes on a channel of its own (pub/sub ignores Redis database numbers), `stream` adds to the stream key
-    `sensor_stream` of REDIS_URL's database (pass `consumer_args` to point the consumer elsewhere)."""
+    publishes on a channel of its own (pub/sub ignores Redis database numbers), `stream` adds entries to a stream
+    key of its own in REDIS_URL's database (deleted afterwards)."""
     from bench.ingest import free_port, wait_for
 
     redis_url = os.environ.get("REDIS_URL", "")
@@ -114,7 +114,8 @@ def live_latency(
         "DJANGO_SECURE_SSL_REDIRECT": "False",
         "LOG_LEVEL": "WARNING",
     }
-    source_args = ["--channel", channel] if source == "pubsub" else []
+    # The channel (pub/sub) or stream key (stream) of this run only.
+    source_args = ["--channel", channel] if source == "pubsub" else ["--stream", channel, "--consumer", "bench-live"]
     logs = tempfile.TemporaryDirectory(prefix="bench-live-")
     server_log = open(Path(logs.name) / "daphne.log", "w+")  # noqa: SIM115 (closed in finally)
     consumer_log = open(Path(logs.name) / "consumer.log", "w+")  # noqa: SIM115
@@ -163,6 +164,10 @@ def live_latency(
             process.wait(30)
         consumer_log.seek(0)
         dropped = consumer_log.read().count("live messages dropped")
+        if source == "stream":
+            import redis
+
+            redis.Redis.from_url(redis_url).delete(channel)
         server_log.close()
         consumer_log.close()
         logs.cleanup()
@@ -210,13 +215,12 @@ def _wait_for_consumer(process, log, *, source: str, channel: str, redis_url: st
             if process.poll() is not None:
                 log.seek(0)
                 sys.exit(f"consume_readings exited: {log.read()[-3000:]}")
-            if source != "pubsub":
-                time.sleep(2)  # no way to see a stream reader from outside: give it time to start
-                return
-            if client.pubsub_numsub(channel)[0][1] > 0:
+            if source == "stream" and client.exists(channel) and client.xinfo_consumers(channel, "sensorhub"):
+                return  # its group exists and it has read once
+            if source == "pubsub" and client.pubsub_numsub(channel)[0][1] > 0:
                 return
             if time.monotonic() > deadline:
-                sys.exit("consume_readings did not subscribe within 30 s")
+                sys.exit("consume_readings did not start reading within 30 s")
             time.sleep(0.1)
     finally:
         client.close()
@@ -330,7 +334,7 @@ def _publish(redis_url, source, channel, keys, rate, seconds, counts) -> None:
             if source == "pubsub":
                 pipe.publish(channel, payload)
             else:
-                pipe.xadd("sensor_stream", {"data": payload})
+                pipe.xadd(channel, {"data": payload})
             published[key] += 1
         pipe.execute()
         sent = due
@@ -373,7 +377,7 @@ def main() -> None:
     parser.add_argument("--sensors", type=int, default=1, help="sensors the clients spread over (default 1)")
     parser.add_argument("--rate", type=int, default=2000, help="readings published per second (default 2,000)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to publish (default 20)")
-    parser.add_argument("--source", default="pubsub", help="consume_readings --source (default pubsub)")
+    parser.add_argument("--source", default="stream", help="consume_readings --source (default stream)")
     parser.add_argument("--batch-ms", type=int, default=20, help="consume_readings --batch-ms (default 20)")
     parser.add_argument("--port", type=int, help="daphne's port (default: a free one)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")

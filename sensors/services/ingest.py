@@ -634,7 +634,10 @@ def _latest_update(stored: list[StoredReading]) -> None:
             newest[reading.sensor_id] = reading
     if not newest:
         return
-    # Sensors are locked in id order, so that concurrent batches (several stream writers) never deadlock.
+    # Sensors are locked in id order, so that concurrent batches (several stream writers) never deadlock with
+    # each other, and with NO KEY UPDATE, the lock an UPDATE of non-key columns takes anyway: it lets other
+    # batches' foreign-key checks (FOR KEY SHARE on the same sensors) go on. FOR UPDATE would block those checks
+    # and deadlock two writers (seen as one-second stalls, PostgreSQL's deadlock_timeout).
     ordered = sorted(newest.items())
     if connection.vendor != "postgresql":
         for sensor_id, reading in ordered:
@@ -646,7 +649,7 @@ def _latest_update(stored: list[StoredReading]) -> None:
     ids = [sensor_id for sensor_id, _ in ordered]
     with connection.cursor() as cursor:
         # One statement for any number of sensors (a batch may hold thousands).
-        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])  # noqa: S608
+        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])  # noqa: S608
         cursor.execute(
             f"UPDATE {table} AS s SET latest_timestamp = v.ts, latest_value = v.value "  # noqa: S608
             "FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[]) AS v(id, ts, value) "

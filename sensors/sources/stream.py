@@ -172,8 +172,9 @@ def _parse_id(entry_id: bytes | str) -> tuple[int, int]:
 
 
 def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, stopper: Stopper) -> None:
-    """Read entries and hand each read to `batcher` as one batch until `stopper` is set; entries are acknowledged
-    by the batcher's `on_flushed` after commit. Redis outages are waited out with backoff; nothing is lost."""
+    """Read entries into `batcher` until `stopper` is set, writing a batch when it is due (full, or `max_wait`
+    after its first entry); entries are acknowledged by the batcher's `on_flushed` after commit. Redis outages are
+    waited out with backoff; nothing is lost."""
     backoff = Backoff()
     client = redis.Redis.from_url(
         redis_url,
@@ -199,9 +200,12 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                 try:
                     while not stopper.stopped:
                         batcher.check()
-                        _hand_over(prefetch.next(), reader, batcher)
+                        _hand_over(prefetch.next(timeout=min(batcher.time_left(), 0.5)), reader, batcher)
+                        if batcher.due():
+                            batcher.flush()
                 finally:
                     _hand_over(prefetch.close(), reader, batcher)  # what it read before stopping is stored too
+                    batcher.flush()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 delay = backoff.next()
                 logger.warning("redis unavailable, reconnecting", extra={"error": str(exc), "retry_in": delay})
@@ -219,7 +223,6 @@ def _hand_over(entries: list[Entry], reader: StreamReader, batcher: Batcher) -> 
             reader.ack([entry_id])
             continue
         batcher.add(entry_message(fields), entry_id)
-    batcher.flush()
 
 
 class _Prefetch:
@@ -233,10 +236,11 @@ class _Prefetch:
         self._thread = threading.Thread(target=self._run, name="stream-reader", daemon=True)
         self._thread.start()
 
-    def next(self) -> list[Entry]:
-        """The next read's entries ([] after a quiet moment); raises what stopped the reading thread."""
+    def next(self, *, timeout: float) -> list[Entry]:
+        """The next read's entries, or [] when none came within `timeout` seconds; raises what stopped the reading
+        thread."""
         try:
-            item = self._queue.get(timeout=0.5)
+            item = self._queue.get(timeout=timeout)
         except queue.Empty:
             return []
         if isinstance(item, BaseException):

@@ -262,3 +262,44 @@ def test_nul_characters_never_break_storing_a_rejection():
     )
     assert result.rejected == 2
     assert RejectedMessage.objects.filter(sensor_key="a\ufffdb").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_one_sensor_never_deadlock():
+    """Two writers (the stream consumer's threads) store batches of the same sensor at the same moment: each
+    batch's foreign-key checks and latest-value update must not wait on the other in a cycle."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between concurrent transactions are PostgreSQL's; SQLite writes one at a time")
+    import threading
+
+    from django.db import connections
+
+    SensorFactory(key="shared")
+    start = datetime(2024, 12, 1, tzinfo=UTC)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def writer(offset: int) -> None:
+        try:
+            for round_ in range(8):
+                messages = [
+                    {"sensor": "shared", "value": 1.0, "timestamp": (start + timedelta(seconds=n)).isoformat()}
+                    for n in range(offset + round_ * 4000, offset + round_ * 4000 + 2000)
+                ]
+                barrier.wait(timeout=30)
+                readings_ingest(messages=messages, source=IngestSource.STREAM, decoded=True)
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+            barrier.abort()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(offset,)) for offset in (0, 2000)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert errors == []
+    assert Reading.objects.count() == 32_000
+    assert Sensor.objects.get(key="shared").latest_timestamp == start + timedelta(seconds=31_999)

@@ -13,7 +13,10 @@ missing, emptied of readings before each run), and prints one line per path:
   its own process, waiting; the clock starts at the first `XADD` of N entries (`data` JSON field, pipelined
   1,000 at a time) and stops when the group has acknowledged all N, i.e. all N are committed;
 - REST: POST /api/v1/readings/ with 5,000 readings per request to a real ASGI server (daphne, production
-  settings) from `--clients` concurrent clients, token authentication.
+  settings) from `--clients` concurrent clients, token authentication;
+- live (needs REDIS_URL): publish → WebSocket delivery latency p50/p99 and readings lost, with 50 clients
+  watching while 2,000 readings/s go through the stream consumer (`bench/live.py`, which also runs on its own
+  with more options).
 
 With REDIS_URL set, the live broadcast hook sends to the Redis channel layer as in production.
 """
@@ -44,7 +47,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=300_000, help="readings per path (default 300,000)")
     parser.add_argument("--clients", type=int, default=2, help="concurrent REST clients (default 2)")
     parser.add_argument(
-        "--paths", default="service,stream,rest", help="paths besides raw COPY (default service,stream,rest)"
+        "--paths", default="service,stream,rest,live", help="paths besides raw COPY (default: all of them)"
     )
     args = parser.parse_args()
     paths = set(args.paths.split(","))
@@ -62,11 +65,21 @@ def main() -> None:
     if "rest" in paths:
         results.append((f"REST POST, {BATCH:,}/request, {args.clients} clients", rows, bench_rest(rows, args.clients)))
 
+    live = None
+    if "live" in paths:
+        from bench.live import live_latency
+
+        live = live_latency(source="stream")
+
     baseline = rows / results[0][2]
     print(f"\n{'path':<52} {'rows':>9} {'seconds':>8} {'rows/s':>9} {'vs COPY':>8}")
     for label, count, seconds in results:
         rate = count / seconds
         print(f"{label:<52} {count:>9,} {seconds:>8.2f} {rate:>9,.0f} {rate / baseline:>7.2f}x")
+    if live is not None:
+        from bench.live import report
+
+        print(f"\n{report(live)}")
 
 
 def fresh_sensor(key: str):

@@ -76,6 +76,32 @@ def broker_parse(url: str) -> Broker:
     )
 
 
+def broker_client(url: str) -> paho.Client:
+    """A connected publishing client (clean session, its network thread running); `OSError` when the broker
+    cannot be reached, `ValueError` for a bad URL. Devices' side: the simulator and tests."""
+    broker = broker_parse(url)
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    if broker.username is not None:
+        client.username_pw_set(broker.username, broker.password)
+    if broker.tls:
+        client.tls_set()
+    client.max_inflight_messages_set(1000)  # paho's default of 20 unacknowledged publishes slows a backfill
+    answered, refused = threading.Event(), []
+
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        answered.set()
+
+    client.on_connect = on_connect
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    if not answered.wait(10) or refused:
+        client.loop_stop()
+        raise ConnectionRefusedError(f"the broker refused the connection: {refused[0]}" if refused else "no CONNACK")
+    return client
+
+
 # --- one message ------------------------------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import importlib
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,20 @@ def redis_url() -> str:
         require_server("Redis", exc)
     yield url
     client.close()
+
+
+@pytest.fixture
+def mqtt_url() -> str:
+    """The URL of a live MQTT broker (Mosquitto). Tests keep to topic prefixes and client ids of their own."""
+    from sensors.sources.mqtt import broker_parse
+
+    url = settings.MQTT_URL
+    try:
+        broker = broker_parse(url)
+        socket.create_connection((broker.host, broker.port), timeout=2).close()
+    except (ValueError, OSError) as exc:
+        require_server("MQTT broker", exc)
+    return url
 
 
 @pytest.fixture

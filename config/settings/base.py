@@ -316,6 +316,15 @@ SENSORS_STREAM_TRIM = env.bool("SENSORS_STREAM_TRIM", default=True)
 # The consumer writes a batch when it holds this many messages or this many milliseconds have passed.
 SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=5000)
 SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=200)
+# MQTT (docs/ingestion.md, "MQTT"): the broker, mqtt://[user:password@]host[:port] or mqtts://... for TLS. Empty
+# means no MQTT: `consume_readings --source mqtt` and `simulate_sensors --target mqtt` refuse to start.
+MQTT_URL = env("MQTT_URL", default="")
+# Devices publish on <prefix>/<sensor key>; the consumer subscribes to <prefix>/+ at QoS 1.
+SENSORS_MQTT_TOPIC_PREFIX = env("SENSORS_MQTT_TOPIC_PREFIX", default="sensors")
+# The consumer's fixed client id names its persistent session on the broker: one id per consumer process.
+SENSORS_MQTT_CLIENT_ID = env("SENSORS_MQTT_CLIENT_ID", default="sensorhub-ingest")
+# Seconds the broker keeps that session, queueing messages for it, after the consumer disconnects.
+SENSORS_MQTT_SESSION_EXPIRY = env.int("SENSORS_MQTT_SESSION_EXPIRY", default=7 * 24 * 3600)
 # Largest list accepted by POST /api/v1/readings/.
 SENSORS_REST_MAX_BATCH = 10_000
 # Django refuses request bodies over 2.5 MB by default; a full batch of 10,000 readings is about 1-2 MB compact and

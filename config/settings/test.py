@@ -1,7 +1,8 @@
 """The test suite (pytest-django).
 
 Outside CI the defaults are embedded (SQLite, Redis on localhost if it runs). With CI=true the suite takes
-PostgreSQL and Redis from DATABASE_URL and REDIS_URL and has no fallback: a missing server fails the run.
+PostgreSQL and Redis from DATABASE_URL and REDIS_URL and has no fallback: a missing server fails the run. MQTT_URL
+defaults to the local Mosquitto in both cases.
 """
 
 from django.core.management.utils import get_random_secret_key
@@ -25,6 +26,8 @@ if CI:
     REDIS_URL = env("REDIS_URL")
 else:
     REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+# Mosquitto as .ci/run starts it (and as it runs on a developer's machine); an unreachable one fails in CI.
+MQTT_URL = env("MQTT_URL", default="mqtt://127.0.0.1:1883")
 
 # Throttle counters and allauth's rate limits live in the cache; a per-process one keeps tests apart.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

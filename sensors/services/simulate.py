@@ -95,6 +95,7 @@ class SendResult:
 class TargetOptions:
     redis_url: str = ""
     channel: str = ""
+    mqtt_url: str = ""
 
 
 class Target(Protocol):
@@ -189,10 +190,55 @@ class StreamTarget(_RedisTarget):
         return SendResult(sent=len(samples))
 
 
+class MqttTarget:
+    """Devices on MQTT: `{"value": ..., "timestamp": "<ISO 8601 with offset>"}` on `<SENSORS_MQTT_TOPIC_PREFIX>/<key>`
+    at QoS 1; a write returns once the broker has acknowledged every message of it."""
+
+    name = "mqtt"
+    PUBLISH_TIMEOUT = 30.0  # seconds a write waits for the broker's acknowledgements
+
+    def __init__(self, options: TargetOptions) -> None:
+        from sensors.sources.mqtt import broker_client
+
+        if not options.mqtt_url:
+            raise ApplicationError("The mqtt target needs a broker: set MQTT_URL or pass --mqtt-url.")
+        self.prefix = settings.SENSORS_MQTT_TOPIC_PREFIX.strip("/")
+        try:
+            self.client = broker_client(options.mqtt_url)
+        except ValueError as exc:
+            raise ApplicationError(str(exc)) from exc
+        except OSError as exc:
+            raise ApplicationError(
+                f"The MQTT broker at {redacted_url(options.mqtt_url)} is not reachable: {exc}"
+            ) from exc
+
+    def send(self, samples: Sequence[Sample]) -> SendResult:
+        infos = [
+            self.client.publish(
+                f"{self.prefix}/{s.sensor}", json.dumps({"value": s.value, "timestamp": s.timestamp.isoformat()}), qos=1
+            )
+            for s in samples
+        ]
+        deadline = time.monotonic() + self.PUBLISH_TIMEOUT
+        for info in infos:
+            try:
+                info.wait_for_publish(timeout=max(deadline - time.monotonic(), 0.001))
+            except (RuntimeError, ValueError) as exc:  # paho: the message could not be queued (connection lost)
+                raise ApplicationError(f"Publishing to MQTT failed: {exc}") from exc
+            if not info.is_published():
+                raise ApplicationError(f"The MQTT broker did not acknowledge within {self.PUBLISH_TIMEOUT:g} s.")
+        return SendResult(sent=len(samples))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
 TARGETS: dict[str, Callable[[TargetOptions], Target]] = {
     "service": ServiceTarget,
     "pubsub": PubSubTarget,
     "stream": StreamTarget,
+    "mqtt": MqttTarget,
 }
 
 

@@ -2,6 +2,8 @@ import json
 import os
 import re
 import signal
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -14,6 +16,7 @@ from django.utils import timezone
 from sensors.models import IngestSource, Platform, Reading, Sensor
 from sensors.services import simulate
 from sensors.services.ingest import readings_ingest
+from sensors.sources.mqtt import broker_client
 
 pytestmark = pytest.mark.django_db
 
@@ -199,6 +202,53 @@ def test_stream_target_adds_entries_the_stream_consumer_reads(redis_url, setting
     assert all(list(fields) == [b"data"] and OLD_CONTRACT.match(fields[b"data"].decode()) for _, fields in entries)
     ingested = readings_ingest(messages=[fields[b"data"] for _, fields in entries], source=IngestSource.STREAM)
     assert (ingested.stored, ingested.rejected) == (len(entries), 0)
+
+
+def test_mqtt_publishes_json_readings_on_each_sensors_topic_at_qos_1(mqtt_url, settings):
+    prefix = f"test-{uuid.uuid4().hex[:12]}"  # topics are broker-wide: keep clear of real consumers
+    settings.SENSORS_MQTT_TOPIC_PREFIX = prefix
+    subscriber = broker_client(mqtt_url)
+    received = []
+    subscribed = threading.Event()
+    subscriber.on_subscribe = lambda *args: subscribed.set()
+    subscriber.on_message = lambda client, userdata, message: received.append(message)
+    subscriber.subscribe(f"{prefix}/#", qos=1)
+    assert subscribed.wait(5)
+    try:
+        summary = run("--target", "mqtt", "--mqtt-url", mqtt_url, "--sensors", "2", "--rate", "20", "--duration", "0.3")
+        result = counts(summary)
+        deadline = time.monotonic() + 5
+        while len(received) < result["sent"] and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        subscriber.disconnect()
+        subscriber.loop_stop()
+
+    assert result["stored"] == "n/a"
+    assert len(received) == result["sent"] == 2 * result["ticks"] > 0
+    assert {message.topic for message in received} == {f"{prefix}/sim-gas-1", f"{prefix}/sim-temperature-1"}
+    assert {message.qos for message in received} == {1}
+    for message in received:
+        data = json.loads(message.payload)
+        assert list(data) == ["value", "timestamp"]
+        assert isinstance(data["value"], float)
+        assert datetime.fromisoformat(data["timestamp"]).utcoffset() == timedelta(0)
+    # What the MQTT consumer would make of them: readings of the topic's sensor, all stored.
+    by_sensor = {}
+    for message in received:
+        by_sensor.setdefault(message.topic.rsplit("/", 1)[1], []).append(message.payload)
+    for key, payloads in by_sensor.items():
+        ingested = readings_ingest(messages=payloads, source=IngestSource.MQTT, sensor_key=key)
+        assert (ingested.stored, ingested.rejected) == (len(payloads), 0)
+
+
+def test_mqtt_without_a_broker_is_a_one_line_error(settings):
+    settings.MQTT_URL = ""
+    with pytest.raises(CommandError, match=r"^The mqtt target needs a broker: set MQTT_URL or pass --mqtt-url\.$"):
+        run("--target", "mqtt", "--duration", "1")
+    with pytest.raises(CommandError, match=r"^The MQTT broker at mqtt://u:\*\*\*@127\.0\.0\.1:1 is not reachable"):
+        run("--target", "mqtt", "--mqtt-url", "mqtt://u:secret@127.0.0.1:1", "--duration", "1")
+    assert not Sensor.objects.exists()
 
 
 def test_pubsub_without_redis_is_a_one_line_error(settings):

@@ -29,7 +29,7 @@ MAX_RATE = 1000.0
 class Command(BaseCommand):
     help = (
         "Simulate sensors: realistic readings (daily cycle, noise, drift, injected leaks, spikes and level shifts) "
-        "written through the ingestion service or published on Redis pub/sub. See docs/simulator.md."
+        "written through the ingestion service, published on Redis pub/sub or on MQTT. See docs/simulator.md."
     )
 
     def add_arguments(self, parser):
@@ -88,6 +88,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, help="Seed for a reproducible series (default: drawn, then printed).")
         parser.add_argument("--labels-out", metavar="FILE", help="Write the injected anomaly windows to FILE (JSON).")
         parser.add_argument("--redis-url", help="Redis for the pubsub target (default: REDIS_URL).")
+        parser.add_argument("--mqtt-url", help="Broker of the mqtt target (default: MQTT_URL).")
         parser.add_argument("--quiet", action="store_true", help="No progress bars; only the summary.")
 
     def handle(self, *args, **options):
@@ -112,7 +113,9 @@ class Command(BaseCommand):
             target = target_open(
                 target_name,
                 options=TargetOptions(
-                    redis_url=options["redis_url"] or settings.REDIS_URL, channel=settings.SENSORS_PUBSUB_CHANNEL
+                    redis_url=options["redis_url"] or settings.REDIS_URL,
+                    channel=settings.SENSORS_PUBSUB_CHANNEL,
+                    mqtt_url=options["mqtt_url"] or settings.MQTT_URL,
                 ),
             )
             try:

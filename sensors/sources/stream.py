@@ -13,9 +13,7 @@ Several consumers in one group share the work: Redis hands each new entry to exa
 from __future__ import annotations
 
 import logging
-import queue
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +41,6 @@ class StreamOptions:
     group: str
     consumer: str
     count: int  # entries per read (the batch size)
-    block_ms: int  # how long one read waits for new entries
     claim_idle_ms: int  # entries pending this long with another consumer are taken over
     claim_every: float = 30.0  # seconds between looks for entries abandoned by other consumers
     trim: bool = True  # drop entries every group of the stream has acknowledged
@@ -93,8 +90,8 @@ class StreamReader:
         self._pending_from = b"0"
         self._claim_at = 0.0
 
-    def read(self) -> list[Entry]:
-        """The next entries to store: at most `count`, waiting up to `block_ms` only when nothing is owed."""
+    def read(self, *, block_ms: int) -> list[Entry]:
+        """The next entries to store: at most `count`, waiting up to `block_ms` for new ones when nothing is owed."""
         o = self.options
         if self._pending_from is not None:
             entries = self._read_group(self._pending_from, block=None)
@@ -110,7 +107,7 @@ class StreamReader:
                 logger.info("claimed entries of idle consumers", extra={"entries": len(claimed)})
                 self._claim_at = 0.0  # a dead consumer may have left more: look again at the next read
                 return claimed
-        return self._read_group(b">", block=o.block_ms)
+        return self._read_group(b">", block=block_ms)
 
     def _read_group(self, start: bytes, *, block: int | None) -> list[Entry]:
         o = self.options
@@ -179,8 +176,8 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
     client = redis.Redis.from_url(
         redis_url,
         socket_connect_timeout=5,
-        # A read may wait `block_ms` for entries; a silent server is given up on (and reconnected to) well after.
-        socket_timeout=options.block_ms / 1000 + 15,
+        # A read may wait `max_wait` for entries; a silent server is given up on (and reconnected to) well after.
+        socket_timeout=batcher.max_wait + 15,
         socket_keepalive=True,
         health_check_interval=30,
         client_name=f"sensorhub-stream-{options.consumer}",  # how operators spot it in CLIENT LIST
@@ -196,16 +193,12 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                     "reading stream",
                     extra={"stream": options.stream, "group": options.group, "consumer": options.consumer},
                 )
-                prefetch = _Prefetch(reader)
-                try:
-                    while not stopper.stopped:
-                        batcher.check()
-                        _hand_over(prefetch.next(timeout=min(batcher.time_left(), 0.5)), reader, batcher)
-                        if batcher.due():
-                            batcher.flush()
-                finally:
-                    _hand_over(prefetch.close(), reader, batcher)  # what it read before stopping is stored too
-                    batcher.flush()
+                while not stopper.stopped:
+                    batcher.check()
+                    # Wait for new entries no longer than the held batch may wait (XREAD's BLOCK 0 is forever).
+                    _hand_over(reader.read(block_ms=max(1, round(batcher.time_left() * 1000))), reader, batcher)
+                    if batcher.due():
+                        batcher.flush()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 delay = backoff.next()
                 logger.warning("redis unavailable, reconnecting", extra={"error": str(exc), "retry_in": delay})
@@ -223,50 +216,6 @@ def _hand_over(entries: list[Entry], reader: StreamReader, batcher: Batcher) -> 
             reader.ack([entry_id])
             continue
         batcher.add(entry_message(fields), entry_id)
-
-
-class _Prefetch:
-    """Reads the next entries in a thread while the caller validates the last ones: a read of thousands of
-    entries mostly waits for Redis to build the reply, and that wait is better spent validating."""
-
-    def __init__(self, reader: StreamReader) -> None:
-        self._reader = reader
-        self._queue: queue.Queue[list[Entry] | BaseException] = queue.Queue(maxsize=1)
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stream-reader", daemon=True)
-        self._thread.start()
-
-    def next(self, *, timeout: float) -> list[Entry]:
-        """The next read's entries, or [] when none came within `timeout` seconds; raises what stopped the reading
-        thread."""
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return []
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> list[Entry]:
-        """Stop reading; the entries read but not yet taken (taken while the thread finishes its last read)."""
-        self._closing.set()
-        left: list[Entry] = []
-        while True:
-            finished = not self._thread.is_alive()  # checked first: a finished thread has put all it will put
-            while not self._queue.empty():
-                item = self._queue.get_nowait()
-                if not isinstance(item, BaseException):  # an error while closing: what was read still counts
-                    left.extend(item)
-            if finished:
-                return left
-            self._thread.join(0.05)
-
-    def _run(self) -> None:
-        try:
-            while not self._closing.is_set():
-                self._queue.put(self._reader.read())  # waits while the caller is busy: one read ahead at most
-        except BaseException as exc:  # handed to the caller, which handles or raises it
-            self._queue.put(exc)
 
 
 def _ack_until_done(reader: StreamReader, ids: list[bytes], stopper: Stopper) -> None:

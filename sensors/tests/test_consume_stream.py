@@ -206,12 +206,10 @@ def test_acknowledged_entries_are_trimmed_but_not_those_another_group_still_need
     publish(client, stream, 100)
     client.xreadgroup("archive", "a", {stream: ">"}, count=40)  # the archive group holds 40 pending
 
-    options = StreamOptions(
-        stream=stream, group="sensorhub", consumer="c", count=1000, block_ms=10, claim_idle_ms=60_000
-    )
+    options = StreamOptions(stream=stream, group="sensorhub", consumer="c", count=1000, claim_idle_ms=60_000)
     reader = StreamReader(client, options)
     reader.group_ensure()
-    entries = reader.read()
+    entries = reader.read(block_ms=10)
     reader.ack([entry_id for entry_id, _ in entries])
     assert client.xlen(stream) == 100  # the archive group has not acknowledged its first entries yet
 

@@ -65,7 +65,7 @@ class Command(BaseCommand):
             raise CommandError("No Redis configured: set REDIS_URL or pass --redis-url.")
         return redis_url
 
-    def _stream(self, *, redis_url, stream, group, consumer, claim_idle_ms, batch_size, batch_ms, **options):
+    def _stream(self, *, redis_url, stream, group, consumer, claim_idle_ms, batch_size, **options):
         redis_url = self._redis_url(redis_url)
         claim_idle_ms = claim_idle_ms if claim_idle_ms is not None else settings.SENSORS_STREAM_CLAIM_IDLE_MS
         if claim_idle_ms < 0:
@@ -75,7 +75,6 @@ class Command(BaseCommand):
             group=group or settings.SENSORS_STREAM_GROUP,
             consumer=consumer or settings.SENSORS_STREAM_CONSUMER or default_consumer_name(),
             count=batch_size,
-            block_ms=max(batch_ms, 1),  # a read returns at once when entries wait; this bounds an idle wait
             claim_idle_ms=claim_idle_ms,
             trim=settings.SENSORS_STREAM_TRIM,
         )

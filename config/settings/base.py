@@ -313,9 +313,11 @@ SENSORS_STREAM_CLAIM_IDLE_MS = env.int("SENSORS_STREAM_CLAIM_IDLE_MS", default=6
 SENSORS_STREAM_WRITERS = env.int("SENSORS_STREAM_WRITERS", default=2)
 # Delete stream entries once every group of the stream has acknowledged them (keeps Redis memory bounded).
 SENSORS_STREAM_TRIM = env.bool("SENSORS_STREAM_TRIM", default=True)
-# The consumer writes a batch when it holds this many messages or this many milliseconds have passed.
+# The consumer writes a batch when it holds this many messages or this many milliseconds have passed since its
+# first. The wait is also the longest delay batching adds before readings reach live streams; under load batches
+# fill up long before it (docs/benchmarks.md).
 SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=5000)
-SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=200)
+SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=20)
 # MQTT (docs/ingestion.md, "MQTT"): the broker, mqtt://[user:password@]host[:port] or mqtts://... for TLS. Empty
 # means no MQTT: `consume_readings --source mqtt` and `simulate_sensors --target mqtt` refuse to start.
 MQTT_URL = env("MQTT_URL", default="")

@@ -176,8 +176,8 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
     client = redis.Redis.from_url(
         redis_url,
         socket_connect_timeout=5,
-        # A read may wait `max_wait` for entries; a silent server is given up on (and reconnected to) well after.
-        socket_timeout=batcher.max_wait + 15,
+        # A read waits at most 0.5 s for entries; a silent server is given up on (and reconnected to) well after.
+        socket_timeout=15,
         socket_keepalive=True,
         health_check_interval=30,
         client_name=f"sensorhub-stream-{options.consumer}",  # how operators spot it in CLIENT LIST
@@ -195,8 +195,10 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                 )
                 while not stopper.stopped:
                     batcher.check()
-                    # Wait for new entries no longer than the held batch may wait (XREAD's BLOCK 0 is forever).
-                    _hand_over(reader.read(block_ms=max(1, round(batcher.time_left() * 1000))), reader, batcher)
+                    # Wait for new entries no longer than the held batch may wait, and at most 0.5 s so that a stop
+                    # request is seen soon (XREADGROUP's BLOCK 0 would wait forever).
+                    wait_ms = min(500, max(1, round(batcher.time_left() * 1000)))
+                    _hand_over(reader.read(block_ms=wait_ms), reader, batcher)
                     if batcher.due():
                         batcher.flush()
             except (redis.ConnectionError, redis.TimeoutError) as exc:

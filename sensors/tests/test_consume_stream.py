@@ -65,7 +65,9 @@ def all_acknowledged(client, stream: str, total: int, group: str = "sensorhub") 
     return bool(info) and info["entries-read"] >= total and info["pending"] == 0
 
 
-def run_consumer(redis_url: str, stream: str, devices, *, extra: tuple = (), timeout: float = 60) -> str:
+def run_consumer(
+    redis_url: str, stream: str, devices, *, extra: tuple = (), batch_ms: int = 50, timeout: float = 60
+) -> str:
     """Run the command in this thread until `devices(client)` returns, then SIGTERM; the command's stdout."""
     client = redis.Redis.from_url(redis_url)
     errors: list[BaseException] = []
@@ -91,7 +93,7 @@ def run_consumer(redis_url: str, stream: str, devices, *, extra: tuple = (), tim
     try:
         call_command(
             "consume_readings", "--source", "stream", "--redis-url", redis_url, "--stream", stream,
-            "--batch-ms", "50", *extra, stdout=out, stderr=StringIO(),
+            "--batch-ms", str(batch_ms), *extra, stdout=out, stderr=StringIO(),
         )  # fmt: skip
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -147,6 +149,24 @@ def test_bad_entries_are_rejected_acknowledged_and_the_consumer_goes_on(redis_ur
     assert RejectedMessage.objects.filter(source="stream").count() == 40
     assert not RejectedMessage.objects.filter(reason="").exists()
     assert "81 received, 41 stored, 0 duplicates, 40 rejected" in out
+
+
+def test_sigterm_stores_and_acknowledges_what_is_held(redis_url, stream):
+    def devices(client):
+        publish(client, stream, 5)
+        deadline = time.monotonic() + 10
+        while group_info(client, stream)["pending"] < 5:  # read, held: the batch is not due for 60 s
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert not Reading.objects.exists()
+
+    out = run_consumer(redis_url, stream, devices, batch_ms=60_000)
+
+    assert Reading.objects.count() == 5
+    assert "5 received, 5 stored" in out
+    client = redis.Redis.from_url(redis_url)
+    assert group_info(client, stream)["pending"] == 0
+    client.close()
 
 
 def test_a_crash_after_commit_and_before_the_acknowledgement_loses_nothing_and_stores_nothing_twice(

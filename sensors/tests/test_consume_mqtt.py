@@ -17,7 +17,6 @@ from io import StringIO
 import paho.mqtt.client as paho
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection
 from django.utils import timezone
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -25,6 +24,7 @@ from paho.mqtt.properties import Properties
 
 from sensors.models import Reading, RejectedMessage, Sensor
 from sensors.sources.mqtt import Broker, broker_client, broker_parse
+from sensors.tests.consuming import run_consumer_until, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,52 +67,16 @@ def subscriptions(logs) -> int:
     return sum(record.getMessage() == "mqtt subscribed" for record in logs.records)
 
 
-def run_consumer(mqtt_url, prefix, logs, devices, *, batch_ms: int = 50, timeout: float = 30) -> str:
+def run_consumer(mqtt_url, prefix, logs, devices, *, batch_ms: int = 50) -> str:
     """Run the command until `devices()` returns (called once the consumer has subscribed), then SIGTERM; the
     command's stdout."""
-    errors: list[BaseException] = []
     before = subscriptions(logs)
-
-    def play():
-        try:
-            wait_until(lambda: subscriptions(logs) > before)
-            devices()
-        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
-            errors.append(exc)
-        finally:
-            connection.close()  # this thread's own database connection
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    previous = signal.getsignal(signal.SIGTERM)
-    thread = threading.Thread(target=play, daemon=True)
-    thread.start()
-    out = StringIO()
-    try:
-        call_command(
-            "consume_readings", "--source", "mqtt", "--mqtt-url", mqtt_url, "--topic-prefix", prefix,
-            "--client-id", f"{prefix}-consumer", "--batch-ms", str(batch_ms), stdout=out, stderr=StringIO(),
-        )  # fmt: skip
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        thread.join(timeout)
-    if errors:
-        raise errors[0]
-    return out.getvalue()
-
-
-def wait_until(predicate, *, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not holds(predicate):
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.05)
-
-
-def holds(predicate) -> bool:
-    try:
-        return predicate()
-    except OperationalError:  # SQLite's shared in-memory test database: the consumer holds the table
-        return False
+    return run_consumer_until(
+        "--source", "mqtt", "--mqtt-url", mqtt_url, "--topic-prefix", prefix, "--client-id", f"{prefix}-consumer",
+        "--batch-ms", str(batch_ms),
+        ready=lambda: subscriptions(logs) > before,
+        devices=devices,
+    )  # fmt: skip
 
 
 def take_over_session(mqtt_url: str, client_id: str, *, expect: int, wait: float = 5) -> list[bytes]:

@@ -5,78 +5,31 @@ helper thread plays the devices and, at the end, sends the process SIGTERM.
 """
 
 import json
-import os
-import signal
-import threading
 import time
-from io import StringIO
 
 import pytest
 import redis
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection
 
 from sensors.models import Reading, RejectedMessage, Sensor
+from sensors.tests.consuming import holds, run_consumer_until, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANNEL = "sensor_stream_test"
 
 
-def run_consumer(redis_url: str, devices, *, batch_ms: int = 50, timeout: float = 30) -> str:
+def run_consumer(redis_url: str, devices, *, batch_ms: int = 50) -> str:
     """Run the command until `devices(client)` returns, then SIGTERM; the command's stdout."""
     client = redis.Redis.from_url(redis_url)
-    errors: list[BaseException] = []
-
-    def play():
-        try:
-            wait_for_subscriber(client)
-            devices(client)
-        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
-            errors.append(exc)
-        finally:
-            connection.close()  # this thread's own database connection
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    previous = signal.getsignal(signal.SIGTERM)
-    thread = threading.Thread(target=play, daemon=True)
-    thread.start()
-    out = StringIO()
     try:
-        call_command(
-            "consume_readings", "--source", "pubsub", "--redis-url", redis_url, "--channel", CHANNEL,
-            "--batch-ms", str(batch_ms), stdout=out, stderr=StringIO(),
+        return run_consumer_until(
+            "--source", "pubsub", "--redis-url", redis_url, "--channel", CHANNEL, "--batch-ms", str(batch_ms),
+            ready=lambda: client.pubsub_numsub(CHANNEL)[0][1] > 0,
+            devices=lambda: devices(client),
         )  # fmt: skip
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        thread.join(timeout)
         client.close()
-    if errors:
-        raise errors[0]
-    return out.getvalue()
-
-
-def wait_for_subscriber(client, *, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while client.pubsub_numsub(CHANNEL)[0][1] == 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the consumer never subscribed")
-        time.sleep(0.02)
-
-
-def wait_until(predicate, *, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not holds(predicate):
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        time.sleep(0.05)
-
-
-def holds(predicate) -> bool:
-    try:
-        return predicate()
-    except OperationalError:  # SQLite's shared in-memory test database: the consumer holds the table
-        return False
 
 
 def test_old_contract_ends_as_a_stored_reading(redis_url):

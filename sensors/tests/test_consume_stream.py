@@ -21,12 +21,11 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 
 from sensors.models import Reading, RejectedMessage, Sensor
 from sensors.sources import stream as stream_module
 from sensors.sources.stream import StreamOptions, StreamReader, entry_message
-from sensors.tests.test_consume_pubsub import wait_until
+from sensors.tests.consuming import run_consumer_until, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,43 +64,18 @@ def all_acknowledged(client, stream: str, total: int, group: str = "sensorhub") 
     return bool(info) and info["entries-read"] >= total and info["pending"] == 0
 
 
-def run_consumer(
-    redis_url: str, stream: str, devices, *, extra: tuple = (), batch_ms: int = 50, timeout: float = 60
-) -> str:
-    """Run the command in this thread until `devices(client)` returns, then SIGTERM; the command's stdout."""
+def run_consumer(redis_url: str, stream: str, devices, *, extra: tuple = (), batch_ms: int = 50) -> str:
+    """Run the command until `devices(client)` returns (once the consumer has created its group), then SIGTERM;
+    the command's stdout."""
     client = redis.Redis.from_url(redis_url)
-    errors: list[BaseException] = []
-
-    def play():
-        try:
-            deadline = time.monotonic() + 10
-            while not (client.exists(stream) and client.xinfo_groups(stream)):
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the consumer never created its group")
-                time.sleep(0.02)
-            devices(client)
-        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
-            errors.append(exc)
-        finally:
-            connection.close()  # this thread's own database connection
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    previous = signal.getsignal(signal.SIGTERM)
-    thread = threading.Thread(target=play, daemon=True)
-    thread.start()
-    out = StringIO()
     try:
-        call_command(
-            "consume_readings", "--source", "stream", "--redis-url", redis_url, "--stream", stream,
-            "--batch-ms", str(batch_ms), *extra, stdout=out, stderr=StringIO(),
+        return run_consumer_until(
+            "--source", "stream", "--redis-url", redis_url, "--stream", stream, "--batch-ms", str(batch_ms), *extra,
+            ready=lambda: bool(client.exists(stream) and client.xinfo_groups(stream)),
+            devices=lambda: devices(client),
         )  # fmt: skip
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        thread.join(timeout)
         client.close()
-    if errors:
-        raise errors[0]
-    return out.getvalue()
 
 
 # --- in-process --------------------------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ class SensorSourceAdmin(admin.ModelAdmin):
     autocomplete_fields = ("sensor",)
     actions = ("fetch_now",)
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a URL typed without a scheme
-    readonly_fields = (
+    state_fields = (
         "status",
         "last_fetched_at",
         "last_success_at",
@@ -193,6 +193,7 @@ class SensorSourceAdmin(admin.ModelAdmin):
         "created_at",
         "fetches_link",
     )
+    readonly_fields = state_fields
     fieldsets = (
         (None, {"fields": ("sensor", "enabled", "format", "url", "since_param", "headers", "timeout")}),
         (
@@ -203,20 +204,7 @@ class SensorSourceAdmin(admin.ModelAdmin):
                 "(docs/ingestion.md, 'External sources').",
             },
         ),
-        (
-            "State",
-            {
-                "fields": (
-                    "status",
-                    "last_fetched_at",
-                    "last_success_at",
-                    "consecutive_failures",
-                    "last_error",
-                    "created_at",
-                    "fetches_link",
-                )
-            },
-        ),
+        ("State", {"fields": state_fields}),
     )
 
     @admin.display(description="status")

@@ -140,7 +140,10 @@ class StreamReader:
             self.client.xack(self.options.stream, self.options.group, *ids)
         if self.options.trim and time.monotonic() >= self._trim_at:
             self._trim_at = time.monotonic() + self.options.trim_every
-            self.trim()
+            try:
+                self.trim()
+            except redis.ResponseError:  # housekeeping: it never stops ingestion, the next one tries again
+                logger.warning("stream trim failed", exc_info=True)
 
     def trim(self) -> int:
         """Delete the entries that every group of the stream has read and acknowledged; returns how many.
@@ -154,7 +157,8 @@ class StreamReader:
             name, last = group["name"], group["last-delivered-id"]
             needed = last
             if group["pending"]:
-                needed = self.client.xpending(stream, name)["min"]
+                # None when another writer acknowledged them in the meantime: then `last` is what is needed.
+                needed = self.client.xpending(stream, name)["min"] or last
             parsed = _parse_id(needed)
             cut = parsed if cut is None else min(cut, parsed)
         if cut is None or cut == (0, 0):

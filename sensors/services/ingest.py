@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -565,7 +565,9 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
             with transaction.atomic(), connection.cursor() as cursor:
                 _copy_rows(cursor, table, rows)
             return None  # all stored
-        except psycopg.errors.UniqueViolation:
+        except IntegrityError as exc:
+            if not isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                raise
             _direct_copy_after = 10
     else:
         _direct_copy_after -= 1
@@ -593,8 +595,12 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
 
 def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
     # Binary COPY: psycopg's C dumpers on our side, no text parsing on the server's (measured about a quarter
-    # faster than text COPY here).
-    with cursor.cursor.copy(f'COPY {table} (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)') as copy:
+    # faster than text COPY here). COPY goes through psycopg's own cursor, so its errors are turned into Django's
+    # here, as Django does for every other statement (a lost connection is an OperationalError to retry on).
+    with (
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f'COPY {table} (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)') as copy,
+    ):
         copy.set_types(["int8", "timestamptz", "float8"])
         for ref, reading in rows:
             copy.write_row((ref.id, reading.timestamp, reading.value))

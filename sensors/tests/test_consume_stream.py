@@ -21,6 +21,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 
 from sensors.models import Reading, RejectedMessage, Sensor
 from sensors.sources import stream as stream_module
@@ -283,6 +284,43 @@ def test_kill_9_at_random_moments_loses_nothing_and_stores_nothing_twice(redis_u
     assert Reading.objects.count() == total
     assert Reading.objects.values("timestamp").distinct().count() == total
     assert set(Reading.objects.values_list("value", flat=True)) == {i / 10 for i in range(total)}
+    assert "Stopped:" in out
+
+
+def test_the_consumer_waits_out_lost_database_connections_and_loses_nothing(redis_url, stream, process_database_url):
+    """What a PostgreSQL restart does to the consumer: its connections are cut mid-batch, three times."""
+    total = 20_000
+    client = redis.Redis.from_url(redis_url)
+    Sensor.objects.create(key="flow")
+
+    def devices():
+        for start in range(0, total, 500):
+            publish(client, stream, 500, offset=start)
+            time.sleep(0.05)
+
+    publisher = threading.Thread(target=devices)
+    process = consumer_process(redis_url, process_database_url, stream, consumer="c1")
+    publisher.start()
+    cut = 0
+    try:
+        while cut < 3:
+            before = Reading.objects.count()
+            wait_until(lambda b=before: Reading.objects.count() > b, timeout=60)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                cut += cursor.fetchone()[0] > 0
+            time.sleep(0.2)
+        publisher.join()
+        wait_until(lambda: all_acknowledged(client, stream, total), timeout=120)
+        assert process.poll() is None  # it waited, it did not die
+    finally:
+        out = stop(process)
+        client.close()
+
+    assert Reading.objects.count() == total
     assert "Stopped:" in out
 
 

@@ -4,6 +4,8 @@ Each check returns `{"state": "up" | "down" | "disabled", ...}`; "disabled" mean
 (Redis in the embedded mode) and does not make the system unhealthy. The rates check may also say "degraded"
 (stale rates or a failing last update): reported, but down (503) only with RATES_HEALTH_REQUIRED. The external
 sources check says "degraded" while any enabled source failed its last fetch; it never makes the system down.
+The ingest check reports the Redis stream's lag and says "degraded" when entries wait and no consumer has read
+for a minute (the stream consumer is stopped or stuck); it never makes the system down either.
 """
 
 import time
@@ -114,6 +116,35 @@ def sources_check() -> dict[str, Any]:
     return result
 
 
+INGEST_STALL_MS = 60_000  # entries waiting this long with no consumer reading: the ingest check is degraded
+
+
+def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The no-loss stream (SENSORS_STREAM_KEY) and its consumer group: lag, pending entries, consumers."""
+    from sensors.sources.stream import stream_status
+
+    if not settings.REDIS_URL:
+        return {"state": DISABLED, "detail": "REDIS_URL is not set (embedded mode)"}
+    if redis_result is not None and redis_result["state"] != UP:
+        return {"state": DOWN, "detail": "Redis is unreachable"}
+    stream, group = settings.SENSORS_STREAM_KEY, settings.SENSORS_STREAM_GROUP
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        status = stream_status(client, stream=stream, group=group)
+    except redis.RedisError as exc:
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        client.close()
+    if status is None:
+        return {"state": DISABLED, "detail": f"no consumer group {group!r} on stream {stream!r} yet"}
+    result: dict[str, Any] = {"state": UP, "stream": stream, **status}
+    waiting = (status["lag"] or 0) + status["pending"]
+    if waiting and (status["idle_ms"] is None or status["idle_ms"] > INGEST_STALL_MS):
+        result["state"] = DEGRADED
+        result["detail"] = f"{waiting} entries wait and no consumer has read for {INGEST_STALL_MS // 1000} s"
+    return result
+
+
 def system_health() -> dict[str, Any]:
     """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
     redis_result = redis_check()
@@ -123,6 +154,7 @@ def system_health() -> dict[str, Any]:
         "worker": worker_check(redis_result=redis_result),
         "rates": rates_check(),
         "sources": sources_check(),
+        "ingest": ingest_check(redis_result=redis_result),
     }
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

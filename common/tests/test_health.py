@@ -8,7 +8,15 @@ from django.db.utils import load_backend
 from django.urls import reverse
 from django.utils import timezone
 
-from common.health import database_check, rates_check, redis_check, sources_check, system_health, worker_check
+from common.health import (
+    database_check,
+    ingest_check,
+    rates_check,
+    redis_check,
+    sources_check,
+    system_health,
+    worker_check,
+)
 from config.celery_app import app as celery_app
 from conftest import celery_worker_process
 from rates.tests.factories import RateFetchFactory
@@ -66,8 +74,9 @@ def test_worker_down_when_the_broker_is_unreachable(monkeypatch):
     assert worker_check(timeout=0.5)["state"] == "down"
 
 
-def test_healthcheck_is_200_when_everything_is_up(client, celery_worker):
+def test_healthcheck_is_200_when_everything_is_up(client, celery_worker, settings):
     RateFetchFactory()
+    settings.SENSORS_STREAM_KEY = "health_no_such_stream"  # no stream consumer has run: not a problem
     response = client.get(reverse("healthcheck"))
     assert response.status_code == 200, response.json()
     body = response.json()
@@ -79,6 +88,7 @@ def test_healthcheck_is_200_when_everything_is_up(client, celery_worker):
         "worker": "up",
         "rates": "up",
         "sources": "up",
+        "ingest": "disabled",
     }
     assert body["checks"]["worker"]["workers"] >= 1
 
@@ -96,7 +106,7 @@ def test_healthcheck_is_503_naming_redis_when_it_is_down(client, settings, monke
     response = client.get(reverse("healthcheck"))
     assert response.status_code == 503
     body = response.json()
-    assert body["down"] == ["redis", "worker"]
+    assert body["down"] == ["redis", "worker", "ingest"]
     assert body["checks"]["database"]["state"] == "up"
 
 
@@ -112,7 +122,7 @@ def test_system_health_shape(redis_url, settings):
     settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
     health = system_health()
     assert set(health) == {"status", "down", "checks"}
-    assert set(health["checks"]) == {"database", "redis", "worker", "rates", "sources"}
+    assert set(health["checks"]) == {"database", "redis", "worker", "rates", "sources", "ingest"}
 
 
 def test_rates_up_after_a_recent_update(settings):
@@ -161,3 +171,39 @@ def test_sources_degraded_while_one_failed_its_last_fetch_never_down(django_asse
         "failing": 1,
         "detail": "1 of 2 external sources failed their last fetch",
     }
+
+
+def test_ingest_reports_the_streams_lag_and_a_stalled_consumer(redis_url, settings):
+    import uuid
+
+    import redis
+
+    settings.REDIS_URL = redis_url
+    settings.SENSORS_STREAM_KEY = stream = f"health_stream_{uuid.uuid4().hex[:12]}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert ingest_check()["state"] == "disabled"  # no stream, no group: no stream consumer has run
+        client.xgroup_create(stream, "sensorhub", id="0", mkstream=True)
+        for i in range(3):
+            client.xadd(stream, {"data": f'{{"sensor": "s", "value": {i}, "timestamp": "2024-12-01 12:00:0{i}"}}'})
+
+        stalled = ingest_check()  # entries wait and no consumer reads
+        assert stalled["state"] == "degraded"
+        assert (stalled["lag"], stalled["pending"], stalled["consumers"]) == (3, 0, 0)
+        assert stalled["detail"] == "3 entries wait and no consumer has read for 60 s"
+
+        client.xreadgroup("sensorhub", "c1", {stream: ">"}, count=2)  # a consumer at work
+        working = ingest_check()
+        assert working["state"] == "up"
+        assert (working["lag"], working["pending"], working["consumers"]) == (1, 2, 1)
+        assert working["idle_ms"] < 60_000
+    finally:
+        client.delete(stream)
+        client.close()
+
+
+def test_ingest_disabled_without_redis_and_down_when_it_is(settings):
+    settings.REDIS_URL = ""
+    assert ingest_check()["state"] == "disabled"
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    assert ingest_check()["state"] == "down"

@@ -166,6 +166,26 @@ class StreamReader:
         return self.client.xtrim(stream, minid=f"{cut[0]}-{cut[1]}", approximate=False)
 
 
+def stream_status(client: redis.Redis, *, stream: str, group: str) -> dict[str, Any] | None:
+    """How the group keeps up, for the health check: entries not yet read (`lag`; None when Redis cannot tell, e.g.
+    after entries were deleted out of order), read but not yet committed (`pending`), the consumers, and how long
+    ago the most recent of them read (`idle_ms`). None while the stream or the group does not exist."""
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:  # no such key: nothing was ever added, and no consumer has started
+        return None
+    found = [g for g in groups if _text(g["name"]) == group]
+    if not found:
+        return None
+    consumers = client.xinfo_consumers(stream, group)
+    return {
+        "lag": found[0].get("lag"),
+        "pending": found[0]["pending"],
+        "consumers": len(consumers),
+        "idle_ms": min((c["idle"] for c in consumers), default=None),
+    }
+
+
 def _parse_id(entry_id: bytes | str) -> tuple[int, int]:
     text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
     ms, _, seq = text.partition("-")

@@ -309,13 +309,10 @@ class _Consumer:
         stale = [b for b in (self.batcher, *self.checked.values()) if b.tags and b.tags[0][1] != epoch]
         if not stale:
             return
+        dropped = sum(b.discard() for b in stale)
         logger.warning(
-            "mqtt messages of a lost connection dropped; the broker sends them again",
-            extra={"dropped": sum(len(b.messages) for b in stale)},
+            "mqtt messages of a lost connection dropped; the broker sends them again", extra={"dropped": dropped}
         )
-        for b in stale:
-            # runner.Batcher has no discard; this is its own reset after a flush.
-            b.messages, b.tags, b.first_at = [], [], None
 
     def flush(self) -> None:
         self.forget_if_stale()

@@ -108,6 +108,13 @@ class Batcher:
         self.messages.append(message)
         self.tags.append(tag)
 
+    def discard(self) -> int:
+        """Drop what is held, unwritten (an MQTT consumer after a lost connection: the broker sends it again);
+        returns how many messages that was."""
+        dropped = len(self.messages)
+        self.messages, self.tags, self.first_at = [], [], None
+        return dropped
+
     def time_left(self) -> float:
         """Seconds until the held batch is due (the longest wait when nothing is held)."""
         if not self.messages:

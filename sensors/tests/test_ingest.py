@@ -303,3 +303,64 @@ def test_concurrent_batches_of_one_sensor_never_deadlock():
     assert errors == []
     assert Reading.objects.count() == 32_000
     assert Sensor.objects.get(key="shared").latest_timestamp == start + timedelta(seconds=31_999)
+
+
+@pytest.mark.parametrize(
+    ("message", "options"),
+    [
+        (b'{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00"}', {}),
+        (b'{"sensor": "t.1:a-b_c", "value": -0.5, "timestamp": "2024-12-01T12:00:00.123456+02:00"}', {}),
+        (b'{"sensor": "t", "value": 1e300, "timestamp": "2024-12-01T12:00:00Z"}', {}),
+        (b'{"value": 3, "timestamp": "2024-03-31 02:30:00"}', {"sensor_key": "t"}),
+        (b'{"sensor": "t", "value": " 2.5 ", "timestamp": "2024-12-01 12:00:00"}', {"text_values": True}),
+        ({"sensor": "t", "value": 7, "timestamp": "2024-10-27 02:30:00"}, {}),
+    ],
+)
+def test_the_fast_validation_path_gives_what_the_full_one_gives(message, options, settings):
+    from sensors.services import ingest
+
+    settings.SENSORS_NAIVE_TIMEZONE = "Europe/Oslo"  # naive times, with a DST gap and a repeated hour above
+    received = datetime(2025, 1, 1, tzinfo=UTC)
+    zone = ingest.naive_timezone()
+    latest = received + timedelta(seconds=300)
+    fast = ingest._FastPath(
+        sensor_key=options.get("sensor_key"),
+        text_values=options.get("text_values", False),
+        zone=zone,
+        latest=latest,
+        limit=65536,
+    ).parse(message)
+    full = ingest.reading_parse(ingest.message_decode(message), received_at=received, zone=zone, **options)
+    assert fast is not None
+    assert fast == full
+    assert fast.timestamp.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("message", "options"),
+    [
+        (b'{"sensor": "t", "value": NaN, "timestamp": "2024-12-01 12:00:00"}', {}),
+        (b'{"sensor": "t", "value": true, "timestamp": "2024-12-01 12:00:00"}', {}),
+        (b'{"sensor": "t", "value": "1", "timestamp": "2024-12-01 12:00:00"}', {}),
+        (b'{"sensor": " t", "value": 1, "timestamp": "2024-12-01 12:00:00"}', {}),
+        (b'{"sensor": "t", "value": 1, "timestamp": "2999-01-01 00:00:00"}', {}),
+        (b'{"sensor": "t", "value": 1, "timestamp": " 2024-12-01 12:00:00"}', {}),
+        (b'{"sensor": "u", "value": 1, "timestamp": "2024-12-01 12:00:00"}', {"sensor_key": "t"}),
+        (b'{"sensor": "t", "value": 1e999, "timestamp": "2024-12-01 12:00:00"}', {}),
+        (b'["t", 1]', {}),
+        (b"\xff", {}),
+        ("a str is left to the full path", {}),
+    ],
+)
+def test_the_fast_validation_path_leaves_everything_else_to_the_full_one(message, options):
+    from sensors.services import ingest
+
+    received = datetime(2025, 1, 1, tzinfo=UTC)
+    fast = ingest._FastPath(
+        sensor_key=options.get("sensor_key"),
+        text_values=False,
+        zone=ingest.naive_timezone(),
+        latest=received + timedelta(seconds=300),
+        limit=65536,
+    )
+    assert fast.parse(message) is None

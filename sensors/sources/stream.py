@@ -192,6 +192,9 @@ def _parse_id(entry_id: bytes | str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+_GONE = ("NOGROUP", "UNBLOCKED")  # Redis's replies when the stream or the group no longer exists
+
+
 def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, stopper: Stopper) -> None:
     """Read entries into `batcher` until `stopper` is set, writing a batch when it is due (full, or `max_wait`
     after its first entry); entries are acknowledged by the batcher's `on_flushed` after commit. Redis outages are
@@ -225,6 +228,14 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                     _hand_over(reader.read(block_ms=wait_ms), reader, batcher)
                     if batcher.due():
                         batcher.flush()
+            except redis.ResponseError as exc:
+                if not str(exc).startswith(_GONE):
+                    raise
+                # The stream or its group was deleted under us (DEL, XGROUP DESTROY; a blocked read is told
+                # UNBLOCKED): make them again and go on.
+                logger.warning("stream or consumer group gone; creating it again", extra={"error": str(exc)})
+                batcher.flush()
+                reader.restart()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 delay = backoff.next()
                 logger.warning("redis unavailable, reconnecting", extra={"error": str(exc), "retry_in": delay})
@@ -251,6 +262,12 @@ def _ack_until_done(reader: StreamReader, ids: list[bytes], stopper: Stopper) ->
     while True:
         try:
             reader.ack(ids)
+            return
+        except redis.ResponseError as exc:
+            if not str(exc).startswith(_GONE):
+                raise
+            # Deleted with the stream or its group: there is nothing left to acknowledge.
+            logger.warning("consumer group gone; nothing to acknowledge", extra={"entries": len(ids)})
             return
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             if stopper.stopped:

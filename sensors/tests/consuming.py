@@ -16,6 +16,7 @@ def run_consumer_until(*args: str, ready: Callable[[], bool], devices: Callable[
     """Run `consume_readings *args` until `devices()` returns, which is called once `ready()` holds; then SIGTERM.
     Returns the command's stdout; an error of the devices' thread is raised here."""
     errors: list[BaseException] = []
+    returned = threading.Event()  # the command is over: no SIGTERM then (it would stop the test run itself)
 
     def play():
         try:
@@ -25,7 +26,8 @@ def run_consumer_until(*args: str, ready: Callable[[], bool], devices: Callable[
             errors.append(exc)
         finally:
             connection.close()  # this thread's own database connection
-            os.kill(os.getpid(), signal.SIGTERM)
+            if not returned.is_set():
+                os.kill(os.getpid(), signal.SIGTERM)
 
     previous = signal.getsignal(signal.SIGTERM)
     thread = threading.Thread(target=play, daemon=True)
@@ -34,6 +36,7 @@ def run_consumer_until(*args: str, ready: Callable[[], bool], devices: Callable[
     try:
         call_command("consume_readings", *args, stdout=out, stderr=StringIO())
     finally:
+        returned.set()
         signal.signal(signal.SIGTERM, previous)
         thread.join(timeout)
     if errors:

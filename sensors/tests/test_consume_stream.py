@@ -144,6 +144,24 @@ def test_sigterm_stores_and_acknowledges_what_is_held(redis_url, stream):
     client.close()
 
 
+def test_a_stream_deleted_under_the_consumer_is_made_again(redis_url, stream):
+    def devices(client):
+        publish(client, stream, 100)
+        wait_until(lambda: all_acknowledged(client, stream, 100))
+        client.delete(stream)  # an operator's DEL: the group goes with it
+        deadline = time.monotonic() + 10
+        while not (client.exists(stream) and client.xinfo_groups(stream)):
+            assert time.monotonic() < deadline, "the consumer did not make the group again"
+            time.sleep(0.02)
+        publish(client, stream, 100, offset=100)
+        wait_until(lambda: all_acknowledged(client, stream, 100))
+
+    out = run_consumer(redis_url, stream, devices)
+
+    assert Reading.objects.count() == 200
+    assert "200 received, 200 stored" in out
+
+
 def test_a_crash_after_commit_and_before_the_acknowledgement_loses_nothing_and_stores_nothing_twice(
     redis_url, stream, monkeypatch
 ):

@@ -61,8 +61,13 @@ def group_info(client, stream: str, group: str = "sensorhub") -> dict:
 
 
 def all_acknowledged(client, stream: str, total: int, group: str = "sensorhub") -> bool:
+    """Every entry of the stream (at least `total`) delivered to the group and acknowledged."""
     info = group_info(client, stream, group)
-    return bool(info) and info["entries-read"] >= total and info["pending"] == 0
+    if not info or info["pending"]:
+        return False
+    last = client.xinfo_stream(stream)["last-generated-id"]
+    read = info["entries-read"]  # None when Redis cannot tell (a group made again on a non-empty stream)
+    return info["last-delivered-id"] == last and (read is None or read >= total)
 
 
 def run_consumer(redis_url: str, stream: str, devices, *, extra: tuple = (), batch_ms: int = 50) -> str:

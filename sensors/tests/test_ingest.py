@@ -6,6 +6,7 @@ from django.db import connection
 
 from accounts.services import device_key_create
 from common.exceptions import ApplicationError
+from conftest import require_server
 from sensors.models import IngestSource, Reading, RejectedMessage, Sensor
 from sensors.services.ingest import readings_ingest, rejected_message_reprocess
 from sensors.tests.factories import PlatformFactory, SensorFactory
@@ -268,8 +269,8 @@ def test_nul_characters_never_break_storing_a_rejection():
 def test_concurrent_batches_of_one_sensor_never_deadlock():
     """Two writers (the stream consumer's threads) store batches of the same sensor at the same moment: each
     batch's foreign-key checks and latest-value update must not wait on the other in a cycle."""
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks between concurrent transactions are PostgreSQL's; SQLite writes one at a time")
+    if connection.vendor != "postgresql":  # row locks between concurrent transactions are PostgreSQL's
+        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
     import threading
 
     from django.db import connections

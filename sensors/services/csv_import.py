@@ -57,7 +57,11 @@ def readings_import_csv(
     columns: tuple[str, ...] | None = None
     chunk: list[dict] = []
     chunk_lines: list[int] = []
-    for line, row in _rows(reader, report):
+    for line, row, problem in csv_rows(reader):
+        if row is None:
+            report.rows += 1
+            _bad_row(report, line, [], f"unreadable CSV: {problem}")
+            continue
         cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             report.skipped += 1
@@ -87,19 +91,18 @@ def readings_import_csv(
     return report
 
 
-def _rows(reader, report: CsvImportReport) -> Iterator[tuple[int, list[str]]]:
-    """(line number, cells) of each row; a row the CSV parser cannot read (a field over the size limit, an
-    unterminated quote) is a bad row, and reading goes on after it."""
+def csv_rows(reader) -> Iterator[tuple[int, list[str] | None, str]]:
+    """(line number, cells, "") of each row, or (line number, None, the parser's complaint) for a row the CSV
+    parser cannot read (a field over the size limit, an unterminated quote): reading goes on after it."""
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            report.rows += 1
-            _bad_row(report, reader.line_num, [], f"unreadable CSV: {exc}")
+            yield reader.line_num, None, str(exc)
             continue
-        yield reader.line_num, row
+        yield reader.line_num, row, ""
 
 
 def _bad_row(report: CsvImportReport, line: int, row: list[str], reason: str) -> None:

@@ -41,6 +41,7 @@ from rest_framework import status
 
 from common.exceptions import ApplicationError
 from sensors.models import IngestSource, RejectedMessage, Sensor, SensorSource, SourceFetch
+from sensors.services.csv_import import csv_rows
 from sensors.services.ingest import (
     IngestResult,
     ReadingInvalid,
@@ -318,10 +319,11 @@ def _records_csv(source: SensorSource, body: bytes) -> list[_Record]:
     header: list[str] | None = None
     columns: dict[str, int] = {}
     records = []
-    for cells, problem in _csv_rows(reader):
-        if problem:
+    for _, row, problem in csv_rows(reader):
+        if row is None:
             records.append(_Record(payload=problem, errors={"row": [f"unreadable CSV: {problem}"]}))
             continue
+        cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
         if header is None:
@@ -335,19 +337,6 @@ def _records_csv(source: SensorSource, body: bytes) -> list[_Record]:
             record.timestamp, record.value = cells[columns["timestamp"]], cells[columns["value"]]
         records.append(record)
     return records
-
-
-def _csv_rows(reader) -> Iterator[tuple[list[str], str]]:
-    """(trimmed cells, "") per row, or ([], the parser's complaint) for a row it cannot read; reading goes on."""
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield [], str(exc)
-            continue
-        yield [cell.strip() for cell in row], ""
 
 
 def _csv_columns(source: SensorSource, header: list[str]) -> dict[str, int]:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 import redis
+import responses
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -80,6 +81,14 @@ def mqtt_url() -> str:
     except (ValueError, OSError) as exc:
         require_server("MQTT broker", exc)
     return url
+
+
+@pytest.fixture
+def http():
+    """Third-party HTTP only (rate providers, external sources), answered from recordings; a request nobody
+    registered fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import decimal
 from pathlib import Path
 
 import pytest
-import responses
 from django.db import connection
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -17,13 +16,6 @@ OXR_LATEST = "https://openexchangerates.org/api/latest.json"
 
 def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
-
-
-@pytest.fixture
-def http():
-    """Third-party HTTP only, answered from recordings; a request nobody registered fails the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture

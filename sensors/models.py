@@ -16,7 +16,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
-SENSOR_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+SENSOR_KEY = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}"  # unanchored, for URL patterns
+SENSOR_KEY_PATTERN = rf"^{SENSOR_KEY}$"
 sensor_key_validator = RegexValidator(
     SENSOR_KEY_PATTERN,
     "A sensor key is 1-100 letters, digits, '_', '.', ':' or '-', starting with a letter or digit.",

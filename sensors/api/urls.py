@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from sensors.api import views
+from sensors.models import SENSOR_KEY
 
 app_name = "sensors-api"
 
@@ -9,7 +10,7 @@ app_name = "sensors-api"
 class SensorKeyConverter:
     """Sensor keys may hold '.', ':', '-' and '_' (so no format-suffix routes here)."""
 
-    regex = views.SENSOR_KEY_REGEX
+    regex = SENSOR_KEY
 
     def to_python(self, value: str) -> str:
         return value

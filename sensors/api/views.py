@@ -1,6 +1,6 @@
 """The sensors API: thin views over the catalogue services, the ingestion service and the selectors."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, tzinfo
 
 from django.conf import settings
@@ -32,8 +32,9 @@ from sensors.api.serializers import (
     SensorSerializer,
 )
 from sensors.filters import InstallationFilter, SensorFilter
-from sensors.models import IngestSource, Installation, Platform, Sensor
+from sensors.models import SENSOR_KEY, IngestSource, Installation, Platform, Sensor
 from sensors.selectors import (
+    CSV_CHUNK_ROWS,
     Bucket,
     installation_list,
     platform_list,
@@ -54,7 +55,6 @@ from sensors.services.catalog import (
 )
 from sensors.services.ingest import readings_ingest
 
-SENSOR_KEY_REGEX = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}"
 LATEST_MAX_SENSORS = 1000
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -65,8 +65,8 @@ class CatalogViewSet(ModelViewSet):
 
     permission_classes = [CanReadOrOperate]
     model: type
-    save_service = staticmethod(lambda instance: instance)
-    delete_service = staticmethod(lambda instance: None)
+    save_service: Callable  # the catalogue service that validates and saves one instance
+    delete_service: Callable
 
     def perform_create(self, serializer) -> None:
         serializer.instance = self.save_service(self.model(**serializer.validated_data))
@@ -118,7 +118,7 @@ class SensorViewSet(CatalogViewSet):
     serializer_class = SensorSerializer
     filterset_class = SensorFilter
     lookup_field = "key"
-    lookup_value_regex = SENSOR_KEY_REGEX
+    lookup_value_regex = SENSOR_KEY
     search_fields = ["key", "name"]
     ordering_fields = ["key", "name", "created_at", "latest_timestamp"]
     save_service = staticmethod(lambda instance: sensor_save(sensor=instance))
@@ -209,7 +209,7 @@ async def _csv_readings(chunks: AsyncIterator[list[tuple[datetime, float]]], zon
         yield "".join(f"{moment.astimezone(zone).isoformat()},{value!r}\n" for moment, value in chunk)
 
 
-async def _csv_buckets(buckets: list[Bucket], chunk: int = 5000) -> AsyncIterator[str]:
+async def _csv_buckets(buckets: list[Bucket], chunk: int = CSV_CHUNK_ROWS) -> AsyncIterator[str]:
     yield "bucket_start,value\n"
     for first in range(0, len(buckets), chunk):
         yield "".join(

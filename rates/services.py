@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
+from common.db import copy_rows
 from common.exceptions import ApplicationError
 from rates.models import RATE_QUANTUM, Currency, ExchangeRate, RateFetch
 from rates.providers import (
@@ -105,18 +106,13 @@ def _upsert(rows: list[Row]) -> None:
     columns = ", ".join(COLUMNS)
     # One row per key (the last wins): ON CONFLICT may not touch the same row twice in one statement.
     unique = {(row[0], row[1], row[2], row[4]): row for row in rows}
-    text = "".join(
-        f"{p}\t{b}\t{q}\t{rate:f}\t{day.isoformat()}\t{when.isoformat()}\t{'t' if inverse else 'f'}\n"
-        for p, b, q, rate, day, when, inverse in unique.values()
-    )
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS rates_upsert")
         cursor.execute(
             "CREATE TEMPORARY TABLE rates_upsert (provider varchar(8), base varchar(3), quote varchar(3), "
             "rate numeric(30, 18), as_of date, fetched_at timestamptz, is_inverse boolean) ON COMMIT DROP"
         )
-        with cursor.cursor.copy(f"COPY rates_upsert ({columns}) FROM STDIN") as copy:
-            copy.write(text)
+        copy_rows(cursor, "rates_upsert", COLUMNS, unique.values())
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM rates_upsert "  # noqa: S608 (fixed identifiers)
             "ON CONFLICT (provider, base, quote, as_of) DO UPDATE "
@@ -146,7 +142,6 @@ def rates_fetch(*, provider: str, on: date | None = None, session=None) -> RateF
     source = get_provider(provider)
     fetch = RateFetch.objects.create(provider=provider, started_at=timezone.now(), requested_date=on)
     try:
-        source.check_configured()
         published = source.fetch(session=session or new_session(), on=on)
         fetch.rows = rates_store(provider=provider, rates=published)
     except ProviderNotConfiguredError as exc:

@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from common.db import copy_rows
 from common.exceptions import ApplicationError
 from sensors.models import SENSOR_KEY_PATTERN, IngestSource, Reading, RejectedMessage, Sensor, SensorKind
 
@@ -594,16 +595,14 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
 
 
 def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
-    # Binary COPY: psycopg's C dumpers on our side, no text parsing on the server's (measured about a quarter
-    # faster than text COPY here). COPY goes through psycopg's own cursor, so its errors are turned into Django's
-    # here, as Django does for every other statement (a lost connection is an OperationalError to retry on).
-    with (
-        connection.wrap_database_errors,
-        cursor.cursor.copy(f'COPY {table} (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)') as copy,
-    ):
-        copy.set_types(["int8", "timestamptz", "float8"])
-        for ref, reading in rows:
-            copy.write_row((ref.id, reading.timestamp, reading.value))
+    # Binary COPY: measured about a quarter faster than text COPY here.
+    copy_rows(
+        cursor,
+        table,
+        ("sensor_id", '"timestamp"', "value"),
+        ((ref.id, reading.timestamp, reading.value) for ref, reading in rows),
+        types=("int8", "timestamptz", "float8"),
+    )
 
 
 def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:

@@ -1,0 +1,23 @@
+"""Database helpers more than one app needs."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def copy_rows(
+    cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, types: Sequence[str] = ()
+) -> None:
+    """`COPY table (columns) FROM STDIN` of `rows` through `cursor` (Django's), binary when the column `types` are
+    given (psycopg's C dumpers, no text parsing on the server).
+
+    COPY goes through psycopg's own cursor, so its errors are turned into Django's here, as Django does for every
+    other statement: a lost connection is an `OperationalError` a consumer waits out, a duplicate an
+    `IntegrityError`.
+    """
+    binary = " (FORMAT BINARY)" if types else ""
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN{binary}"
+    with cursor.db.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+        if types:
+            copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)

@@ -88,11 +88,6 @@ def rate_list(
     return rows.filter(days).order_by("base", "quote", "provider")
 
 
-def _order(name: str) -> int:
-    order = provider_order()
-    return order.index(name) if name in order else len(order)
-
-
 def rate_resolve(*, base: str, quote: str, on: date | None = None) -> ResolvedRate:
     """The rate 1 base = ? quote, as of `on` (latest when None).
 
@@ -105,7 +100,7 @@ def rate_resolve(*, base: str, quote: str, on: date | None = None) -> ResolvedRa
     if base == quote:
         return ResolvedRate(base, quote, Decimal(1), on or timezone.now().date(), "", None)
     candidates: list[tuple[date, int, int, ResolvedRate]] = []
-    for name in provider_order():
+    for rank, name in enumerate(provider_order()):
         published = ExchangeRate.objects.filter(provider=name, is_inverse=False)
         if on:
             published = published.filter(as_of__lte=on)
@@ -119,7 +114,7 @@ def rate_resolve(*, base: str, quote: str, on: date | None = None) -> ResolvedRa
             with localcontext(prec=40):
                 rate = direct.rate if direct.base_id == base else Decimal(1) / direct.rate
             resolved = ResolvedRate(base, quote, rate, direct.as_of, name, direct.fetched_at)
-            candidates.append((direct.as_of, -_order(name), 1, resolved))
+            candidates.append((direct.as_of, -rank, 1, resolved))
         leg = published.filter(base=OuterRef("base"), as_of=OuterRef("as_of"), quote=base)
         cross = (
             published.filter(quote=quote)
@@ -137,7 +132,7 @@ def rate_resolve(*, base: str, quote: str, on: date | None = None) -> ResolvedRa
                 rate = cross.rate / cross.base_rate
             fetched_at = min(cross.fetched_at, cross.base_fetched_at)
             resolved = ResolvedRate(base, quote, rate, cross.as_of, name, fetched_at, via=cross.base_id)
-            candidates.append((cross.as_of, -_order(name), 0, resolved))
+            candidates.append((cross.as_of, -rank, 0, resolved))
     if not candidates:
         when = f" on or before {on}" if on else ""
         raise ApplicationError(

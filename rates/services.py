@@ -238,11 +238,11 @@ def rates_import_history(*, path: Path, progress: Progress = _no_progress) -> Im
                 if published.as_of != current_day:
                     current_day = published.as_of
                     result.days += 1
+                    result.first = min(result.first or current_day, current_day)
+                    result.last = max(result.last or current_day, current_day)
                     if len(batch) * 2 >= BATCH_ROWS:
                         flush()
                 result.rates += 1
-                result.first = min(result.first or current_day, current_day)
-                result.last = max(result.last or current_day, current_day)
                 batch.append(published)
             flush()
     except (ProviderError, UnicodeDecodeError) as exc:

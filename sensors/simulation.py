@@ -33,7 +33,7 @@ SPIKE = "spike"
 LEVEL_SHIFT = "level_shift"
 ANOMALY_KINDS = (LEAK, SPIKE, LEVEL_SHIFT)
 
-_HOUR = 3600.0
+SECONDS_PER_HOUR = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +293,8 @@ class Simulation:
 
         cycle = profile.amplitude * math.cos(2 * math.pi * (hour - profile.peak_hour - state.jitter_hours) / 24)
         state.drift = _reflect(
-            state.drift + state.drift_rng.gauss(0, profile.drift_rate * math.sqrt(dt / _HOUR)), profile.drift_limit
+            state.drift + state.drift_rng.gauss(0, profile.drift_rate * math.sqrt(dt / SECONDS_PER_HOUR)),
+            profile.drift_limit,
         )
         value = profile.mean + state.offset + cycle + state.drift + state.noise_rng.gauss(0, profile.noise)
         value += self._anomalies(state, timestamp, at, dt)
@@ -373,7 +374,7 @@ def _chance(per_hour: float, seconds: float) -> float:
     """The chance of an event in `seconds` when it happens with probability `per_hour` in an hour."""
     if per_hour >= 1:
         return 1.0
-    return 1 - (1 - per_hour) ** (seconds / _HOUR)
+    return 1 - (1 - per_hour) ** (seconds / SECONDS_PER_HOUR)
 
 
 def _signed(rng: random.Random, bounds: tuple[float, float]) -> float:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import redis
 from django.conf import settings
@@ -27,8 +26,8 @@ from django.utils import timezone
 from common.exceptions import ApplicationError
 from sensors.models import IngestSource, Platform, Sensor
 from sensors.services.catalog import platform_save, sensor_save
-from sensors.services.ingest import readings_ingest
-from sensors.simulation import Sample, SensorSpec, Simulation
+from sensors.services.ingest import naive_timezone, readings_ingest
+from sensors.simulation import SECONDS_PER_HOUR, Sample, SensorSpec, Simulation
 
 BACKFILL_BATCH = 5000  # readings per write while backfilling
 
@@ -94,7 +93,6 @@ class SendResult:
 @dataclass(frozen=True, slots=True)
 class TargetOptions:
     redis_url: str = ""
-    channel: str = ""
     mqtt_url: str = ""
 
 
@@ -131,7 +129,7 @@ class _RedisTarget:
     def __init__(self, options: TargetOptions) -> None:
         if not options.redis_url:
             raise ApplicationError(f"The {self.name} target needs Redis: set REDIS_URL or pass --redis-url.")
-        self.zone = ZoneInfo(settings.SENSORS_NAIVE_TIMEZONE)
+        self.zone = naive_timezone()
         self.client = redis.Redis.from_url(options.redis_url, socket_connect_timeout=5)
         try:
             self.client.ping()
@@ -156,7 +154,7 @@ class PubSubTarget(_RedisTarget):
 
     def __init__(self, options: TargetOptions) -> None:
         super().__init__(options)
-        self.channel = options.channel or settings.SENSORS_PUBSUB_CHANNEL
+        self.channel = settings.SENSORS_PUBSUB_CHANNEL
 
     def send(self, samples: Sequence[Sample]) -> SendResult:
         pipe = self.client.pipeline(transaction=False)
@@ -333,7 +331,7 @@ def simulation_run(
     anchor = _grid_floor(started, interval)
     report = SimulationReport(target=target.name, sensors=len(simulation.sensors), seed=simulation.seed)
 
-    count = int(backfill_hours * _HOUR / step + 1e-9)
+    count = int(backfill_hours * SECONDS_PER_HOUR / step + 1e-9)
     if count:
         last = _grid_floor(started, step)
         if last >= anchor:  # live tick 0 is at the anchor
@@ -346,9 +344,6 @@ def simulation_run(
     report.interrupted = stop.is_set()
     report.anomalies = simulation.anomaly_counts()
     return report
-
-
-_HOUR = 3600
 
 
 def _grid_floor(moment: datetime, interval: float) -> datetime:

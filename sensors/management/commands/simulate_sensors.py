@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--target",
             choices=sorted(TARGETS),
-            help="Where readings go (default: service without REDIS_URL, pubsub with it).",
+            help="Where readings go (default: service without REDIS_URL, stream with it).",
         )
         parser.add_argument(
             "--platform", default="demo", metavar="SLUG", help="Platform of the sensors (default demo)."
@@ -87,7 +87,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, help="Seed for a reproducible series (default: drawn, then printed).")
         parser.add_argument("--labels-out", metavar="FILE", help="Write the injected anomaly windows to FILE (JSON).")
-        parser.add_argument("--redis-url", help="Redis for the pubsub target (default: REDIS_URL).")
+        parser.add_argument("--redis-url", help="Redis of the stream and pubsub targets (default: REDIS_URL).")
         parser.add_argument("--mqtt-url", help="Broker of the mqtt target (default: MQTT_URL).")
         parser.add_argument("--quiet", action="store_true", help="No progress bars; only the summary.")
 
@@ -114,7 +114,6 @@ class Command(BaseCommand):
                 target_name,
                 options=TargetOptions(
                     redis_url=options["redis_url"] or settings.REDIS_URL,
-                    channel=settings.SENSORS_PUBSUB_CHANNEL,
                     mqtt_url=options["mqtt_url"] or settings.MQTT_URL,
                 ),
             )

@@ -45,6 +45,7 @@ from sensors.services.csv_import import csv_rows
 from sensors.services.ingest import (
     IngestResult,
     ReadingInvalid,
+    errors_reason,
     naive_timezone,
     reading_parse,
     readings_ingest,
@@ -369,10 +370,6 @@ def _moment(raw: Any, zone: ZoneInfo) -> datetime | None:
         return None
 
 
-def _reason(errors: dict[str, list[str]]) -> str:
-    return "; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items())
-
-
 def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, received_at: datetime) -> None:
     """Validate every record, skip those not newer than the cut-off, ingest the new good ones and keep the new
     bad ones (once each); the counts go on `fetch`."""
@@ -404,7 +401,7 @@ def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, recei
     if records and not readable:
         raise SourceError(
             f"Not one of the {len(records)} records could be read; check the mapping. "
-            f"The first: {_reason(records[0].errors)}"
+            f"The first: {errors_reason(records[0].errors)}"
         )
     result = IngestResult()
     for start in range(0, len(new_good), INGEST_CHUNK):
@@ -437,7 +434,9 @@ def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
             ).values_list("payload", flat=True)
         )
     fresh = [
-        (record.payload, _reason(record.errors), sensor_key) for text, record in by_payload.items() if text not in kept
+        (record.payload, errors_reason(record.errors), sensor_key)
+        for text, record in by_payload.items()
+        if text not in kept
     ]
     if fresh:
         rejections_record(source=IngestSource.EXTERNAL, rejections=fresh)

@@ -48,7 +48,7 @@ class ReadingInvalid(Exception):
     """One message failed validation; `errors` maps each field to its problems."""
 
     def __init__(self, errors: dict[str, list[str]], *, sensor_key: str = "") -> None:
-        super().__init__(_reason(errors))
+        super().__init__(errors_reason(errors))
         self.errors = errors
         self.sensor_key = sensor_key
 
@@ -451,7 +451,7 @@ def readings_store(*, batch: ValidatedBatch, source: str, atomic: bool = False, 
         stored=len(stored),
         duplicates=len(rows) - len(stored),
         rejected=len(rejections),
-        rejections=sorted((r.index, _reason(r.errors)) for r in rejections),
+        rejections=sorted((r.index, errors_reason(r.errors)) for r in rejections),
     )
 
 
@@ -489,7 +489,8 @@ def _sensors_resolve(keys: set[str], *, auto_register: bool) -> dict[str, _Senso
     return found
 
 
-def _reason(errors: dict[str, list[str]]) -> str:
+def errors_reason(errors: dict[str, list[str]]) -> str:
+    """Field errors as one line, the form a `RejectedMessage.reason` takes: `field: message; field: message`."""
     return "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
 
 
@@ -519,7 +520,7 @@ def _rejections_store(rejections: list[_Rejection], *, source: str, received_at:
     for rejection in rejections:
         text = _payload_text(rejection.message)
         truncated = len(text) > RejectedMessage.PAYLOAD_LIMIT
-        reason = _reason(rejection.errors)
+        reason = errors_reason(rejection.errors)
         objects.append(
             RejectedMessage(
                 source=source,
@@ -693,7 +694,7 @@ def rejected_message_reprocess(*, message: RejectedMessage) -> IngestResult:
             )
         except ApplicationError as exc:
             errors = next(iter(exc.fields.values()), {}) if exc.fields else {"payload": [exc.detail]}
-            message.reason = _reason(errors)
+            message.reason = errors_reason(errors)
             message.save(update_fields=["reason"])
             return IngestResult(received=1, rejected=1)
         message.delete()

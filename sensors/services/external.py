@@ -4,8 +4,8 @@ Guarantees:
 - Incremental: only records newer than the sensor's latest stored reading when the fetch begins (the cut-off,
   `SourceFetch.since`) go to ingestion; `since_param`, when set, sends the cut-off so the endpoint can leave the
   older ones out. Older records are counted as skipped.
-- Every reading goes through `readings_ingest` (source `external`): validation, duplicates ignored and counted,
-  latest value by greatest timestamp, live broadcast.
+- Every reading goes through the ingestion service (source `external`): validated by its `reading_parse`, stored by
+  its `readings_store` (duplicates ignored and counted, latest value by greatest timestamp, live broadcast).
 - Every attempt leaves a `SourceFetch` row and updates the source's state (`last_error`, `consecutive_failures`,
   ...), whatever happened; a failed fetch stores nothing.
 - An answer that holds records of which not one can be read (wrong field names, a timestamp format we cannot
@@ -44,11 +44,13 @@ from sensors.models import IngestSource, RejectedMessage, Sensor, SensorSource, 
 from sensors.services.csv_import import csv_rows
 from sensors.services.ingest import (
     IngestResult,
+    ReadingIn,
     ReadingInvalid,
+    ValidatedBatch,
     errors_reason,
     naive_timezone,
     reading_parse,
-    readings_ingest,
+    readings_store,
     rejections_record,
 )
 
@@ -376,16 +378,17 @@ def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, recei
     zone = naive_timezone()
     since = fetch.since
     readable = False
-    new_good: list[dict[str, Any]] = []
+    new_good: list[tuple[dict[str, Any], ReadingIn]] = []
     new_bad: list[_Record] = []
     for record in records:
-        moment = None
+        moment = reading = None
         data = {"timestamp": record.timestamp, "value": record.value}
         if not record.errors:
             try:
-                moment = reading_parse(
+                reading = reading_parse(
                     data, sensor_key=sensor.key, received_at=received_at, text_values=True, zone=zone
-                ).timestamp
+                )
+                moment = reading.timestamp
                 readable = True
             except ReadingInvalid as exc:
                 record.errors = exc.errors
@@ -396,7 +399,7 @@ def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, recei
         elif record.errors:
             new_bad.append(record)
         else:
-            new_good.append(data)
+            new_good.append((data, reading))
     fetch.received = len(records)
     if records and not readable:
         raise SourceError(
@@ -405,15 +408,15 @@ def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, recei
         )
     result = IngestResult()
     for start in range(0, len(new_good), INGEST_CHUNK):
-        result.add(
-            readings_ingest(
-                messages=new_good[start : start + INGEST_CHUNK],
-                source=IngestSource.EXTERNAL,
-                sensor_key=sensor.key,
-                text_values=True,
-                received_at=received_at,
-            )
+        chunk = new_good[start : start + INGEST_CHUNK]
+        # Validated above already: straight to the service's storing half.
+        batch = ValidatedBatch(
+            messages=[data for data, _ in chunk],
+            received_at=received_at,
+            valid=[(index, reading) for index, (_, reading) in enumerate(chunk)],
+            rejections=[],
         )
+        result.add(readings_store(batch=batch, source=IngestSource.EXTERNAL))
     _rejections_keep_once(new_bad, sensor_key=sensor.key)
     fetch.stored, fetch.duplicates = result.stored, result.duplicates
     fetch.rejected = result.rejected + len(new_bad)

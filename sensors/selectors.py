@@ -66,9 +66,19 @@ def sensor_get(*, key: str) -> Sensor | None:
     return Sensor.objects.filter(key=key).first()
 
 
+def _sources_scheduled() -> QuerySet[SensorSource]:
+    """The external sources the schedule fetches: enabled, of an active sensor."""
+    return SensorSource.objects.filter(enabled=True, sensor__active=True)
+
+
+def sources_due() -> list[int]:
+    """Ids of the sources the schedule fetches, by sensor key."""
+    return list(_sources_scheduled().order_by("sensor__key").values_list("pk", flat=True))
+
+
 def sources_status() -> dict[str, int]:
     """How many external sources the schedule fetches, and how many of them failed their last fetch (one query)."""
-    return SensorSource.objects.filter(enabled=True, sensor__active=True).aggregate(
+    return _sources_scheduled().aggregate(
         enabled=Count("pk"), failing=Count("pk", filter=Q(consecutive_failures__gt=0))
     )
 

@@ -41,6 +41,7 @@ from rest_framework import status
 
 from common.exceptions import ApplicationError
 from sensors.models import IngestSource, RejectedMessage, Sensor, SensorSource, SourceFetch
+from sensors.selectors import sources_due
 from sensors.services.csv_import import csv_rows
 from sensors.services.ingest import (
     IngestResult,
@@ -446,15 +447,6 @@ def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
 
 
 # --- the scheduled run ------------------------------------------------------------------------------------------
-
-
-def sources_due() -> list[int]:
-    """Ids of the sources the schedule fetches: enabled, of an active sensor, by sensor key."""
-    return list(
-        SensorSource.objects.filter(enabled=True, sensor__active=True)
-        .order_by("sensor__key")
-        .values_list("pk", flat=True)
-    )
 
 
 def sources_fetch_due(*, progress: Progress = _no_progress, session: requests.Session | None = None) -> SourcesRun:

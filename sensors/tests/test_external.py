@@ -9,13 +9,13 @@ from django.utils import timezone
 from responses import matchers
 
 from sensors.models import Reading, RejectedMessage, SensorSource, SourceFetch
+from sensors.selectors import sources_due
 from sensors.services.external import (
     CLAIM_TTL,
     SourceBusyError,
     source_fetch,
     source_fetches_prune,
     source_save,
-    sources_due,
     sources_fetch_due,
 )
 from sensors.tests.conftest import fixture_bytes

@@ -234,10 +234,8 @@ class SensorSourceAdmin(admin.ModelAdmin):
             except SourceBusyError as exc:
                 self.message_user(request, exc.detail, messages.WARNING)
                 continue
-            if fetch.status == SourceFetch.Status.SUCCESS:
-                self.message_user(request, f"{key}: {fetch_summary(fetch)}", messages.SUCCESS)
-            else:
-                self.message_user(request, f"{key}: failed: {fetch.error}", messages.ERROR)
+            level = messages.SUCCESS if fetch.status == SourceFetch.Status.SUCCESS else messages.ERROR
+            self.message_user(request, f"{key}: {fetch_summary(fetch)}", level)
 
 
 @admin.register(SourceFetch)

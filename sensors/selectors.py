@@ -66,6 +66,11 @@ def sensor_get(*, key: str) -> Sensor | None:
     return Sensor.objects.filter(key=key).first()
 
 
+def source_get(*, sensor_key: str) -> SensorSource | None:
+    """The external source of a sensor, with its sensor, or None."""
+    return SensorSource.objects.select_related("sensor").filter(sensor__key=sensor_key).first()
+
+
 def _sources_scheduled() -> QuerySet[SensorSource]:
     """The external sources the schedule fetches: enabled, of an active sensor."""
     return SensorSource.objects.filter(enabled=True, sensor__active=True)

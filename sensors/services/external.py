@@ -176,7 +176,9 @@ def source_fetch(*, source: SensorSource, session: requests.Session | None = Non
 
 
 def fetch_summary(fetch: SourceFetch) -> str:
-    """One line of counts, as the admin and `fetch_sources` show it."""
+    """One line of counts, or the error of a failed fetch, as the admin and `fetch_sources` show it."""
+    if fetch.status != SourceFetch.Status.SUCCESS:
+        return f"failed: {fetch.error}"
     return (
         f"{fetch.received} received, {fetch.skipped} skipped (not newer), {fetch.stored} stored, "
         f"{fetch.duplicates} duplicates, {fetch.rejected} rejected"

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from sensors.models import SensorSource, SourceFetch
-from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, sources_fetch_due
+from sensors.selectors import source_get
+from sensors.services.external import SourceBusyError, SourcesRun, fetch_summary, source_fetch, sources_fetch_due
 
 
 class Command(BaseCommand):
@@ -15,26 +15,21 @@ class Command(BaseCommand):
 
     def handle(self, *args, sensor, **options):
         if sensor:
-            source = SensorSource.objects.select_related("sensor").filter(sensor__key=sensor).first()
+            source = source_get(sensor_key=sensor)
             if source is None:
                 raise CommandError(f"Sensor {sensor!r} has no external source.")
             try:
-                fetches, busy = [source_fetch(source=source)], []
+                run = SourcesRun(fetches=[source_fetch(source=source)])
             except SourceBusyError as exc:
                 raise CommandError(exc.detail) from exc
         else:
             run = sources_fetch_due()
-            fetches, busy = run.fetches, run.busy
-        for fetch in fetches:
-            key = fetch.source.sensor.key
-            if fetch.status == SourceFetch.Status.SUCCESS:
-                self.stdout.write(f"{key}: {fetch_summary(fetch)}")
-            else:
-                self.stdout.write(f"{key}: failed: {fetch.error}")
-        for key in busy:
+        for fetch in run.fetches:
+            self.stdout.write(f"{fetch.source.sensor.key}: {fetch_summary(fetch)}")
+        for key in run.busy:
             self.stdout.write(f"{key}: skipped, another fetch of it is running")
-        if not fetches and not busy:
+        if not run.fetches and not run.busy:
             self.stdout.write("No enabled external source.")
-        failed = [fetch.source.sensor.key for fetch in fetches if fetch.status == SourceFetch.Status.FAILED]
-        if failed:
-            raise CommandError(f"{len(failed)} of {len(fetches)} sources failed: {', '.join(failed)}.")
+        if run.failed:
+            failed = ", ".join(fetch.source.sensor.key for fetch in run.failed)
+            raise CommandError(f"{len(run.failed)} of {len(run.fetches)} sources failed: {failed}.")

@@ -56,7 +56,6 @@ def readings_import_csv(
     reader = csv.reader(_counted(lines, progress), delimiter=delimiter)
     columns: tuple[str, ...] | None = None
     chunk: list[dict] = []
-    chunk_lines: list[int] = []
     for line, row, problem in csv_rows(reader):
         if row is None:
             report.rows += 1
@@ -67,12 +66,11 @@ def readings_import_csv(
             report.skipped += 1
             continue
         if columns is None:
-            columns = _header(cells)
-            if columns is not None:
-                _check_sensor_source(columns, sensor_key)
-                continue
-            columns = COLUMNS[: len(cells)] if len(cells) in (2, 3) else COLUMNS[:2]
+            header = _header(cells)
+            columns = header or (COLUMNS[: len(cells)] if len(cells) in (2, 3) else COLUMNS[:2])
             _check_sensor_source(columns, sensor_key)
+            if header is not None:
+                continue
         report.rows += 1
         if len(cells) != len(columns):
             _bad_row(report, line, row, f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}")
@@ -81,12 +79,11 @@ def readings_import_csv(
         item.pop("", None)
         item["line"] = line
         chunk.append(item)
-        chunk_lines.append(line)
         if len(chunk) >= chunk_size:
-            _flush(chunk, chunk_lines, sensor_key, report)
-            chunk, chunk_lines = [], []
+            _flush(chunk, sensor_key, report)
+            chunk = []
     if chunk:
-        _flush(chunk, chunk_lines, sensor_key, report)
+        _flush(chunk, sensor_key, report)
     report.errors.sort()
     return report
 
@@ -138,8 +135,8 @@ def _check_sensor_source(columns: tuple[str, ...], sensor_key: str | None) -> No
         raise ApplicationError("The file has no sensor column: name the sensor with --sensor KEY.", code="no_sensor")
 
 
-def _flush(chunk: list[dict], lines: list[int], sensor_key: str | None, report: CsvImportReport) -> None:
+def _flush(chunk: list[dict], sensor_key: str | None, report: CsvImportReport) -> None:
     result = readings_ingest(messages=chunk, source=IngestSource.CSV, sensor_key=sensor_key, text_values=True)
     report.result.add(result)
     for index, reason in result.rejections:
-        report.error(lines[index], reason)
+        report.error(chunk[index]["line"], reason)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from sensors.models import Installation, Platform, Reading, RejectedMessage, Sensor, SensorSource, SourceFetch
-from sensors.services.catalog import platform_save, sensor_save
+from sensors.services.catalog import installation_delete, installation_save, platform_save, sensor_save
 from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, source_save
 from sensors.services.ingest import rejected_message_reprocess
 
@@ -54,6 +54,14 @@ class PlatformAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         platform_save(platform=obj)
 
+    def save_formset(self, request, form, formset, change):
+        # The installations of the inline go through their services too.
+        installations = formset.save(commit=False)
+        for installation in formset.deleted_objects:
+            installation_delete(installation=installation)
+        for installation in installations:
+            installation_save(installation=installation)
+
 
 @admin.register(Installation)
 class InstallationAdmin(admin.ModelAdmin):
@@ -62,6 +70,9 @@ class InstallationAdmin(admin.ModelAdmin):
     list_select_related = ("platform",)
     search_fields = ("name", "platform__name")
     autocomplete_fields = ("platform",)
+
+    def save_model(self, request, obj, form, change):
+        installation_save(installation=obj)
 
 
 @admin.register(Sensor)

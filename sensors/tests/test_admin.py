@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from sensors.models import Reading, RejectedMessage, SensorSource, SourceFetch
+from sensors.models import Platform, Reading, RejectedMessage, SensorSource, SourceFetch
 from sensors.services.external import source_fetch
 from sensors.services.ingest import readings_ingest
 from sensors.tests.conftest import fixture_bytes
@@ -135,3 +135,24 @@ def test_sensor_page_links_to_its_source_or_to_adding_one(admin_client):
     assert "never fetched" in page
     page = admin_client.get(reverse("admin:sensors_sensor_change", args=[plain.pk])).content.decode()
     assert reverse("admin:sensors_sensorsource_add") + f"?sensor={plain.pk}" in page
+
+
+def test_a_platform_with_installations_saved_from_the_admin(admin_client):
+    response = admin_client.post(
+        reverse("admin:sensors_platform_add"),
+        {
+            "name": "North field",
+            "slug": "north",
+            "description": "",
+            "installations-TOTAL_FORMS": "1",
+            "installations-INITIAL_FORMS": "0",
+            "installations-0-name": "Tank 1",
+            "installations-0-height": "3.5",
+            "installations-0-orientation": "",
+            "installations-0-volume": "",
+            "installations-0-porosity": "{}",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    platform = Platform.objects.get(slug="north")
+    assert list(platform.installations.values_list("name", "height")) == [("Tank 1", 3.5)]

@@ -39,8 +39,6 @@ class PublishedRate:
 class RateProvider(ABC):
     """A source of exchange rates. `fetch` returns the rates of one day or raises ProviderError."""
 
-    name: str
-
     def check_configured(self) -> None:  # noqa: B027 (most providers need no key)
         """Raise ProviderNotConfiguredError when credentials are missing."""
 

@@ -19,6 +19,7 @@ import requests
 from defusedxml import ElementTree
 from django.conf import settings
 
+from rates.models import Provider
 from rates.providers.base import (
     ProviderError,
     PublishedRate,
@@ -29,7 +30,7 @@ from rates.providers.base import (
     parsing,
 )
 
-NAME = "ecb"
+NAME = Provider.ECB.value
 BASE = "EUR"
 EUROFXREF_NS = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
 MISSING = {"", "N/A"}
@@ -104,8 +105,6 @@ def count_history_days(path: Path) -> int:
 
 
 class EcbProvider(RateProvider):
-    name = NAME
-
     def fetch(self, *, session: requests.Session, on: date | None = None) -> list[PublishedRate]:
         if on is None:
             response = http_get(session, urljoin(settings.RATES_ECB_URL, "eurofxref-daily.xml"), provider=NAME)

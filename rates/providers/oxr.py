@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 import requests
 from django.conf import settings
 
+from rates.models import Provider
 from rates.providers.base import (
     ProviderError,
     ProviderNotConfiguredError,
@@ -24,7 +25,7 @@ from rates.providers.base import (
     parsing,
 )
 
-NAME = "oxr"
+NAME = Provider.OXR.value
 
 
 def parse_rates_json(body: dict[str, Any], *, on: date | None = None) -> list[PublishedRate]:
@@ -48,8 +49,6 @@ def parse_rates_json(body: dict[str, Any], *, on: date | None = None) -> list[Pu
 
 
 class OxrProvider(RateProvider):
-    name = NAME
-
     def check_configured(self) -> None:
         if not settings.OXR_APP_ID:
             raise ProviderNotConfiguredError("oxr: OXR_APP_ID is not set")

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 import requests
 from django.conf import settings
 
+from rates.models import Provider
 from rates.providers.base import (
     ProviderError,
     ProviderNotConfiguredError,
@@ -24,7 +25,7 @@ from rates.providers.base import (
     parsing,
 )
 
-NAME = "xe"
+NAME = Provider.XE.value
 
 
 def parse_convert_from(body: dict[str, Any]) -> list[PublishedRate]:
@@ -51,8 +52,6 @@ def parse_convert_from(body: dict[str, Any]) -> list[PublishedRate]:
 
 
 class XeProvider(RateProvider):
-    name = NAME
-
     def check_configured(self) -> None:
         if not (settings.XE_API_ID and settings.XE_API_KEY):
             raise ProviderNotConfiguredError("xe: XE_API_ID and XE_API_KEY are not set")

@@ -50,7 +50,7 @@ def readings_broadcast(stored: list[StoredReading]) -> None:
     by_sensor: dict[int, list[StoredReading]] = defaultdict(list)
     for reading in stored:
         by_sensor[reading.sensor_id].append(reading)
-    _run(_send_watched, layer, by_sensor)
+    layer_run(_send_watched, layer, by_sensor)
 
 
 def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, dict]]:
@@ -113,7 +113,7 @@ class OverCapacityWarning(logging.Filter):
         return True
 
 
-def _run(function, layer, *args) -> None:
+def layer_run(function, layer, *args) -> None:
     """Run a channel-layer coroutine from synchronous code.
 
     channels-redis keeps its connections per event loop, and `async_to_sync` from a plain thread makes a new loop

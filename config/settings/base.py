@@ -6,6 +6,7 @@ so that `make run` works on a machine with nothing but Python. Every variable is
 the README's environment table.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -299,7 +300,7 @@ SENSORS_MAX_FUTURE_SECONDS = env.int("SENSORS_MAX_FUTURE_SECONDS", default=300)
 # Messages larger than this are rejected unread (pub/sub, stream, MQTT, each REST item).
 SENSORS_MAX_MESSAGE_BYTES = env.int("SENSORS_MAX_MESSAGE_BYTES", default=65536)
 # Called after commit with the readings each ingest call stored: live broadcast, detection hand-off.
-SENSORS_INGEST_HOOKS = ["sensors.broadcast.readings_broadcast"]
+SENSORS_INGEST_HOOKS = ["sensors.broadcast.readings_broadcast", "detection.handoff.readings_handoff"]
 # Redis pub/sub channel of the old sensor processor's contract.
 SENSORS_PUBSUB_CHANNEL = env("SENSORS_PUBSUB_CHANNEL", default="sensor_stream")
 # Redis stream of the no-loss path, the consumer group that reads it, and this process's name in the group
@@ -337,6 +338,27 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SENSORS_REST_MAX_BATCH * 1024
 SENSORS_SOURCE_MAX_BYTES = env.int("SENSORS_SOURCE_MAX_BYTES", default=10 * 1024 * 1024)
 # ...and rows of their fetch log older than this many days are deleted by the scheduled run.
 SENSORS_SOURCE_LOG_DAYS = env.int("SENSORS_SOURCE_LOG_DAYS", default=30)
+
+# ------------------------------------------------------------------------------
+# Detection (docs/detection.md): defaults of each sensor's detector settings, edited per sensor in the admin
+# ------------------------------------------------------------------------------
+# m: points per subsequence (144 = 24 h of 10-minute readings).
+DETECTION_WINDOW = env.int("DETECTION_WINDOW", default=144)
+# Levels are % of the baseline's largest matrix-profile distance: warning from this, critical from that.
+DETECTION_WARNING_LEVEL = env.float("DETECTION_WARNING_LEVEL", default=100.0)
+DETECTION_CRITICAL_LEVEL = env.float("DETECTION_CRITICAL_LEVEL", default=200.0)
+# An anomaly closes after this many consecutive ok readings, and a new alarm within the cool-down joins it.
+DETECTION_OK_RUN = env.int("DETECTION_OK_RUN", default=6)
+DETECTION_COOLDOWN_SECONDS = env.int("DETECTION_COOLDOWN_SECONDS", default=3600)
+# A sensor with no reading for this long becomes not_available (checked by a scheduled job).
+DETECTION_SILENCE_SECONDS = env.int("DETECTION_SILENCE_SECONDS", default=3600)
+# The seed baseline a new sensor starts from (manage.py load_baselines loads the seeds).
+DETECTION_DEFAULT_SEED = env("DETECTION_DEFAULT_SEED", default="seed-mid")
+# numba keeps stumpy's compiled functions here: a new worker loads them in seconds instead of compiling them
+# (docs/detection.md, "Compilation"). numba reads the variable when stumpy is first imported, after the settings.
+os.environ.setdefault("NUMBA_CACHE_DIR", env("NUMBA_CACHE_DIR", default=str(BASE_DIR / "var" / "numba")))
+# Detectors kept ready in each worker process (LRU); others are rebuilt from their stored state when needed.
+DETECTION_CACHE_SENSORS = env.int("DETECTION_CACHE_SENSORS", default=2000)
 
 # ------------------------------------------------------------------------------
 # Health check

@@ -36,6 +36,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CELERY_TASK_ALWAYS_EAGER = False
+# Ingest does not queue detection tasks in tests (no worker takes them, and a later test's worker would get them);
+# the hand-off's own tests put it back.
+SENSORS_INGEST_HOOKS = ["sensors.broadcast.readings_broadcast"]
 
 # The servers the suite talks to for real: Redis as Celery broker and channel layer.
 CELERY_BROKER_URL = REDIS_URL

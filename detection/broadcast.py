@@ -1,0 +1,117 @@
+"""Typed broadcasts of detection over the channel layer: detections and sensor events per sensor, system events
+for everyone. Services call these after commit; consumers forward what they receive (docs/api.md, "Live streams").
+
+Like readings, detections go out as one message per sensor per detection batch, and only to watched groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from channels.layers import get_channel_layer
+
+from sensors.broadcast import group_has_members, layer_run
+
+if TYPE_CHECKING:
+    from detection.models import Detection, SensorEvent, SystemEvent
+
+DETECTIONS_EVENT = "detection.detections"
+SENSOR_EVENTS_EVENT = "detection.events"
+SYSTEM_EVENTS_EVENT = "detection.system_events"
+SYSTEM_EVENTS_GROUP = "detection.system"
+CHUNK = 1000
+
+
+def detections_group(sensor_id: int) -> str:
+    return f"detection.{sensor_id}.detections"
+
+
+def sensor_events_group(sensor_id: int) -> str:
+    return f"detection.{sensor_id}.events"
+
+
+def detection_payload(detection: Detection) -> dict:
+    return {
+        "timestamp": detection.timestamp.isoformat(),
+        "level": detection.level,
+        "distance": detection.distance,
+        "status": detection.status,
+    }
+
+
+def sensor_event_payload(event: SensorEvent) -> dict:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "at": event.at.isoformat(),
+        "level": event.level,
+        "anomaly": event.anomaly_id,
+        "message": event.message,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def system_event_payload(event: SystemEvent) -> dict:
+    return {
+        "id": event.pk,
+        "kind": event.kind,
+        "job": event.job,
+        "sensor": event.sensor.key if event.sensor_id else None,
+        "message": event.message,
+        "data": event.data,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def detections_broadcast(by_sensor: dict[tuple[int, str], list[Detection]]) -> None:
+    """Each sensor's new detections (keyed by (sensor id, key)), oldest first, to its watched group."""
+    messages = []
+    for (sensor_id, key), detections in by_sensor.items():
+        items = [detection_payload(d) for d in sorted(detections, key=lambda d: d.timestamp)]
+        for start in range(0, len(items), CHUNK):
+            messages.append(
+                (
+                    detections_group(sensor_id),
+                    {"type": DETECTIONS_EVENT, "sensor": key, "detections": items[start : start + CHUNK]},
+                )
+            )
+    _send(messages)
+
+
+def sensor_events_broadcast(events: Iterable[tuple[str, SensorEvent]]) -> None:
+    """Sensor events, given as (sensor key, event), to each sensor's events group."""
+    _send(
+        [
+            (
+                sensor_events_group(event.sensor_id),
+                {"type": SENSOR_EVENTS_EVENT, "sensor": key, "events": [sensor_event_payload(event)]},
+            )
+            for key, event in events
+        ]
+    )
+
+
+def system_events_broadcast(events: Iterable[SystemEvent]) -> None:
+    _send(
+        [
+            (SYSTEM_EVENTS_GROUP, {"type": SYSTEM_EVENTS_EVENT, "events": [system_event_payload(event)]})
+            for event in events
+        ]
+    )
+
+
+def _send(messages: list[tuple[str, dict]]) -> None:
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+    layer_run(_send_watched, layer, messages)
+
+
+async def _send_watched(layer, messages: list[tuple[str, dict]]) -> None:
+    watched: dict[str, bool] = {}
+    for group, message in messages:  # in order: the parts of one group arrive in order
+        if group not in watched:
+            watched[group] = await group_has_members(layer, group)
+        if watched[group]:
+            await layer.group_send(group, message)

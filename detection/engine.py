@@ -1,0 +1,288 @@
+"""The matrix-profile detector and the cleaning of series: numbers in, numbers out, no database.
+
+Everything here works on plain float64 arrays, so that state is stored as arrays and any process rebuilds the
+same detector from them (docs/detection.md). stumpy compiles its functions with numba at first call; `warm()`
+does that once per process.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import math
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import stumpy
+import stumpy.cache
+
+# The leak-detection service's cleaning constants (SPEC §4).
+CLEAN_DISCORDS = 15
+CLEAN_CUT = 2000.0
+CLEAN_MAD_MULTIPLIER = 5.0
+# Levels are capped so that they stay finite numbers in JSON (a constant baseline has a max distance of 0).
+LEVEL_CAP = 1e9
+
+
+class SeriesError(ValueError):
+    """A series that cannot be used (too short, not finite, constant): the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One reading's detection: level is None while the detector is not yet defined (status `undefined`)."""
+
+    level: float | None
+    distance: float | None
+    status: str
+
+
+def status_of(level: float | None, *, warning: float, critical: float) -> str:
+    if level is None:
+        return "undefined"
+    if level >= critical:
+        return "critical"
+    if level >= warning:
+        return "warning"
+    return "ok"
+
+
+def as_series(values: Iterable[float]) -> np.ndarray:
+    series = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
+    if series.ndim != 1:
+        raise SeriesError("a series is one-dimensional")
+    if not np.all(np.isfinite(series)):
+        raise SeriesError("a series holds only finite numbers")
+    return series
+
+
+def min_baseline_points(m: int) -> int:
+    """A baseline needs two windows: below that its own matrix profile (hence its max distance) means little."""
+    return 2 * m
+
+
+def baseline_check(values: np.ndarray, m: int) -> None:
+    if m < 4:
+        raise SeriesError(f"the window m must be at least 4, not {m}")
+    if len(values) < min_baseline_points(m):
+        need = min_baseline_points(m)
+        raise SeriesError(f"a baseline needs at least {need} points (2m) for m={m}, not {len(values)}")
+
+
+def baseline_stats(values: np.ndarray, m: int) -> dict[str, float]:
+    """mean, variance and max distance (the largest finite value of its non-normalized matrix profile)."""
+    values = as_series(values)
+    baseline_check(values, m)
+    profile = stumpy.aamp(values, m)[:, 0].astype(np.float64)
+    finite = profile[np.isfinite(profile)]
+    max_distance = float(finite.max()) if finite.size else 0.0
+    if max_distance <= 0:
+        raise SeriesError("a baseline must vary: every window of this one is repeated exactly (max distance 0)")
+    return {"mean": float(values.mean()), "variance": float(values.var()), "max_distance": max_distance}
+
+
+class _Seeded:
+    """An aampi object seeded with one baseline, built once per process and copied for each detector."""
+
+    def __init__(self, baseline: np.ndarray, m: int, max_distance: float) -> None:
+        self.m = m
+        self.max_distance = max_distance
+        self.points = len(baseline)
+        self.stream = stumpy.aampi(baseline, m, egress=False)
+
+    def fresh(self) -> stumpy.aampi:
+        return copy.deepcopy(self.stream)
+
+
+_seeded: dict[tuple, _Seeded] = {}
+_seeded_lock = threading.Lock()
+SEEDED_CACHE = 64
+
+
+def seeded(key, m: int, load: Callable[[], tuple[np.ndarray, float | None]]) -> _Seeded:
+    """The process's stream seeded with the baseline that `key` names; baselines never change, so a key names
+    one series for good. `load()` gives the series and its max distance for window m (None: computed here, as
+    a baseline's stored max distance holds for its own window only); it is called only when not cached."""
+    with _seeded_lock:
+        found = _seeded.get((key, m))
+    if found is None:
+        series, max_distance = load()
+        series = as_series(series)
+        if max_distance is None:
+            max_distance = baseline_stats(series, m)["max_distance"]
+        found = _Seeded(series, m, max_distance)
+        with _seeded_lock:
+            if len(_seeded) >= SEEDED_CACHE:
+                _seeded.pop(next(iter(_seeded)))
+            _seeded[(key, m)] = found
+    return found
+
+
+@dataclass
+class Detector:
+    """One sensor's detector: the baseline's aampi stream, then the sensor's own values appended one by one.
+
+    For each value: level = newest matrix-profile value / baseline max distance × 100. Defined once more than m
+    of the sensor's own values are in the series (before that the newest window still holds baseline points).
+    When the series holds 2m own values it restarts from the baseline and replays the last m (bounded memory).
+    `values` (own values since the last restart) is the whole state: `Detector.resume` with the same baseline
+    and values continues exactly as this object would have.
+    """
+
+    seed: _Seeded
+    warning: float
+    critical: float
+    values: list[float] = field(default_factory=list)
+    stream: stumpy.aampi | None = None
+
+    @classmethod
+    def resume(cls, seed: _Seeded, values: Iterable[float], *, warning: float, critical: float) -> Detector:
+        detector = cls(seed=seed, warning=warning, critical=critical)
+        detector._restart(list(map(float, values)))
+        return detector
+
+    @property
+    def m(self) -> int:
+        return self.seed.m
+
+    def _restart(self, replay: list[float]) -> None:
+        self.stream = self.seed.fresh()
+        for value in replay:
+            self.stream.update(value)
+        self.values = replay
+
+    def feed(self, value: float) -> Verdict:
+        value = float(value)
+        if not math.isfinite(value):
+            raise SeriesError("a detector takes only finite values")
+        self.stream.update(value)
+        self.values.append(value)
+        distance = float(self.stream.P_[-1])
+        level = None
+        if len(self.values) > self.m:
+            level = min(distance / self.seed.max_distance * 100.0, LEVEL_CAP) if math.isfinite(distance) else LEVEL_CAP
+        if len(self.values) >= 2 * self.m:
+            self._restart(self.values[-self.m :])
+        return Verdict(
+            level=level,
+            distance=distance if math.isfinite(distance) else None,
+            status=status_of(level, warning=self.warning, critical=self.critical),
+        )
+
+    def feed_all(self, values: Iterable[float]) -> list[Verdict]:
+        return [self.feed(value) for value in values]
+
+
+def detector_for(
+    baseline: np.ndarray, m: int, *, warning: float, critical: float, max_distance: float | None = None
+) -> Detector:
+    """A fresh detector on `baseline`, outside any cache (evaluation, baseline selection, tests)."""
+    baseline = as_series(baseline)
+    if max_distance is None:
+        max_distance = baseline_stats(baseline, m)["max_distance"]
+    return Detector.resume(_Seeded(baseline, m, max_distance), (), warning=warning, critical=critical)
+
+
+# --- cleaning ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    values: np.ndarray
+    removed: list[tuple[int, int]]  # [start, stop) index ranges of the input that were cut out
+    discords: list[tuple[int, float]]  # (index, distance) of the top discords found
+    accepted_distance: float  # discords above it were removed
+
+
+def top_discords(profile: np.ndarray, k: int, exclusion: int) -> list[tuple[int, float]]:
+    """The k largest finite profile values, each at least `exclusion` indices away from those before it."""
+    profile = profile.astype(np.float64).copy()
+    profile[~np.isfinite(profile)] = -np.inf
+    found: list[tuple[int, float]] = []
+    for _ in range(k):
+        index = int(np.argmax(profile))
+        if profile[index] == -np.inf:
+            break
+        found.append((index, float(profile[index])))
+        profile[max(0, index - exclusion) : index + exclusion + 1] = -np.inf
+    return found
+
+
+def clean(
+    values: Iterable[float],
+    m: int,
+    *,
+    discords: int = CLEAN_DISCORDS,
+    cut: float = CLEAN_CUT,
+    mad_multiplier: float = CLEAN_MAD_MULTIPLIER,
+) -> Cleaned:
+    """Remove the abnormal stretches of a series (SPEC §4), keeping the rest in order.
+
+    The top `discords` discords of its non-normalized matrix profile (exclusion zone m/2) are found. Their
+    distances are judged robustly: the accepted distance is median + `mad_multiplier` × MAD of those distances,
+    and never above `cut`. Around each discord i above it, [i − m, i + 2m) is removed; the rest is joined.
+    """
+    series = as_series(values)
+    if m < 4:
+        raise SeriesError(f"the window m must be at least 4, not {m}")
+    if len(series) < m:
+        raise SeriesError(f"cleaning needs at least m={m} points, got {len(series)}")
+    if len(series) < m + 1 + math.ceil(m / 4):
+        # Too short for a single pair of non-overlapping windows: there is no discord to find.
+        return Cleaned(values=series, removed=[], discords=[], accepted_distance=math.inf)
+    profile = stumpy.aamp(series, m)[:, 0]
+    found = top_discords(profile, discords, exclusion=m // 2)
+    distances = np.array([distance for _, distance in found])
+    median = float(np.median(distances))
+    mad = float(np.median(np.abs(distances - median)))
+    accepted = min(median + mad_multiplier * mad, cut)
+    keep = np.ones(len(series), dtype=bool)
+    removed: list[tuple[int, int]] = []
+    for index, distance in sorted(found):
+        if distance > accepted:
+            start, stop = max(0, index - m), min(len(series), index + 2 * m)
+            keep[start:stop] = False
+            removed.append((start, stop))
+    return Cleaned(values=series[keep], removed=_merge(removed), discords=found, accepted_distance=accepted)
+
+
+def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+_warm = False
+
+
+def _enable_numba_cache() -> None:
+    """Keep stumpy's compiled functions on disk (NUMBA_CACHE_DIR): a new process then loads them in about 2 s
+    instead of compiling them for about 25 s. numba's own `enable_caching` on each of stumpy's njit functions;
+    stumpy's `cache.save()` recompiles them and its `_enable()` is private (docs/detection.md, "Compilation")."""
+    for module_name, function_name in stumpy.cache.get_njit_funcs():
+        function = getattr(importlib.import_module(f"stumpy.{module_name}"), function_name)
+        enable = getattr(function, "enable_caching", None)  # absent under NUMBA_DISABLE_JIT
+        if enable is not None:
+            enable()
+
+
+def warm() -> None:
+    """Compile (or load from the cache) stumpy's numba functions now, once per process, rather than at the first
+    reading."""
+    global _warm
+    if _warm:
+        return
+    series = np.sin(np.arange(64) / 3.0)
+    detector = detector_for(series, 8, warning=100, critical=200)
+    detector.feed_all(series[:20])
+    clean(series, 8)
+    _warm = True
+
+
+_enable_numba_cache()

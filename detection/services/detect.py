@@ -1,0 +1,431 @@
+"""Detection of new readings: levels, anomalies and sensor events, in batches over many sensors.
+
+`readings_detect` is what the Celery task of the ingest hand-off calls. One call handles any number of sensors
+with a fixed number of queries (lock the states, read the undetected readings, write detections, anomalies,
+events and states), so one worker keeps up with thousands of sensors (docs/benchmarks.md).
+
+Guarantees:
+- Each sensor's readings go through its detector in timestamp order, each once. The detector state row is
+  locked while a batch is detected, so two workers never detect the same sensor at once.
+- A reading committed after a newer one of its sensor was detected is stored as `late` (no level): the series
+  only moves forward.
+- Each worker keeps detectors ready in memory (LRU); the stored state's version says whether the cached one is
+  current, else it is rebuilt from the baseline and the stored values, with exactly the same results.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict, defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from detection import engine
+from detection.broadcast import detections_broadcast
+from detection.models import (
+    FLAGGED,
+    Anomaly,
+    Baseline,
+    Detection,
+    DetectorSettings,
+    DetectorState,
+    SensorEvent,
+    Status,
+    array_from_bytes,
+    array_to_bytes,
+)
+from detection.services.events import sensor_events_store
+from sensors.models import Reading, Sensor
+
+logger = logging.getLogger(__name__)
+
+SensorState = DetectorState.SensorState
+STATE_FIELDS = ["baseline", "window", "values", "fed", "last_timestamp", "state", "anomaly", "ok_streak", "version"]
+
+
+@dataclass
+class DetectResult:
+    sensors: int = 0
+    detected: int = 0
+    late: int = 0
+    flagged: int = 0
+    anomalies_opened: int = 0
+    events: int = 0
+    no_baseline: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --- settings ---------------------------------------------------------------------------------------------------
+
+
+def detector_settings_defaults() -> dict:
+    return {
+        "window": settings.DETECTION_WINDOW,
+        "warning_level": settings.DETECTION_WARNING_LEVEL,
+        "critical_level": settings.DETECTION_CRITICAL_LEVEL,
+        "ok_run": settings.DETECTION_OK_RUN,
+        "cooldown_seconds": settings.DETECTION_COOLDOWN_SECONDS,
+        "silence_seconds": settings.DETECTION_SILENCE_SECONDS,
+    }
+
+
+def detector_settings_ensure(sensor_ids: list[int]) -> dict[int, DetectorSettings]:
+    """Each sensor's detector settings, created with the DETECTION_* defaults where missing."""
+    found = {s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=sensor_ids)}
+    missing = [pk for pk in sensor_ids if pk not in found]
+    if missing:
+        defaults = detector_settings_defaults()
+        DetectorSettings.objects.bulk_create(
+            [DetectorSettings(sensor_id=pk, **defaults) for pk in missing], ignore_conflicts=True
+        )
+        found.update({s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=missing)})
+    return found
+
+
+def default_seed_id() -> int | None:
+    """The seed baseline new sensors start from (DETECTION_DEFAULT_SEED), or None before `load_baselines`."""
+    return (
+        Baseline.objects.filter(name=settings.DETECTION_DEFAULT_SEED, kind=Baseline.Kind.SEED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+# --- detectors kept ready in this process -------------------------------------------------------------------------
+
+
+@dataclass
+class _Cached:
+    version: int
+    baseline_id: int
+    window: int
+    detector: engine.Detector
+
+
+_cache: OrderedDict[int, _Cached] = OrderedDict()
+
+
+def _seed(baseline_id: int, m: int) -> engine._Seeded:
+    def load():
+        row = Baseline.objects.only("values", "window", "max_distance").get(pk=baseline_id)
+        return row.array(), (row.max_distance if row.window == m else None)
+
+    return engine.seeded(baseline_id, m, load)
+
+
+def _detector(state: DetectorState, config: DetectorSettings, baseline_id: int) -> engine.Detector:
+    """The sensor's detector, current with `state`; restarted from the new baseline (replaying the last m
+    values) when its baseline or window changed. Updates `state.baseline`/`window` accordingly."""
+    m = config.window
+    cached = _cache.get(state.sensor_id)
+    if state.baseline_id == baseline_id and state.window == m:
+        if cached and (cached.version, cached.baseline_id, cached.window) == (state.version, baseline_id, m):
+            _cache.move_to_end(state.sensor_id)
+            detector = cached.detector
+        else:
+            values = array_from_bytes(state.values)
+            detector = engine.Detector.resume(_seed(baseline_id, m), values, warning=0, critical=0)
+    else:
+        values = array_from_bytes(state.values)[-m:]
+        detector = engine.Detector.resume(_seed(baseline_id, m), values, warning=0, critical=0)
+        state.baseline_id, state.window = baseline_id, m
+    detector.warning, detector.critical = config.warning_level, config.critical_level
+    return detector
+
+
+def _remember(state: DetectorState, detector: engine.Detector) -> None:
+    _cache[state.sensor_id] = _Cached(state.version, state.baseline_id, state.window, detector)
+    _cache.move_to_end(state.sensor_id)
+    while len(_cache) > settings.DETECTION_CACHE_SENSORS:
+        _cache.popitem(last=False)
+
+
+def detector_cache_clear() -> None:
+    """Forget the detectors kept in this process (tests; a worker rebuilds them from their stored state)."""
+    _cache.clear()
+
+
+# --- the batch --------------------------------------------------------------------------------------------------
+
+
+def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
+    """Detect the undetected readings of `sensors`, a map of sensor id to the earliest timestamp the caller
+    knows is new (the ingest hand-off) or None (the periodic sweep: whatever is newer than the last detected).
+
+    Sensors with detection disabled are skipped; sensors without a detector state start one (from their
+    settings' baseline, else the default seed) at the given timestamp.
+    """
+    result = DetectResult()
+    rows = Sensor.objects.filter(pk__in=list(sensors), detection_enabled=True).values_list("pk", "key")
+    keys = dict(rows)
+    if not keys:
+        return result
+    configs = detector_settings_ensure(list(keys))
+    seed_id = None
+    with transaction.atomic():
+        states = _states_locked(list(keys))
+        missing = [pk for pk in keys if pk not in states]
+        if missing:
+            seed_id = default_seed_id()
+            created = []
+            for pk in missing:
+                baseline_id = configs[pk].active_baseline_id() or seed_id
+                if baseline_id is None:
+                    result.no_baseline.append(keys[pk])
+                    continue
+                created.append(DetectorState(sensor_id=pk, baseline_id=baseline_id, window=configs[pk].window))
+            DetectorState.objects.bulk_create(created, ignore_conflicts=True)
+            states.update(_states_locked([s.sensor_id for s in created]))
+        pending = _pending(states, sensors)
+        detections: list[Detection] = []
+        events: list[tuple[str, SensorEvent]] = []
+        touched: dict[int, Anomaly] = {}
+        by_sensor: dict[tuple[int, str], list[Detection]] = defaultdict(list)
+        for pk, readings in pending.items():
+            state, config = states[pk], configs[pk]
+            baseline_id = config.active_baseline_id() or state.baseline_id or seed_id or default_seed_id()
+            if baseline_id is None:
+                result.no_baseline.append(keys[pk])
+                continue
+            detector = _detector(state, config, baseline_id)
+            tracker = _Tracker(state=state, config=config, key=keys[pk], events=events, touched=touched)
+            for timestamp, value in readings:
+                if state.last_timestamp is not None and timestamp <= state.last_timestamp:
+                    detection = Detection(sensor_id=pk, timestamp=timestamp, status=Status.LATE)
+                    result.late += 1
+                else:
+                    verdict = detector.feed(value)
+                    detection = Detection(
+                        sensor_id=pk,
+                        timestamp=timestamp,
+                        level=verdict.level,
+                        distance=verdict.distance,
+                        status=verdict.status,
+                    )
+                    state.last_timestamp = timestamp
+                    state.fed += 1
+                    result.detected += 1
+                    result.flagged += verdict.status in FLAGGED
+                tracker.track(detection)
+                detections.append(detection)
+                by_sensor[(pk, keys[pk])].append(detection)
+            result.anomalies_opened += tracker.opened
+            state.values = array_to_bytes(detector.values)
+            state.version += 1
+            _remember(state, detector)
+        result.sensors = len(pending)
+        result.events = len(events)
+        Detection.objects.bulk_create(detections, batch_size=5000)
+        for anomaly in touched.values():
+            anomaly.save(update_fields=_Tracker.ANOMALY_FIELDS)
+        sensor_events_store(events)
+        _states_save([states[pk] for pk in pending])
+        transaction.on_commit(lambda: detections_broadcast(by_sensor))
+    if result.no_baseline:
+        logger.warning(
+            "detection skipped: no baseline (run manage.py load_baselines)", extra={"sensors": result.no_baseline}
+        )
+    return result
+
+
+def _states_locked(sensor_ids: list[int]) -> dict[int, DetectorState]:
+    if not sensor_ids:
+        return {}
+    query = (
+        DetectorState.objects.select_for_update(of=("self",))
+        .select_related("anomaly")
+        .filter(sensor_id__in=sensor_ids)
+        .order_by("sensor_id")  # one lock order for every worker: no deadlock
+    )
+    return {state.sensor_id: state for state in query}
+
+
+def _pending(
+    states: dict[int, DetectorState], hints: Mapping[int, datetime | None]
+) -> dict[int, list[tuple[datetime, float]]]:
+    """Each sensor's undetected readings, oldest first: everything after its last detected reading, and from
+    the caller's earliest new timestamp on (which finds readings committed late)."""
+    conditions = []
+    for pk, state in states.items():
+        bounds = [t for t in (hints.get(pk), state.last_timestamp) if t is not None]
+        if bounds:
+            conditions.append(Q(sensor_id=pk, timestamp__gte=min(bounds)))
+    if not conditions:
+        return {}
+    detected = Detection.objects.filter(sensor_id=OuterRef("sensor_id"), timestamp=OuterRef("timestamp"))
+    rows = (
+        Reading.objects.filter(reduce(or_, conditions))
+        .filter(~Exists(detected))
+        .order_by("sensor_id", "timestamp")
+        .values_list("sensor_id", "timestamp", "value")
+    )
+    pending: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
+    for sensor_id, timestamp, value in rows.iterator(chunk_size=5000):
+        pending[sensor_id].append((timestamp, value))
+    return pending
+
+
+def _states_save(states: list[DetectorState]) -> None:
+    now = timezone.now()
+    for state in states:
+        state.updated_at = now
+    DetectorState.objects.bulk_update(states, [*STATE_FIELDS, "updated_at"], batch_size=500)
+
+
+class _Tracker:
+    """Anomalies and sensor events of one sensor, reading by reading.
+
+    An anomaly gathers consecutive warning/critical readings; it closes after `ok_run` ok readings (hysteresis).
+    A new alarm joins the last anomaly while that is still on, or within `cooldown_seconds` of its closing if
+    operators have not resolved it. The sensor's state (ok, critical, not_available) changes, and an event is
+    written, only when a critical reading arrives in another state, when a critical anomaly closes, or when a
+    silent sensor sends again.
+    """
+
+    ANOMALY_FIELDS = ["ended_at", "closed_at", "peak_level", "peak_at", "peak_status", "flagged"]
+
+    def __init__(self, *, state, config, key, events, touched) -> None:
+        self.state: DetectorState = state
+        self.config: DetectorSettings = config
+        self.key = key
+        self.events: list[tuple[str, SensorEvent]] = events
+        self.touched: dict[int, Anomaly] = touched
+        self.opened = 0
+
+    def track(self, detection: Detection) -> None:
+        state, status = self.state, detection.status
+        if status in FLAGGED:
+            self._flagged(detection)
+        elif status == Status.OK:
+            anomaly = state.anomaly
+            if anomaly is not None and anomaly.closed_at is None:
+                state.ok_streak += 1
+                if state.ok_streak >= self.config.ok_run:
+                    anomaly.closed_at = detection.timestamp
+                    self.touched[anomaly.pk] = anomaly
+                    if state.state == SensorState.CRITICAL:
+                        self._change(SensorState.OK, detection, "alarm over after {n} ok readings", anomaly)
+        if state.state == SensorState.NOT_AVAILABLE:
+            self._change(SensorState.OK, detection, "readings again", None)
+
+    def _flagged(self, detection: Detection) -> None:
+        state = self.state
+        state.ok_streak = 0
+        anomaly = state.anomaly
+        if anomaly is None or not self._joins(anomaly, detection.timestamp):
+            anomaly = Anomaly.objects.create(
+                sensor_id=state.sensor_id,
+                started_at=detection.timestamp,
+                ended_at=detection.timestamp,
+                peak_level=detection.level,
+                peak_at=detection.timestamp,
+                peak_status=detection.status,
+                flagged=0,
+            )
+            state.anomaly = anomaly
+            self.opened += 1
+        anomaly.closed_at = None
+        anomaly.ended_at = detection.timestamp
+        anomaly.flagged += 1
+        if detection.level > anomaly.peak_level or anomaly.flagged == 1:
+            anomaly.peak_level, anomaly.peak_at, anomaly.peak_status = (
+                detection.level,
+                detection.timestamp,
+                detection.status,
+            )
+        self.touched[anomaly.pk] = anomaly
+        if detection.status == Status.CRITICAL and state.state != SensorState.CRITICAL:
+            self._change(SensorState.CRITICAL, detection, "critical at level {level:.0f} %", anomaly)
+
+    def _joins(self, anomaly: Anomaly, timestamp: datetime) -> bool:
+        if anomaly.closed_at is None:
+            return True
+        if anomaly.status not in (Anomaly.State.OPEN, Anomaly.State.ACKNOWLEDGED):
+            return False
+        return timestamp - anomaly.closed_at <= timedelta(seconds=self.config.cooldown_seconds)
+
+    def _change(self, to: str, detection: Detection, message: str, anomaly: Anomaly | None) -> None:
+        self.state.state = to
+        text = message.format(level=detection.level or 0, n=self.config.ok_run)
+        event = SensorEvent(
+            sensor_id=self.state.sensor_id,
+            kind=to,
+            at=detection.timestamp,
+            level=detection.level,
+            anomaly=anomaly,
+            message=f"{self.key}: {text}",
+        )
+        self.events.append((self.key, event))
+
+
+# --- silence and the sweep ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckResult:
+    silent: int = 0
+    swept: int = 0
+    detect: DetectResult | None = None
+
+    def as_dict(self) -> dict:
+        return {"silent": self.silent, "swept": self.swept, "detect": self.detect.as_dict() if self.detect else None}
+
+
+def detectors_check(*, now: datetime | None = None) -> CheckResult:
+    """The scheduled check (every minute by migration): sensors silent for longer than their `silence_seconds`
+    become not_available (one event each), and readings no hand-off task detected (a lost task, a worker
+    that died) are detected now."""
+    now = now or timezone.now()
+    result = CheckResult()
+    candidates = (
+        DetectorState.objects.exclude(state=SensorState.NOT_AVAILABLE)
+        .filter(sensor__detection_enabled=True)
+        .values_list("sensor_id", "sensor__key", "sensor__latest_timestamp", "sensor__detector__silence_seconds")
+    )
+    silent = [
+        (pk, key, latest)
+        for pk, key, latest, silence in candidates
+        if latest is not None and silence is not None and now - latest > timedelta(seconds=silence)
+    ]
+    if silent:
+        with transaction.atomic():
+            states = _states_locked([pk for pk, _, _ in silent])
+            events = []
+            for pk, key, latest in silent:
+                state = states.get(pk)
+                if state is None or state.state == SensorState.NOT_AVAILABLE:
+                    continue
+                state.state = SensorState.NOT_AVAILABLE  # the values (and a cached detector) stay valid
+                events.append(
+                    (
+                        key,
+                        SensorEvent(
+                            sensor_id=pk,
+                            kind=SensorEvent.Kind.NOT_AVAILABLE,
+                            at=now,
+                            message=f"{key}: no reading since {latest:%Y-%m-%d %H:%M:%S %Z}",
+                        ),
+                    )
+                )
+            sensor_events_store(events)
+            _states_save([state for state in states.values()])
+            result.silent = len(events)
+    behind = list(
+        DetectorState.objects.filter(
+            sensor__detection_enabled=True, sensor__latest_timestamp__gt=F("last_timestamp")
+        ).values_list("sensor_id", flat=True)
+    )
+    if behind:
+        result.swept = len(behind)
+        result.detect = readings_detect(sensors=dict.fromkeys(behind))
+    return result

@@ -1,0 +1,38 @@
+"""Background jobs of the detection app: load arguments, call one service, own the retries.
+
+Services are imported inside the tasks: importing stumpy takes seconds, and processes that only queue these
+tasks (web, ingest) import this module too when Celery finds its tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery import shared_task
+from celery.signals import worker_process_init
+
+
+@worker_process_init.connect
+def _warm_detection(**_) -> None:
+    """Load stumpy's compiled functions when a worker process starts, not at its first reading."""
+    from detection import engine
+
+    engine.warm()
+
+
+@shared_task(name="detection.detect_readings", ignore_result=True)
+def detect_readings(sensors: dict[str, str | None]) -> dict:
+    """Detect the new readings of `sensors` (sensor id → earliest new timestamp, ISO 8601), queued by the ingest
+    hand-off after each stored batch."""
+    from detection.services.detect import readings_detect
+
+    parsed = {int(pk): datetime.fromisoformat(ts) if ts else None for pk, ts in sensors.items()}
+    return readings_detect(sensors=parsed).as_dict()
+
+
+@shared_task(name="detection.check_detectors")
+def check_detectors() -> dict:
+    """Mark silent sensors not_available and detect readings no hand-off reached (every minute by migration)."""
+    from detection.services.detect import detectors_check
+
+    return detectors_check().as_dict()

@@ -142,7 +142,7 @@ def process_database_url(db) -> str:
 
 
 @contextlib.contextmanager
-def celery_worker_process(*, name: str, env: dict[str, str]):
+def celery_worker_process(*, name: str, env: dict[str, str], queues: str = "celery"):
     """A real `celery worker` process (solo pool) with `env` on top of ours, up once it answers a ping; stopped
     on exit. `env` names the broker (REDIS_URL) and, for workers that touch the database, the test database."""
     from config.celery_app import app as celery_app
@@ -161,6 +161,7 @@ def celery_worker_process(*, name: str, env: dict[str, str]):
             "-n",
             f"{name}-{os.getpid()}@%h",
             "--loglevel=WARNING",
+            f"--queues={queues}",
         ],  # fmt: skip
         cwd=settings.BASE_DIR,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env},

@@ -357,6 +357,9 @@ DETECTION_DEFAULT_SEED = env("DETECTION_DEFAULT_SEED", default="seed-mid")
 # numba keeps stumpy's compiled functions here: a new worker loads them in seconds instead of compiling them
 # (docs/detection.md, "Compilation"). numba reads the variable when stumpy is first imported, after the settings.
 os.environ.setdefault("NUMBA_CACHE_DIR", env("NUMBA_CACHE_DIR", default=str(BASE_DIR / "var" / "numba")))
+# Detection tasks go to the queues detection-0 … detection-<N-1>, a sensor always to the same one (id modulo N):
+# run one single-process worker per queue, so each sensor's detector stays in that process's memory.
+DETECTION_SHARDS = env.int("DETECTION_SHARDS", default=1)
 # Detectors kept ready in each worker process (LRU); others are rebuilt from their stored state when needed.
 DETECTION_CACHE_SENSORS = env.int("DETECTION_CACHE_SENSORS", default=2000)
 

@@ -24,7 +24,7 @@ from functools import reduce
 from operator import or_
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -255,31 +255,64 @@ def _pending(
 ) -> dict[int, list[tuple[datetime, float]]]:
     """Each sensor's undetected readings, oldest first: everything after its last detected reading, and from
     the caller's earliest new timestamp on (which finds readings committed late)."""
-    conditions = []
+    bounds: dict[int, datetime] = {}
     for pk, state in states.items():
-        bounds = [t for t in (hints.get(pk), state.last_timestamp) if t is not None]
-        if bounds:
-            conditions.append(Q(sensor_id=pk, timestamp__gte=min(bounds)))
-    if not conditions:
-        return {}
-    detected = Detection.objects.filter(sensor_id=OuterRef("sensor_id"), timestamp=OuterRef("timestamp"))
-    rows = (
-        Reading.objects.filter(reduce(or_, conditions))
-        .filter(~Exists(detected))
-        .order_by("sensor_id", "timestamp")
-        .values_list("sensor_id", "timestamp", "value")
-    )
+        known = [t for t in (hints.get(pk), state.last_timestamp) if t is not None]
+        if known:
+            bounds[pk] = min(known)
     pending: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-    for sensor_id, timestamp, value in rows.iterator(chunk_size=5000):
+    if not bounds:
+        return pending
+    for sensor_id, timestamp, value in _undetected(bounds):
         pending[sensor_id].append((timestamp, value))
     return pending
 
 
+def _undetected(bounds: dict[int, datetime]):
+    """(sensor id, timestamp, value) of readings from each sensor's bound on that have no detection, ordered."""
+    if connection.vendor == "postgresql":
+        # One join against the bounds as arrays: an OR of 1,000 conditions costs the ORM and the planner ~0.5 s.
+        sql = f"""
+            SELECT r.sensor_id, r."timestamp", r.value
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS b(sensor_id, since)
+            JOIN {Reading._meta.db_table} r ON r.sensor_id = b.sensor_id AND r."timestamp" >= b.since
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {Detection._meta.db_table} d
+                WHERE d.sensor_id = r.sensor_id AND d."timestamp" = r."timestamp"
+            )
+            ORDER BY r.sensor_id, r."timestamp"
+        """  # noqa: S608 (table names from the models)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(bounds), list(bounds.values())])
+            yield from cursor.fetchall()
+        return
+    detected = Detection.objects.filter(sensor_id=OuterRef("sensor_id"), timestamp=OuterRef("timestamp"))
+    items = sorted(bounds.items())
+    for start in range(0, len(items), 200):  # SQLite limits the depth of an expression tree
+        condition = reduce(or_, (Q(sensor_id=pk, timestamp__gte=since) for pk, since in items[start : start + 200]))
+        yield from (
+            Reading.objects.filter(condition)
+            .filter(~Exists(detected))
+            .order_by("sensor_id", "timestamp")
+            .values_list("sensor_id", "timestamp", "value")
+        )
+
+
 def _states_save(states: list[DetectorState]) -> None:
+    """One parameterised UPDATE per state, sent as one batch (Django's bulk_update builds a CASE per field and
+    row: 10 s for 1,000 states, against tens of milliseconds here)."""
+    if not states:
+        return
     now = timezone.now()
+    table = DetectorState._meta.db_table
+    columns = [DetectorState._meta.get_field(name).column for name in STATE_FIELDS]
+    assignments = ", ".join(f"{connection.ops.quote_name(column)} = %s" for column in [*columns, "updated_at"])
+    rows = []
     for state in states:
         state.updated_at = now
-    DetectorState.objects.bulk_update(states, [*STATE_FIELDS, "updated_at"], batch_size=500)
+        rows.append([*(getattr(state, column) for column in columns), now, state.sensor_id])
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE sensor_id = %s", rows)  # noqa: S608 (names)
 
 
 class _Tracker:

@@ -22,13 +22,15 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 @pytest.fixture
 def detection_worker(redis_url, process_database_url):
     celery_app.control.purge()
-    env = {"CI": "true", "DATABASE_URL": process_database_url, "REDIS_URL": redis_url}
-    with celery_worker_process(name="detection", env=env) as process:
+    env = {"CI": "true", "DATABASE_URL": process_database_url, "REDIS_URL": redis_url, "DETECTION_SHARDS": "2"}
+    # The two shard queues, as two `detect` processes would read them (one process reads both here).
+    with celery_worker_process(name="detection", env=env, queues="detection-0,detection-1") as process:
         yield process
 
 
 def test_ingested_readings_are_detected_by_the_worker(detection_worker, settings):
     settings.SENSORS_INGEST_HOOKS = ["detection.handoff.readings_handoff"]
+    settings.DETECTION_SHARDS = 2
     seed_baseline()
     values = normal_series(400, seed=3)
     for start in range(0, 400, 100):  # four ingest calls, four hand-off tasks

@@ -28,10 +28,10 @@ def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSetti
 
     Guarantees, checked on the settings as they would be after the change (each refusal an ApplicationError
     naming the field, nothing saved): window ≥ 4; 0 < warning_level ≤ critical_level; ok_run ≥ 1; the baseline
-    is a seed or one of this sensor's own; every baseline the detector may use with these settings (the chosen
-    one or the default seed, and the feedback baseline in feedback mode) holds at least 2m points. The detection
-    service notices a new window or baseline itself and restarts the detector from it, replaying the sensor's
-    last m values.
+    is a seed or one of this sensor's own; when the window or the baseline changes, every baseline the detector
+    may use with the new settings (the chosen one or the default seed, and the feedback baseline in feedback
+    mode) holds at least 2m points. The detection service notices a new window or baseline itself and restarts
+    the detector from it, replaying the sensor's last m values.
     """
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
@@ -57,7 +57,7 @@ def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSetti
     baseline = changes.get("baseline")
     if baseline is not None and not (baseline.kind == Baseline.Kind.SEED or baseline.sensor_id == sensor.pk):
         errors["baseline"] = [f"Baseline {baseline.pk} belongs to another sensor: choose a seed or one of its own."]
-    if "window" not in errors and "baseline" not in errors:
+    if ("window" in changes or "baseline" in changes) and "window" not in errors and "baseline" not in errors:
         # A detector seeded with fewer than 2m points has no meaningful max distance (engine.baseline_check).
         need = engine.min_baseline_points(config.window)
         candidates = [("baseline", config.baseline_id or default_seed_id())]

@@ -233,5 +233,5 @@ class FeedbackSerializer(serializers.Serializer):
     points = serializers.IntegerField(
         required=False,
         min_value=1,
-        help_text="Recent readings to take as normal: default 2m, at least m (the window), at most 10,000.",
+        help_text="Recent readings taken as normal: default 2m, at least m (the window), at most 5,000 (or 2m).",
     )

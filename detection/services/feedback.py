@@ -20,9 +20,10 @@ from detection.services.baselines import baseline_create
 from detection.services.detect import default_seed_id, detector_settings_ensure
 from sensors.models import Reading, Sensor
 
-# The feedback baseline's own matrix profile is computed in the request that makes it (O(n²) in its length):
-# bound the readings one request may add (10,000 is about 70 days of 10-minute points).
-FEEDBACK_MAX_POINTS = 10_000
+# The feedback baseline's own matrix profile is computed in the request that makes it, O(n²) in its length:
+# with a 14-day seed of 10-minute points, 5,000 more readings (about 35 days) take about 2 s, 10,000 take 5 s.
+# A sensor whose window is larger may still add its default 2m.
+FEEDBACK_MAX_POINTS = 5_000
 
 
 @transaction.atomic
@@ -33,7 +34,7 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
     `not_enough_readings`. It builds a new `feedback` baseline named `feedback-<key>-<UTC time>`: the values of
     the baseline in use (the chosen one, else the default seed; never an earlier feedback baseline, which
     would pile feedback on feedback) followed by the sensor's last `points` readings (default 2m, at least m,
-    at most FEEDBACK_MAX_POINTS; fewer if the sensor has fewer), oldest first; its parent is the
+    at most FEEDBACK_MAX_POINTS or 2m if larger; fewer if the sensor has fewer), oldest first; its parent is the
     baseline in use. Enabling again replaces the feedback baseline with a fresh one. Disabling only clears
     `feedback_enabled`: the feedback baseline stays (and stays linked) for the record.
     """
@@ -47,7 +48,7 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
     m = config.window
     if points is None:
         points = 2 * m
-    limit = FEEDBACK_MAX_POINTS
+    limit = max(FEEDBACK_MAX_POINTS, 2 * m)
     if not m <= points <= limit:
         raise ApplicationError(
             f"points must be between the window ({m}) and {limit}, not {points}.",

@@ -28,12 +28,6 @@ class DetectionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DetectionPageSerializer(serializers.Serializer):
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = DetectionSerializer(many=True)
-
-
 # --- anomalies ----------------------------------------------------------------------------------------------------
 
 

@@ -32,7 +32,6 @@ from detection.api.serializers import (
     BaselineSerializer,
     BaselinesSelectSerializer,
     DetectionJobProgressSerializer,
-    DetectionPageSerializer,
     DetectionSerializer,
     DetectorSettingsSerializer,
     FeedbackSerializer,
@@ -62,7 +61,6 @@ PAGE_PARAMETERS = [
     OpenApiParameter("page", OpenApiTypes.INT, description="Page number (from 1)."),
     OpenApiParameter("page_size", OpenApiTypes.INT, description="50 by default, at most 1000."),
 ]
-ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 
 def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> list[OpenApiParameter]:
@@ -82,8 +80,16 @@ def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> list[O
     ]
 
 
-def paginated(request: Request, view: APIView, queryset, serializer_class) -> Response:
-    paginator = PageNumberPagination()
+class ListApi(APIView):
+    """A read-only list in pages. `pagination_class` is not used by a plain APIView: it is set so the schema shows
+    the paginated shape (drf-spectacular reads it), and `paginated` uses the same class."""
+
+    permission_classes = [CanRead]
+    pagination_class: type = PageNumberPagination
+
+
+def paginated(request: Request, view: ListApi, queryset, serializer_class) -> Response:
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
@@ -100,10 +106,10 @@ class DetectionCursorPagination(CursorPagination):
     max_page_size = 10_000
 
 
-class SensorDetectionListApi(APIView):
+class SensorDetectionListApi(ListApi):
     """One sensor's detections (level, status), oldest first, in cursor pages; 404 for an unknown sensor."""
 
-    permission_classes = [CanRead]
+    pagination_class = DetectionCursorPagination
 
     @extend_schema(
         parameters=[
@@ -112,14 +118,13 @@ class SensorDetectionListApi(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="1000 by default, at most 10000."),
         ],
-        responses=DetectionPageSerializer,
+        responses=DetectionSerializer(many=True),
     )
     def get(self, request: Request, key: str) -> Response:
         sensor = sensor_or_404(key)
-        paginator = DetectionCursorPagination()
-        queryset = detection_list(sensor=sensor, filters=request.query_params)
-        page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(DetectionSerializer(page, many=True).data)
+        return paginated(
+            request, self, detection_list(sensor=sensor, filters=request.query_params), DetectionSerializer
+        )
 
 
 # --- anomalies ----------------------------------------------------------------------------------------------------
@@ -132,10 +137,8 @@ def anomaly_or_404(anomaly_id: int) -> Anomaly:
     return anomaly
 
 
-class AnomalyListApi(APIView):
+class AnomalyListApi(ListApi):
     """Anomalies, newest first."""
-
-    permission_classes = [CanRead]
 
     @extend_schema(
         parameters=[*filter_parameters(AnomalyFilter), *PAGE_PARAMETERS],
@@ -148,7 +151,7 @@ class AnomalyListApi(APIView):
 class AnomalyDetailApi(APIView):
     permission_classes = [CanRead]
 
-    @extend_schema(parameters=[ID_PARAMETER], responses=AnomalySerializer)
+    @extend_schema(responses=AnomalySerializer)
     def get(self, request: Request, anomaly_id: int) -> Response:
         return Response(AnomalySerializer(anomaly_or_404(anomaly_id)).data)
 
@@ -162,7 +165,6 @@ class AnomalyAcknowledgeApi(APIView):
     permission_classes = [CanOperate]
 
     @extend_schema(
-        parameters=[ID_PARAMETER],
         request=AnomalyAcknowledgeSerializer,
         responses={200: AnomalySerializer, 409: REFUSED},
     )
@@ -179,7 +181,6 @@ class AnomalyResolveApi(APIView):
     permission_classes = [CanOperate]
 
     @extend_schema(
-        parameters=[ID_PARAMETER],
         request=AnomalyResolveSerializer,
         responses={200: AnomalySerializer, 409: REFUSED},
     )
@@ -193,10 +194,8 @@ class AnomalyResolveApi(APIView):
 # --- events -------------------------------------------------------------------------------------------------------
 
 
-class SensorEventListApi(APIView):
+class SensorEventListApi(ListApi):
     """Sensor events (state changes: critical, ok, not_available), newest first."""
-
-    permission_classes = [CanRead]
 
     @extend_schema(
         parameters=[*filter_parameters(SensorEventFilter), *PAGE_PARAMETERS],
@@ -206,10 +205,8 @@ class SensorEventListApi(APIView):
         return paginated(request, self, sensor_event_list(filters=request.query_params), SensorEventSerializer)
 
 
-class SystemEventListApi(APIView):
+class SystemEventListApi(ListApi):
     """System events reported by jobs (alert_critical, alert_success, info), newest first."""
-
-    permission_classes = [CanRead]
 
     @extend_schema(
         parameters=[*filter_parameters(SystemEventFilter), *PAGE_PARAMETERS],
@@ -222,10 +219,8 @@ class SystemEventListApi(APIView):
 # --- baselines ----------------------------------------------------------------------------------------------------
 
 
-class BaselineListApi(APIView):
+class BaselineListApi(ListApi):
     """Baselines by name, with their statistics; the values are in the detail only."""
-
-    permission_classes = [CanRead]
 
     @extend_schema(
         parameters=[*filter_parameters(BaselineFilter), *PAGE_PARAMETERS],
@@ -240,7 +235,7 @@ class BaselineDetailApi(APIView):
 
     permission_classes = [CanRead]
 
-    @extend_schema(parameters=[ID_PARAMETER], responses=BaselineDetailSerializer)
+    @extend_schema(responses=BaselineDetailSerializer)
     def get(self, request: Request, baseline_id: int) -> Response:
         baseline = baseline_get(baseline_id=baseline_id)
         if baseline is None:

@@ -9,6 +9,7 @@ from common.views import healthcheck, liveness
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("sensors.api.urls")),
+    path("", include("detection.api.urls")),
     path("", include("rates.api.urls")),
 ]
 

@@ -2,7 +2,69 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
+from detection.filters import (
+    AnomalyFilter,
+    BaselineFilter,
+    DetectionFilter,
+    SensorEventFilter,
+    SystemEventFilter,
+    filtered,
+)
+from detection.models import Anomaly, Baseline, Detection, DetectorState, SensorEvent, SystemEvent
+from sensors.models import Sensor
+
 # --- API and pages ------------------------------------------------------------------------------------------------
+
+
+def detection_list(*, sensor: Sensor, filters: dict | None = None) -> QuerySet[Detection]:
+    """One sensor's detections, oldest first (as its readings), narrowed by `DetectionFilter`
+    (`since`, `until`, `status`); bad filter values raise ApplicationError."""
+    queryset = Detection.objects.filter(sensor=sensor).order_by("timestamp")
+    return filtered(DetectionFilter, filters, queryset)
+
+
+def anomaly_list(*, filters: dict | None = None) -> QuerySet[Anomaly]:
+    """Anomalies, newest first, with their sensor and the operators who handled them joined; `AnomalyFilter`
+    (`sensor`, `status`, `active`, `since`, `until`)."""
+    queryset = Anomaly.objects.select_related("sensor", "acknowledged_by", "resolved_by").order_by("-started_at", "-id")
+    return filtered(AnomalyFilter, filters, queryset)
+
+
+def anomaly_get(*, anomaly_id: int) -> Anomaly | None:
+    return anomaly_list().filter(pk=anomaly_id).first()
+
+
+def sensor_event_list(*, filters: dict | None = None) -> QuerySet[SensorEvent]:
+    """Sensor events, newest first, with their sensor joined; `SensorEventFilter` (`sensor`, `kind`)."""
+    queryset = SensorEvent.objects.select_related("sensor").order_by("-created_at", "-id")
+    return filtered(SensorEventFilter, filters, queryset)
+
+
+def system_event_list(*, filters: dict | None = None) -> QuerySet[SystemEvent]:
+    """System events, newest first, with their sensor (if any) joined; `SystemEventFilter` (`kind`, `job`)."""
+    queryset = SystemEvent.objects.select_related("sensor").order_by("-created_at", "-id")
+    return filtered(SystemEventFilter, filters, queryset)
+
+
+def baseline_list(*, filters: dict | None = None) -> QuerySet[Baseline]:
+    """Baselines by name, without their values (a baseline holds thousands of points: only the detail loads
+    them); `BaselineFilter` (`kind`, `sensor`)."""
+    queryset = Baseline.objects.select_related("sensor").defer("values").order_by("name")
+    return filtered(BaselineFilter, filters, queryset)
+
+
+def baseline_get(*, baseline_id: int, with_values: bool = True) -> Baseline | None:
+    queryset = Baseline.objects.select_related("sensor")
+    if not with_values:
+        queryset = queryset.defer("values")
+    return queryset.filter(pk=baseline_id).first()
+
+
+def detector_state_get(*, sensor: Sensor) -> DetectorState | None:
+    """The sensor's detector state (None before its first detection), without its stored values."""
+    return DetectorState.objects.defer("values").filter(sensor=sensor).first()
 
 
 # --- live-stream history ------------------------------------------------------------------------------------------

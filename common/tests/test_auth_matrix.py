@@ -35,6 +35,20 @@ def _sensor() -> list:
     return [SENSOR_KEY]
 
 
+def _anomaly() -> list:
+    from detection.tests.factories import AnomalyFactory
+
+    return [AnomalyFactory(sensor=SensorFactory(key=SENSOR_KEY)).pk]
+
+
+def _baseline() -> list:
+    from detection.models import Baseline
+
+    # A row as `load_baselines` stores it; its numbers do not matter here (and computing them would load stumpy).
+    fields = {"window": 4, "values": b"", "points": 0, "mean": 0.0, "variance": 0.0, "max_distance": 1.0}
+    return [Baseline.objects.create(name="matrix-seed", kind=Baseline.Kind.SEED, **fields).pk]
+
+
 STAFF_ONLY = {
     "anonymous": 401,
     "no_role": 403,
@@ -139,6 +153,21 @@ ENDPOINTS = [
     ("get", "rates-api:job-progress", _job_id, None, READ),
     ("get", "rates-legacy:rate-list", None, None, READ),
     ("post", "rates-legacy:rates-update", None, {}, write(202)),
+    ("get", "detection-api:sensor-detections", _sensor, None, READ),
+    ("get", "detection-api:sensor-detections", _sensor, {"status": "warning,critical"}, READ),
+    ("get", "detection-api:sensor-detector", _sensor, None, READ),
+    ("patch", "detection-api:sensor-detector", _sensor, {"ok_run": 3}, write(200)),
+    ("post", "detection-api:sensor-feedback", _sensor, {"enabled": False}, write(200)),
+    ("get", "detection-api:anomaly-list", None, {"active": "true"}, READ),
+    ("get", "detection-api:anomaly-detail", _anomaly, None, READ),
+    ("post", "detection-api:anomaly-acknowledge", _anomaly, {"note": "seen"}, write(200)),
+    ("post", "detection-api:anomaly-resolve", _anomaly, {"cause": "external_cause"}, write(200)),
+    ("get", "detection-api:sensor-event-list", None, None, READ),
+    ("get", "detection-api:system-event-list", None, None, READ),
+    ("get", "detection-api:baseline-list", None, None, READ),
+    ("get", "detection-api:baseline-detail", _baseline, None, READ),
+    ("post", "detection-api:baselines-select", None, {"sensors": [SENSOR_KEY]}, write(202)),
+    ("get", "detection-api:job-progress", _job_id, None, READ),
 ]
 
 

@@ -286,6 +286,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `status` or `kind` of their own: name each choice set once, for what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "DetectionStatusEnum": "detection.models.Status",
+        "AnomalyStatusEnum": "detection.models.Anomaly.State",
+        "SensorStateEnum": "detection.models.SensorEvent.Kind",  # the same choices as DetectorState.SensorState
+        "SystemEventKindEnum": "detection.models.SystemEvent.Kind",
+        "BaselineKindEnum": "detection.models.Baseline.Kind",
+    },
 }
 
 # ------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""One filter vocabulary for the detection API and pages (django-filter), applied by the selectors.
+
+Times are ISO 8601 (naive = UTC); `since` is inclusive and `until` exclusive everywhere, as `start`/`end` of the
+readings API. A list of statuses or kinds is one comma-separated value (`status=warning,critical`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+
+from common.exceptions import ApplicationError
+from detection.models import Anomaly, Baseline, Detection, SensorEvent, Status, SystemEvent
+
+
+class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
+    """A comma-separated list of choices, each one checked."""
+
+
+def filtered(filterset_class: type[django_filters.FilterSet], filters: dict | None, queryset: QuerySet) -> QuerySet:
+    """`queryset` narrowed by `filters` (a dict or QueryDict); bad values raise ApplicationError naming each field
+    (django-filter would otherwise answer an empty list, which hides the mistake)."""
+    if filters is None:
+        return queryset
+    filterset = filterset_class(filters, queryset=queryset)
+    if not filterset.is_valid():
+        errors: dict[str, Any] = {field: list(messages) for field, messages in filterset.errors.items()}
+        raise ApplicationError("Invalid filter.", code="validation_error", fields=errors)
+    return filterset.qs
+
+
+class DetectionFilter(django_filters.FilterSet):
+    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
+    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
+    status = ChoiceInFilter(choices=Status.choices, help_text="One status or a comma list, e.g. `warning,critical`.")
+
+    class Meta:
+        model = Detection
+        fields = ["since", "until", "status"]
+
+
+class AnomalyFilter(django_filters.FilterSet):
+    sensor = django_filters.CharFilter(field_name="sensor__key", help_text="Sensor key.")
+    status = ChoiceInFilter(choices=Anomaly.State.choices, help_text="One lifecycle status or a comma list.")
+    active = django_filters.BooleanFilter(
+        field_name="closed_at", lookup_expr="isnull", help_text="true: the alarm is still on (not closed)."
+    )
+    # An anomaly is in [since, until) when any part of it is: it started before `until` and ended at or after
+    # `since` (a long alarm that began earlier still shows up).
+    since = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="gte", help_text="Inclusive.")
+    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", help_text="Exclusive.")
+
+    class Meta:
+        model = Anomaly
+        fields = ["sensor", "status", "active", "since", "until"]
+
+
+class SensorEventFilter(django_filters.FilterSet):
+    sensor = django_filters.CharFilter(field_name="sensor__key", help_text="Sensor key.")
+    kind = ChoiceInFilter(choices=SensorEvent.Kind.choices, help_text="One kind or a comma list.")
+
+    class Meta:
+        model = SensorEvent
+        fields = ["sensor", "kind"]
+
+
+class SystemEventFilter(django_filters.FilterSet):
+    kind = ChoiceInFilter(choices=SystemEvent.Kind.choices, help_text="One kind or a comma list.")
+    job = django_filters.CharFilter(help_text="The job that reported it, e.g. `select_baselines`.")
+
+    class Meta:
+        model = SystemEvent
+        fields = ["kind", "job"]
+
+
+class BaselineFilter(django_filters.FilterSet):
+    kind = ChoiceInFilter(choices=Baseline.Kind.choices, help_text="One kind or a comma list.")
+    sensor = django_filters.CharFilter(field_name="sensor__key", help_text="Sensor key (seeds have none).")
+
+    class Meta:
+        model = Baseline
+        fields = ["kind", "sensor"]

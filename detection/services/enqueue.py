@@ -1,0 +1,39 @@
+"""Queueing the baseline jobs from the API: by task name, after commit, with a job id to follow."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import transaction
+
+from common.exceptions import ApplicationError
+from sensors.models import Sensor
+
+SELECT_BASELINES_TASK = "detection.select_baselines"
+AUGMENT_BASELINES_TASK = "detection.augment_baselines"
+JOB_TASKS = (SELECT_BASELINES_TASK, AUGMENT_BASELINES_TASK)
+
+
+def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
+    """Queue a baseline selection of the sensors with these keys (None: every sensor) once the current
+    transaction commits, and return its job id (the Celery task id), whose progress
+    `GET /api/v1/detection/jobs/<id>/` shows. Unknown keys are refused (ApplicationError naming them), and
+    nothing is queued.
+
+    The task is sent by name, so the web process never imports the task's code (which loads stumpy)."""
+    from config.celery_app import app
+
+    sensor_ids = None
+    if sensors is not None:
+        found = dict(Sensor.objects.filter(key__in=sensors).values_list("key", "pk"))
+        unknown = sorted(set(sensors) - set(found))
+        if unknown:
+            shown = ", ".join(repr(key) for key in unknown[:10]) + (" …" if len(unknown) > 10 else "")
+            raise ApplicationError(
+                f"Unknown sensors: {shown}.", fields={"sensors": [f"No sensor {key!r}." for key in unknown[:100]]}
+            )
+        sensor_ids = sorted(set(found.values()))
+    job_id = str(uuid.uuid4())
+    kwargs = {"sensor_ids": sensor_ids}
+    transaction.on_commit(lambda: app.send_task(SELECT_BASELINES_TASK, kwargs=kwargs, task_id=job_id))
+    return job_id

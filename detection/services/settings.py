@@ -1,0 +1,79 @@
+"""Operators' changes to how one sensor is detected (its DetectorSettings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from common.exceptions import ApplicationError
+from detection import engine
+from detection.models import Baseline, DetectorSettings
+from detection.services.detect import default_seed_id, detector_settings_ensure
+from sensors.models import Sensor
+
+EDITABLE = ("window", "warning_level", "critical_level", "ok_run", "cooldown_seconds", "silence_seconds", "baseline")
+
+
+def _baseline_points(baseline_id: int | None) -> tuple[str, int] | None:
+    if baseline_id is None:
+        return None
+    return Baseline.objects.filter(pk=baseline_id).values_list("name", "points").first()
+
+
+@transaction.atomic
+def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSettings:
+    """Change some of the sensor's detector settings (those of `EDITABLE`; `baseline` is a Baseline or None for
+    the default seed) and return them, created with the defaults first if missing.
+
+    Guarantees, checked on the settings as they would be after the change (each refusal an ApplicationError
+    naming the field, nothing saved): window ≥ 4; 0 < warning_level ≤ critical_level; ok_run ≥ 1; the baseline
+    is a seed or one of this sensor's own; when the window or the baseline changes, every baseline the detector
+    may use with the new settings (the chosen one or the default seed, and the feedback baseline in feedback
+    mode) holds at least 2m points. The detection service notices a new window or baseline itself and restarts
+    the detector from it, replaying the sensor's last m values.
+    """
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise ApplicationError(
+            f"Not editable: {', '.join(unknown)}.", fields={name: ["Not editable."] for name in unknown}
+        )
+    detector_settings_ensure([sensor.pk])
+    config = DetectorSettings.objects.select_for_update().get(sensor=sensor)
+    for name, value in changes.items():
+        setattr(config, name, value)
+
+    errors: dict[str, list[str]] = {}
+    if config.window < 4:
+        errors["window"] = [f"Must be at least 4, not {config.window}."]
+    if config.warning_level <= 0:
+        errors["warning_level"] = ["Must be above 0."]
+    if config.critical_level < config.warning_level:
+        errors["critical_level"] = [
+            f"Must be at least the warning level ({config.warning_level:g}), not {config.critical_level:g}."
+        ]
+    if config.ok_run < 1:
+        errors["ok_run"] = ["Must be at least 1."]
+    baseline = changes.get("baseline")
+    if baseline is not None and not (baseline.kind == Baseline.Kind.SEED or baseline.sensor_id == sensor.pk):
+        errors["baseline"] = [f"Baseline {baseline.pk} belongs to another sensor: choose a seed or one of its own."]
+    if ("window" in changes or "baseline" in changes) and "window" not in errors and "baseline" not in errors:
+        # A detector seeded with fewer than 2m points has no meaningful max distance (engine.baseline_check).
+        need = engine.min_baseline_points(config.window)
+        candidates = [("baseline", config.baseline_id or default_seed_id())]
+        if config.feedback_enabled:
+            candidates.append(("baseline", config.feedback_baseline_id))
+        for field, baseline_id in candidates:
+            found = _baseline_points(baseline_id)
+            if found is not None and found[1] < need:
+                name, points = found
+                target = "window" if "window" in changes else field
+                errors.setdefault(target, []).append(
+                    f"Baseline {name!r} has {points} points; window {config.window} needs at least {need} (2m)."
+                )
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(first, code="validation_error", fields=errors)
+
+    config.save()
+    return config

@@ -71,13 +71,23 @@ def baseline_check(values: np.ndarray, m: int) -> None:
         raise SeriesError(f"a baseline needs at least {need} points (2m) for m={m}, not {len(values)}")
 
 
-def baseline_stats(values: np.ndarray, m: int) -> dict[str, float]:
-    """mean, variance and max distance (the largest finite value of its non-normalized matrix profile)."""
+def baseline_stats(values: np.ndarray, m: int, joins: Iterable[int] = ()) -> dict[str, float]:
+    """mean, variance and max distance: the largest finite value of its non-normalized matrix profile.
+
+    `joins` are the indices where a series made of pieces starts a new piece (cleaning cuts stretches out,
+    augmentation appends history): windows across a join mix two moments that never followed each other, so
+    their distances are not normal behaviour and are left out of the max (unless every window crosses one).
+    """
     values = as_series(values)
     baseline_check(values, m)
     profile = stumpy.aamp(values, m)[:, 0].astype(np.float64)
-    finite = profile[np.isfinite(profile)]
-    max_distance = float(finite.max()) if finite.size else 0.0
+    usable = np.isfinite(profile)
+    crossing = np.zeros(len(profile), dtype=bool)
+    for join in joins:
+        crossing[max(0, join - m + 1) : max(0, join)] = True  # windows [i, i + m) with i < join < i + m
+    if np.any(usable & ~crossing):
+        usable &= ~crossing
+    max_distance = float(profile[usable].max()) if usable.any() else 0.0
     if max_distance <= 0:
         raise SeriesError("a baseline must vary: every window of this one is repeated exactly (max distance 0)")
     return {"mean": float(values.mean()), "variance": float(values.var()), "max_distance": max_distance}
@@ -109,10 +119,7 @@ def seeded(key, m: int, load: Callable[[], tuple[np.ndarray, float | None]]) -> 
         found = _seeded.get((key, m))
     if found is None:
         series, max_distance = load()
-        series = as_series(series)
-        if max_distance is None:
-            max_distance = baseline_stats(series, m)["max_distance"]
-        found = _Seeded(series, m, max_distance)
+        found = _Seeded(as_series(series), m, max_distance)
         with _seeded_lock:
             if len(_seeded) >= SEEDED_CACHE:
                 _seeded.pop(next(iter(_seeded)))
@@ -194,6 +201,17 @@ class Cleaned:
     removed: list[tuple[int, int]]  # [start, stop) index ranges of the input that were cut out
     discords: list[tuple[int, float]]  # (index, distance) of the top discords found
     accepted_distance: float  # discords above it were removed
+
+    @property
+    def joins(self) -> list[int]:
+        """Indices of `values` where a cut was made (the piece before and the one from here were not adjacent)."""
+        joins, cut = [], 0
+        total = len(self.values) + sum(stop - start for start, stop in self.removed)
+        for start, stop in self.removed:
+            if start > 0 and stop < total:
+                joins.append(start - cut)
+            cut += stop - start
+        return joins
 
 
 def top_discords(profile: np.ndarray, k: int, exclusion: int) -> list[tuple[int, float]]:

@@ -70,6 +70,9 @@ class Baseline(models.Model):
     max_distance = models.FloatField(
         editable=False, help_text="The largest value of the baseline's own matrix profile for its window."
     )
+    joins = models.JSONField(
+        default=list, editable=False, help_text="Indices where a new piece starts (cuts of cleaning, appended history)."
+    )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

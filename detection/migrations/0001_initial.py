@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                 ('mean', models.FloatField(editable=False)),
                 ('variance', models.FloatField(editable=False)),
                 ('max_distance', models.FloatField(editable=False, help_text="The largest value of the baseline's own matrix profile for its window.")),
+                ('joins', models.JSONField(default=list, editable=False, help_text='Indices where a new piece starts (cuts of cleaning, appended history).')),
                 ('description', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='detection.baseline')),

@@ -117,8 +117,11 @@ _cache: OrderedDict[int, _Cached] = OrderedDict()
 
 def _seed(baseline_id: int, m: int) -> engine._Seeded:
     def load():
-        row = Baseline.objects.only("values", "window", "max_distance").get(pk=baseline_id)
-        return row.array(), (row.max_distance if row.window == m else None)
+        row = Baseline.objects.only("values", "window", "max_distance", "joins").get(pk=baseline_id)
+        if row.window == m:
+            return row.array(), row.max_distance
+        # A stored max distance holds for the baseline's own window only.
+        return row.array(), engine.baseline_stats(row.array(), m, row.joins)["max_distance"]
 
     return engine.seeded(baseline_id, m, load)
 

@@ -81,6 +81,7 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
             window=m,
             sensor=sensor,
             parent=parent,
+            joins=[*parent.joins, len(parent.array())],  # the readings follow the baseline, not its last point
             description=f"{parent.name} and the last {len(recent)} readings of {sensor.key}, marked normal.",
         )
     except engine.SeriesError as exc:

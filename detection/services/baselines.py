@@ -447,7 +447,11 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
             kind=SystemEvent.Kind.INFO, job=job, sensor=sensor, message=f"Augmentation skipped {sensor.key}: {reason}."
         )
         return {"outcome": "skipped", "reason": reason, "points": 0}
-    since = config.last_augmentation_at or current.created_at
+    # The first time: the readings since its own baseline was made; a seed is nobody's, so from a sensor still on
+    # one every reading counts (the newest DETECTION_BASELINE_MAX_POINTS), whenever the seeds were loaded.
+    since = config.last_augmentation_at
+    if since is None and current.kind != Baseline.Kind.SEED:
+        since = current.created_at
     values = _history(sensor, since=since, limit=settings.DETECTION_BASELINE_MAX_POINTS)
     cleaned, skipped = _cleaned(sensor, values, config.window, job)
     DetectorSettings.objects.filter(pk=sensor.pk).update(last_augmentation_at=now)
@@ -463,8 +467,8 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
         window=config.window,
         sensor=sensor,
         parent=current,
-        description=f"{current.name} followed by {len(cleaned)} cleaned readings of {sensor.key} "
-        f"(of {len(values)} since {since:%Y-%m-%d %H:%M %Z}), newest {len(combined)} kept.",
+        description=f"{current.name} followed by {len(cleaned)} cleaned readings of {sensor.key} (of {len(values)} "
+        f"{f'since {since:%Y-%m-%d %H:%M %Z}' if since else 'in all'}), newest {len(combined)} kept.",
     )
     DetectorSettings.objects.filter(pk=sensor.pk).update(baseline=augmented, updated_at=now)
     system_event_emit(
@@ -491,7 +495,7 @@ def baselines_augment(
     every detection-enabled sensor with detector settings.
 
     Per sensor: its readings since `last_augmentation_at` (the first time: since its current baseline was
-    created), outside its anomalies, cleaned, are appended oldest first to its current baseline's values; the
+    created, or all of them when that is a seed), outside its anomalies, cleaned, are appended oldest first to its current baseline's values; the
     newest DETECTION_BASELINE_MAX_POINTS make a new `augmented` baseline (parent: the old one, which is never
     changed) that becomes the sensor's baseline (`alert_success`). Fewer than m usable readings: skipped (`info`).
     `last_augmentation_at` is set in every case. The run is recorded as a JobRun.

@@ -495,9 +495,10 @@ def baselines_augment(
     every detection-enabled sensor with detector settings.
 
     Per sensor: its readings since `last_augmentation_at` (the first time: since its current baseline was
-    created, or all of them when that is a seed), outside its anomalies, cleaned, are appended oldest first to its current baseline's values; the
-    newest DETECTION_BASELINE_MAX_POINTS make a new `augmented` baseline (parent: the old one, which is never
-    changed) that becomes the sensor's baseline (`alert_success`). Fewer than m usable readings: skipped (`info`).
+    created, or all of them when that is a seed), outside its anomalies, cleaned, are appended oldest first to
+    its current baseline's values; the newest DETECTION_BASELINE_MAX_POINTS make a new `augmented` baseline
+    (parent: the old one, which is never changed) that becomes the sensor's baseline (`alert_success`). Fewer
+    than m usable readings: skipped (`info`).
     `last_augmentation_at` is set in every case. The run is recorded as a JobRun.
     """
     now = timezone.now()

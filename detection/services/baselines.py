@@ -329,8 +329,9 @@ def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[np.n
     return None, {"outcome": "skipped", "reason": reason, "points": len(values)}
 
 
-def _flags(baseline: Baseline, values: np.ndarray, config: DetectorSettings) -> int:
-    """How many of `values` a fresh detector on `baseline`, with the sensor's window and levels, flags."""
+def _first_flag(baseline: Baseline, values: np.ndarray, config: DetectorSettings) -> int | None:
+    """Which of `values` (1-based) a fresh detector on `baseline`, with the sensor's window and levels, flags
+    first (warning or critical), or None. It stops there: one flag refuses a baseline, the rest would cost time."""
     m = config.window
     detector = engine.detector_for(
         baseline.array(),
@@ -339,7 +340,10 @@ def _flags(baseline: Baseline, values: np.ndarray, config: DetectorSettings) -> 
         critical=config.critical_level,
         max_distance=baseline.max_distance if baseline.window == m else None,
     )
-    return sum(verdict.status in ("warning", "critical") for verdict in detector.feed_all(values))
+    for position, value in enumerate(values, start=1):
+        if detector.feed(value).status in ("warning", "critical"):
+            return position
+    return None
 
 
 def stats_distance(mean: float, variance: float, baseline: Baseline) -> float:
@@ -367,8 +371,8 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
     # A sensor on a baseline of its own (built or augmented from its readings) keeps it while it fits: its own
     # history describes it better than a generic seed. Only when it raises warnings is a seed chosen instead.
     if current is not None and current.kind != Baseline.Kind.SEED:
-        flags = _flags(current, cleaned, config)
-        if not flags:
+        flagged = _first_flag(current, cleaned, config)
+        if flagged is None:
             system_event_emit(
                 kind=SystemEvent.Kind.ALERT_SUCCESS,
                 job=job,
@@ -378,13 +382,13 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
                 data={"baseline": current.name},
             )
             return {"outcome": "kept", "baseline": current.name, "refused": {}, **common}
-        common["own_refused"] = {current.name: flags}
+        common["own_refused"] = {current.name: flagged}
     seeds = list(Baseline.objects.filter(kind=Baseline.Kind.SEED).order_by("name"))
     refused, fitting = {}, []
     for seed in seeds:
-        flags = _flags(seed, cleaned, config)
-        if flags:
-            refused[seed.name] = flags
+        flagged = _first_flag(seed, cleaned, config)
+        if flagged is not None:
+            refused[seed.name] = flagged
         else:
             fitting.append(seed)
     if not fitting:

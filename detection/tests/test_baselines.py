@@ -259,6 +259,20 @@ def test_selection_keeps_a_sensors_own_baseline_while_it_fits():
     assert "keeps its own baseline" in events()[0].message
 
 
+def test_selection_replaces_a_sensors_own_baseline_that_raises_warnings_with_a_seed():
+    baselines_load()
+    sensor = SensorFactory(key="changed")
+    store(sensor, like_seed("low", days=5, seed=12))
+    built = baseline_build(sensor=sensor, points=5 * DAY)
+    # Since the last selection the sensor behaves like the mid seed: its own (low) baseline flags that.
+    store(sensor, like_seed("mid"), first=5 * DAY)
+    DetectorSettings.objects.filter(pk=sensor.pk).update(last_selection_at=START + (5 * DAY - 1) * STEP)
+    (outcome,) = baselines_select().outcomes
+    assert (outcome["outcome"], outcome["baseline"]) == ("changed", "seed-mid")
+    assert list(outcome["own_refused"]) == [built.name]
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline.name == "seed-mid"
+
+
 # --- augmentation ---------------------------------------------------------------------------------------------------
 
 

@@ -109,7 +109,7 @@ def test_select_and_augment_baselines_run_for_the_named_sensors():
         detector_settings_ensure([sensor.pk])
     out = run("select_baselines", "--sensor", "a")
     run_id = JobRun.objects.get(job="select_baselines").pk
-    assert out == f"Baseline selection (job run {run_id}): 1 sensors: 1 changed.\n  a: changed seed-low\n"
+    assert out == f"Baseline selection (job run {run_id}): 1 sensor: 1 changed.\n  a: changed seed-low\n"
     assert DetectorSettings.objects.get(sensor__key="b").baseline is None
     out = run("augment_baselines")
     run_id = JobRun.objects.get(job="augment_baselines").pk

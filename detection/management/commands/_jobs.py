@@ -35,8 +35,10 @@ class JobCommand(BaseCommand):
             except Exception as exc:
                 # The run is recorded as failed with the error and an alert_critical event; one line here.
                 raise CommandError(f"{self.noun} failed: {type(exc).__name__}: {exc}") from exc
-        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts().items())) or "no sensors"
-        self.stdout.write(f"{self.noun} (job run {result.job_run}): {len(result.outcomes)} sensors: {counts}.")
+        total = len(result.outcomes)
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.counts().items()))
+        handled = f"{total} sensor{'' if total == 1 else 's'}: {counts}" if total else "no sensors"
+        self.stdout.write(f"{self.noun} (job run {result.job_run}): {handled}.")
         if options["verbosity"] >= 1:
             for outcome in result.outcomes:
                 detail = outcome.get("baseline") or outcome.get("reason") or outcome.get("error") or ""

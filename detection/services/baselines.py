@@ -250,7 +250,7 @@ def _job_sensors(sensor_ids: list[int] | None) -> list[Sensor]:
 
 
 def _job_run(
-    job: str, fn: Callable[[Sensor, dict], dict], *, sensor_ids, progress: Progress, task_id: str
+    job: str, fn: Callable[[Sensor, DetectorSettings], dict], *, sensor_ids, progress: Progress, task_id: str
 ) -> JobResult:
     """Run `fn(sensor, config)` for each sensor with a JobRun row around it (committed at start, so a running or
     crashed job is visible). A failure of the job itself marks the run failed, emits `alert_critical` with the

@@ -27,8 +27,10 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/prod.txt requirements
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
+# The seed baselines new sensors' detectors start from are loaded right after (idempotent: unchanged seeds stay).
 migrate: $(VENV)/.base-installed
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_baselines
 
 run: migrate
 	@$(BIN)/python manage.py create_demo_admin --site http://127.0.0.1:$(PORT)

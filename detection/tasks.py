@@ -36,3 +36,28 @@ def check_detectors() -> dict:
     from detection.services.detect import detectors_check
 
     return detectors_check().as_dict()
+
+
+@shared_task(bind=True, name="detection.select_baselines")
+def select_baselines(self, sensor_ids: list[int] | None = None) -> dict:
+    """Baseline selection for `sensor_ids` (all detection-enabled sensors with settings when None); every 15 days
+    by migration 0003, or queued by operators. Progress through celery-progress; the JobRun row names this task."""
+    from celery_progress.backend import ProgressRecorder
+
+    from detection.services.baselines import baselines_select
+
+    recorder = ProgressRecorder(self)
+    return baselines_select(sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id).as_dict()
+
+
+@shared_task(bind=True, name="detection.augment_baselines")
+def augment_baselines(self, sensor_ids: list[int] | None = None) -> dict:
+    """Baseline augmentation for `sensor_ids` (all detection-enabled sensors with settings when None); every 30
+    days by migration 0004, or queued by operators. Progress through celery-progress; the JobRun row names this
+    task."""
+    from celery_progress.backend import ProgressRecorder
+
+    from detection.services.baselines import baselines_augment
+
+    recorder = ProgressRecorder(self)
+    return baselines_augment(sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id).as_dict()

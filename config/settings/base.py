@@ -370,6 +370,12 @@ os.environ.setdefault("NUMBA_CACHE_DIR", env("NUMBA_CACHE_DIR", default=str(BASE
 DETECTION_SHARDS = env.int("DETECTION_SHARDS", default=1)
 # Detectors kept ready in each worker process (LRU); others are rebuilt from their stored state when needed.
 DETECTION_CACHE_SENSORS = env.int("DETECTION_CACHE_SENSORS", default=2000)
+# Baseline selection uses at most this many of a sensor's newest readings since its last selection (30 days at
+# 10 minutes: a run every 15 days sees all of its period, with room for a missed run) (docs/detection.md).
+DETECTION_SELECTION_MAX_POINTS = env.int("DETECTION_SELECTION_MAX_POINTS", default=30 * 144)
+# Augmentation keeps the newest this many points of baseline plus history (28 days at 10 minutes): a detector's
+# update costs time in proportion to its baseline's length (docs/benchmarks.md).
+DETECTION_BASELINE_MAX_POINTS = env.int("DETECTION_BASELINE_MAX_POINTS", default=28 * 144)
 
 # ------------------------------------------------------------------------------
 # Health check

@@ -1,0 +1,349 @@
+"""Cleaning, the shipped seeds, building a baseline, and the selection and augmentation services."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from common.exceptions import ApplicationError
+from detection import engine
+from detection.data import generate_seeds
+from detection.models import Anomaly, Baseline, DetectorSettings, SystemEvent
+from detection.services.baselines import (
+    SEEDS_FILE,
+    baseline_build,
+    baseline_create,
+    baselines_augment,
+    baselines_load,
+    baselines_select,
+    stats_distance,
+)
+from detection.services.detect import detector_settings_ensure
+from detection.tests.factories import DAY, normal_series
+from sensors.models import Reading
+from sensors.tests.factories import SensorFactory
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+STEP = timedelta(minutes=10)
+
+
+def store(sensor, values, *, first=0, order=None):
+    rows = [Reading(sensor=sensor, timestamp=START + (first + i) * STEP, value=float(v)) for i, v in enumerate(values)]
+    if order is not None:
+        rows = [rows[i] for i in order]
+    Reading.objects.bulk_create(rows)
+
+
+def like_seed(name, *, days=5, seed=7):
+    """Readings generated as the seed `name` was, with another random seed."""
+    return generate_seeds.series(name, days=days, rng=np.random.default_rng(seed))
+
+
+def events(kind=None):
+    query = SystemEvent.objects.order_by("id")
+    return list(query.filter(kind=kind) if kind else query)
+
+
+# --- cleaning -----------------------------------------------------------------------------------------------------
+
+
+def test_cleaning_removes_planted_discords_and_keeps_the_rest_in_order():
+    series = normal_series(10 * DAY, seed=3)
+    planted = [(400, 420), (1000, 1030)]
+    for start, stop in planted:
+        series[start:stop] += 60.0
+    cleaned = engine.clean(series, DAY)
+    assert cleaned.removed, "the planted stretches are discords"
+    for start, stop in planted:  # each planted stretch is inside a removed range...
+        assert any(a <= start and stop <= b for a, b in cleaned.removed), (start, stop, cleaned.removed)
+    for a, b in cleaned.removed:  # ...and nothing is removed away from them ([i − m, i + 2m) around a discord)
+        assert any(a < stop + 2 * DAY and start - DAY <= b for start, stop in planted), (a, b)
+    keep = np.ones(len(series), dtype=bool)
+    for a, b in cleaned.removed:
+        keep[a:b] = False
+    np.testing.assert_array_equal(cleaned.values, series[keep])  # the rest, joined in its order
+    assert cleaned.values.max() < 60.0
+
+
+def test_cleaning_fewer_than_m_points_is_a_clear_error():
+    with pytest.raises(engine.SeriesError, match="cleaning needs at least m=144 points, got 143"):
+        engine.clean(normal_series(DAY - 1), DAY)
+
+
+# --- seeds --------------------------------------------------------------------------------------------------------
+
+
+def test_the_shipped_seeds_are_what_the_generator_makes():
+    assert json.loads(SEEDS_FILE.read_text()) == json.loads(json.dumps(generate_seeds.seeds()))
+
+
+def test_loading_the_seeds_computes_their_stats_and_is_idempotent():
+    result = baselines_load()
+    assert sorted(result.created) == ["seed-high", "seed-low", "seed-mid"]
+    stats = {
+        b.name: (b.kind, b.points, b.window, round(b.mean, 2), round(b.variance, 1)) for b in Baseline.objects.all()
+    }
+    assert stats == {
+        "seed-low": ("seed", 2016, 144, 23.92, 115.1),
+        "seed-mid": ("seed", 2016, 144, 33.70, 742.8),
+        "seed-high": ("seed", 2016, 144, 37.95, 1808.5),
+    }
+    max_distances = {b.name: b.max_distance for b in Baseline.objects.all()}
+    assert all(d > 0 for d in max_distances.values())
+    ids = set(Baseline.objects.values_list("pk", flat=True))
+    again = baselines_load()
+    assert (again.created, again.replaced, sorted(again.unchanged)) == ([], [], ["seed-high", "seed-low", "seed-mid"])
+    assert set(Baseline.objects.values_list("pk", flat=True)) == ids
+
+
+def test_a_changed_seed_is_refused_unless_replaced_and_its_users_follow(tmp_path):
+    baselines_load()
+    sensor = SensorFactory()
+    detector_settings_ensure([sensor.pk])
+    old = Baseline.objects.get(name="seed-low")
+    DetectorSettings.objects.filter(pk=sensor.pk).update(baseline=old)
+    data = json.loads(SEEDS_FILE.read_text())
+    data["baselines"][0]["values"][10] += 1.0
+    changed = tmp_path / "seeds.json"
+    changed.write_text(json.dumps(data))
+    with pytest.raises(ApplicationError, match="'seed-low' is stored with other values or window; use --replace"):
+        baselines_load(path=changed)
+    assert Baseline.objects.get(name="seed-low").pk == old.pk
+    result = baselines_load(path=changed, replace=True)
+    assert result.replaced == ["seed-low"]
+    new = Baseline.objects.get(name="seed-low")
+    assert new.pk != old.pk  # a new row: workers cache seeded detectors by baseline id
+    assert new.array()[10] == old.array()[10] + 1.0
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline == new
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "is not JSON"),
+        ('{"baselines": []}', 'expected {"format": "sensorhub-baselines/1"'),
+        ('{"format": "sensorhub-baselines/1", "baselines": []}', "no baselines in the file"),
+        (
+            '{"format": "sensorhub-baselines/1", "baselines": [{"name": "s", "window": 144, "values": [1, 2, 3]}]}',
+            "baseline 1 (s): a baseline needs at least 288 points",
+        ),
+        (
+            '{"format": "sensorhub-baselines/1", "baselines": [{"name": "s", "window": 4, "values": [1, "x"]}]}',
+            "'values' must be a list of finite numbers",
+        ),
+    ],
+)
+def test_a_bad_seeds_file_is_refused_in_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ApplicationError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        baselines_load(path=path)
+    assert "\n" not in info.value.detail
+    assert not Baseline.objects.exists()
+
+
+# --- built from the first readings -----------------------------------------------------------------------------------
+
+
+def test_build_uses_the_first_readings_cleaned_and_becomes_the_sensors_baseline():
+    sensor = SensorFactory(key="tank")
+    values = normal_series(7 * DAY, seed=5)
+    values[300:310] += 50.0  # a discord among the first readings: cleaned away
+    store(sensor, values, order=np.random.default_rng(1).permutation(len(values)))  # stored in any order
+    baseline = baseline_build(sensor=sensor, points=6 * DAY)
+    expected = engine.clean(values[: 6 * DAY], DAY).values
+    assert len(expected) < 6 * DAY
+    assert expected.max() < 50.0
+    np.testing.assert_array_equal(baseline.array(), expected)
+    assert (baseline.kind, baseline.sensor, baseline.window) == (Baseline.Kind.BUILT, sensor, DAY)
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline == baseline
+
+
+def test_build_refuses_too_few_readings_and_too_few_cleaned_points():
+    sensor = SensorFactory(key="new")
+    store(sensor, normal_series(DAY - 1))
+    with pytest.raises(ApplicationError, match="new has 143 readings; building a baseline needs at least m=144"):
+        baseline_build(sensor=sensor, points=1000)
+    store(sensor, normal_series(DAY + 50, start=DAY - 1), first=DAY - 1)
+    with pytest.raises(ApplicationError, match=r"a baseline needs at least 2m=288\. Use more points"):
+        baseline_build(sensor=sensor, points=1000)
+    assert not Baseline.objects.exists()
+
+
+# --- selection ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "refused"), [("low", set()), ("mid", {"seed-low"}), ("high", {"seed-low", "seed-mid"})]
+)
+def test_selection_picks_the_seed_the_data_was_generated_like(name, refused):
+    baselines_load()
+    sensor = SensorFactory(key=f"like-{name}")
+    store(sensor, like_seed(name))
+    detector_settings_ensure([sensor.pk])
+    result = baselines_select()
+    (outcome,) = result.outcomes
+    assert outcome["baseline"] == f"seed-{name}"
+    # Seeds that flag any reading are refused, however near their stats (low and mid data fit the larger seeds
+    # too: their max distance is larger; the nearest stats decide among those).
+    assert set(outcome["refused"]) == refused
+    config = DetectorSettings.objects.get(pk=sensor.pk)
+    assert config.baseline.name == f"seed-{name}"
+    assert config.last_selection_at is not None
+    (event,) = events()
+    assert event.kind == SystemEvent.Kind.ALERT_SUCCESS
+    assert f"seed-{name}" in event.message
+    assert event.sensor == sensor
+
+
+def test_the_nearest_stats_win_among_fitting_seeds():
+    baselines_load()
+    seeds = {b.name: b for b in Baseline.objects.all()}
+    # sqrt((Δ mean)² + (Δ sd)²): in the readings' unit.
+    assert stats_distance(23.92, 115.11, seeds["seed-low"]) == pytest.approx(0, abs=0.01)
+    assert stats_distance(33.70, 742.79, seeds["seed-mid"]) < stats_distance(33.70, 742.79, seeds["seed-high"])
+
+
+def test_selection_keeps_the_current_baseline_when_every_seed_raises_warnings():
+    baselines_load()
+    sensor = SensorFactory(key="odd")
+    store(sensor, like_seed("mid") + 300.0)  # far above every seed
+    config = detector_settings_ensure([sensor.pk])[sensor.pk]
+    mid = Baseline.objects.get(name="seed-mid")
+    DetectorSettings.objects.filter(pk=config.pk).update(baseline=mid)
+    (outcome,) = baselines_select().outcomes
+    assert outcome["outcome"] == "no_fit"
+    assert set(outcome["refused"]) == {"seed-low", "seed-mid", "seed-high"}
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline == mid
+    (event,) = events()
+    assert event.kind == SystemEvent.Kind.ALERT_CRITICAL
+    assert "every seed raised warnings" in event.message
+    assert "keeps seed-mid" in event.message
+
+
+def test_selection_uses_readings_since_the_last_selection_and_skips_fewer_than_m():
+    baselines_load()
+    sensor = SensorFactory(key="quiet")
+    values = like_seed("low")
+    store(sensor, values)
+    detector_settings_ensure([sensor.pk])
+    (first,) = baselines_select().outcomes
+    assert (first["outcome"], first["points"]) == ("changed", len(values))  # the first time: all of them
+    # As if the last selection ran just before the last 100 readings: only those are new, fewer than m.
+    DetectorSettings.objects.filter(pk=sensor.pk).update(last_selection_at=START + (len(values) - 101) * STEP)
+    (outcome,) = baselines_select().outcomes
+    assert outcome == {
+        "sensor": "quiet",
+        "outcome": "skipped",
+        "reason": "100 readings to use, fewer than m=144",
+        "points": 100,
+    }
+    assert DetectorSettings.objects.get(pk=sensor.pk).last_selection_at > START + len(values) * STEP
+    event = events()[-1]
+    assert (event.kind, event.sensor) == (SystemEvent.Kind.INFO, sensor)
+    assert "skipped quiet: 100 readings to use" in event.message
+
+
+def test_selection_keeps_a_sensors_own_baseline_while_it_fits():
+    baselines_load()
+    sensor = SensorFactory(key="own")
+    values = like_seed("mid", days=8, seed=11)
+    store(sensor, values)
+    built = baseline_build(sensor=sensor, points=4 * DAY)
+    (outcome,) = baselines_select().outcomes
+    assert (outcome["outcome"], outcome["baseline"]) == ("kept", built.name)
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline == built
+    assert "keeps its own baseline" in events()[0].message
+
+
+def test_selection_replaces_a_sensors_own_baseline_that_raises_warnings_with_a_seed():
+    baselines_load()
+    sensor = SensorFactory(key="changed")
+    store(sensor, like_seed("low", days=5, seed=12))
+    built = baseline_build(sensor=sensor, points=5 * DAY)
+    # Since the last selection the sensor behaves like the mid seed: its own (low) baseline flags that.
+    store(sensor, like_seed("mid"), first=5 * DAY)
+    DetectorSettings.objects.filter(pk=sensor.pk).update(last_selection_at=START + (5 * DAY - 1) * STEP)
+    (outcome,) = baselines_select().outcomes
+    assert (outcome["outcome"], outcome["baseline"]) == ("changed", "seed-mid")
+    assert list(outcome["own_refused"]) == [built.name]
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline.name == "seed-mid"
+
+
+# --- augmentation ---------------------------------------------------------------------------------------------------
+
+
+def own_baseline(sensor, *, points=4 * DAY):
+    """A built baseline set as the sensor's, created (as far as augmentation is concerned) before START."""
+    detector_settings_ensure([sensor.pk])
+    values = normal_series(points, seed=21)
+    baseline = baseline_create(
+        name=f"{sensor.key}-own", kind=Baseline.Kind.BUILT, values=values, window=DAY, sensor=sensor
+    )
+    Baseline.objects.filter(pk=baseline.pk).update(created_at=START - STEP)
+    DetectorSettings.objects.filter(pk=sensor.pk).update(baseline=baseline)
+    baseline.refresh_from_db()
+    return baseline
+
+
+def test_augmentation_feeds_the_history_oldest_first_into_a_new_baseline(settings):
+    sensor = SensorFactory(key="aug")
+    old = own_baseline(sensor)
+    history = normal_series(5 * DAY, start=4 * DAY, seed=22) + np.linspace(0, 3, 5 * DAY)  # slowly rising
+    store(sensor, history, order=np.random.default_rng(2).permutation(len(history)))  # stored in any order
+    settings.DETECTION_BASELINE_MAX_POINTS = old.points + 2 * DAY  # less than both: the oldest age out
+    (outcome,) = baselines_augment().outcomes
+    assert outcome["outcome"] == "augmented"
+    config = DetectorSettings.objects.get(pk=sensor.pk)
+    new = config.baseline
+    assert (new.kind, new.parent, new.sensor, new.window) == (Baseline.Kind.AUGMENTED, old, sensor, DAY)
+    cleaned = engine.clean(history, DAY).values  # in time order
+    expected = np.concatenate([old.array(), cleaned])[-settings.DETECTION_BASELINE_MAX_POINTS :]
+    np.testing.assert_array_equal(new.array(), expected)
+    # The newest history ends the new baseline (newest-first reading, the old service's bug, would end it with
+    # the oldest).
+    assert new.array()[-1] == history[-1]
+    assert new.points == settings.DETECTION_BASELINE_MAX_POINTS
+    # The old baseline is never changed.
+    np.testing.assert_array_equal(Baseline.objects.get(pk=old.pk).array(), normal_series(4 * DAY, seed=21))
+    assert config.last_augmentation_at is not None
+    (event,) = events()
+    assert event.kind == SystemEvent.Kind.ALERT_SUCCESS
+    assert new.name in event.message
+
+
+def test_augmentation_leaves_out_anomalies_and_readings_before_the_last_run():
+    sensor = SensorFactory(key="aug2")
+    old = own_baseline(sensor)
+    history = normal_series(6 * DAY, start=4 * DAY, seed=23)
+    store(sensor, history)
+    # The last augmentation ran after the first day of history; an anomaly covers readings 400..449.
+    DetectorSettings.objects.filter(pk=sensor.pk).update(last_augmentation_at=START + (DAY - 1) * STEP)
+    Anomaly.objects.create(
+        sensor=sensor,
+        started_at=START + 400 * STEP,
+        ended_at=START + 449 * STEP,
+        peak_level=250.0,
+        peak_at=START + 420 * STEP,
+        peak_status="critical",
+        flagged=50,
+    )
+    baselines_augment(sensor_ids=[sensor.pk])
+    new = DetectorSettings.objects.get(pk=sensor.pk).baseline
+    used = np.concatenate([history[DAY:400], history[450:]])
+    expected = np.concatenate([old.array(), engine.clean(used, DAY).values])
+    np.testing.assert_array_equal(new.array(), expected)
+
+
+def test_augmentation_skips_a_sensor_with_too_little_history():
+    sensor = SensorFactory(key="aug3")
+    old = own_baseline(sensor)
+    store(sensor, normal_series(DAY - 1))
+    (outcome,) = baselines_augment().outcomes
+    assert outcome["outcome"] == "skipped"
+    assert DetectorSettings.objects.get(pk=sensor.pk).baseline == old
+    assert Baseline.objects.count() == 1
+    assert events()[0].kind == SystemEvent.Kind.INFO

@@ -183,12 +183,18 @@ class Detector:
 
 
 def detector_for(
-    baseline: np.ndarray, m: int, *, warning: float, critical: float, max_distance: float | None = None
+    baseline: np.ndarray,
+    m: int,
+    *,
+    warning: float,
+    critical: float,
+    max_distance: float | None = None,
+    joins: Iterable[int] = (),
 ) -> Detector:
     """A fresh detector on `baseline`, outside any cache (evaluation, baseline selection, tests)."""
     baseline = as_series(baseline)
     if max_distance is None:
-        max_distance = baseline_stats(baseline, m)["max_distance"]
+        max_distance = baseline_stats(baseline, m, joins)["max_distance"]
     return Detector.resume(_Seeded(baseline, m, max_distance), (), warning=warning, critical=critical)
 
 
@@ -264,6 +270,11 @@ def clean(
             keep[start:stop] = False
             removed.append((start, stop))
     return Cleaned(values=series[keep], removed=_merge(removed), discords=found, accepted_distance=accepted)
+
+
+def crosses_join(position: int, m: int, joins: Iterable[int]) -> bool:
+    """Whether the window of m values ending at `position` spans a join (mixes two pieces of a cleaned series)."""
+    return any(position - m + 1 < join <= position for join in joins)
 
 
 def _merge(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:

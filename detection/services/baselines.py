@@ -214,6 +214,7 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
             name=_sensor_baseline_name(sensor, "built", now),
             kind=Baseline.Kind.BUILT,
             values=cleaned.values,
+            joins=cleaned.joins,
             window=m,
             sensor=sensor,
             description=f"The first {len(values)} readings of {sensor.key}, {len(cleaned.values)} left after "
@@ -315,15 +316,15 @@ def _history(sensor: Sensor, *, since: datetime | None, limit: int) -> np.ndarra
     return np.asarray(newest[::-1], dtype=np.float64)
 
 
-def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[np.ndarray | None, dict | None]:
-    """The cleaned values, or (None, the `skipped` outcome) after an `info` event when fewer than m remain."""
+def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engine.Cleaned | None, dict | None]:
+    """The cleaning's result, or (None, the `skipped` outcome) after an `info` event when fewer than m remain."""
     reason = None
     if len(values) < m:
         reason = f"{len(values)} readings to use, fewer than m={m}"
     else:
-        cleaned = engine.clean(values, m).values
-        if len(cleaned) < m:
-            reason = f"{len(cleaned)} of {len(values)} readings left after cleaning, fewer than m={m}"
+        cleaned = engine.clean(values, m)
+        if len(cleaned.values) < m:
+            reason = f"{len(cleaned.values)} of {len(values)} readings left after cleaning, fewer than m={m}"
     if reason is None:
         return cleaned, None
     label = JobRun.Job(job).label
@@ -333,9 +334,10 @@ def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[np.n
     return None, {"outcome": "skipped", "reason": reason, "points": len(values)}
 
 
-def _first_flag(baseline: Baseline, values: np.ndarray, config: DetectorSettings) -> int | None:
-    """Which of `values` (1-based) a fresh detector on `baseline`, with the sensor's window and levels, flags
-    first (warning or critical), or None. It stops there: one flag refuses a baseline, the rest would cost time."""
+def _first_flag(baseline: Baseline, cleaned: engine.Cleaned, config: DetectorSettings) -> int | None:
+    """Which of the cleaned values (1-based) a fresh detector on `baseline`, with the sensor's window and levels,
+    flags first (warning or critical), or None. It stops there: one flag refuses a baseline, the rest would cost
+    time. Windows across a cut of the cleaning are not judged: they join moments that never followed each other."""
     m = config.window
     detector = engine.detector_for(
         baseline.array(),
@@ -343,10 +345,12 @@ def _first_flag(baseline: Baseline, values: np.ndarray, config: DetectorSettings
         warning=config.warning_level,
         critical=config.critical_level,
         max_distance=baseline.max_distance if baseline.window == m else None,
+        joins=baseline.joins,
     )
-    for position, value in enumerate(values, start=1):
-        if detector.feed(value).status in ("warning", "critical"):
-            return position
+    for index, value in enumerate(cleaned.values):
+        flagged = detector.feed(value).status in ("warning", "critical")
+        if flagged and not engine.crosses_join(index, m, cleaned.joins):
+            return index + 1
     return None
 
 
@@ -369,13 +373,14 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
     DetectorSettings.objects.filter(pk=sensor.pk).update(last_selection_at=now)
     if cleaned is None:
         return skipped
+    result, cleaned = cleaned, cleaned.values
     current = _current_baseline(config)
     mean, variance = float(cleaned.mean()), float(cleaned.var())
     common = {"points": len(values), "cleaned": len(cleaned), "mean": round(mean, 4), "variance": round(variance, 4)}
     # A sensor on a baseline of its own (built or augmented from its readings) keeps it while it fits: its own
     # history describes it better than a generic seed. Only when it raises warnings is a seed chosen instead.
     if current is not None and current.kind != Baseline.Kind.SEED:
-        flagged = _first_flag(current, cleaned, config)
+        flagged = _first_flag(current, result, config)
         if flagged is None:
             system_event_emit(
                 kind=SystemEvent.Kind.ALERT_SUCCESS,
@@ -390,7 +395,7 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
     seeds = list(Baseline.objects.filter(kind=Baseline.Kind.SEED).order_by("name"))
     refused, fitting = {}, []
     for seed in seeds:
-        flagged = _first_flag(seed, cleaned, config)
+        flagged = _first_flag(seed, result, config)
         if flagged is not None:
             refused[seed.name] = flagged
         else:
@@ -467,7 +472,12 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
         return skipped
     # Oldest first: the baseline's values, then the history in time order, so the newest readings end it; only
     # the newest DETECTION_BASELINE_MAX_POINTS are kept (older behaviour ages out).
-    combined = np.concatenate([current.array(), cleaned])[-settings.DETECTION_BASELINE_MAX_POINTS :]
+    base = current.array()
+    combined = np.concatenate([base, cleaned.values])
+    # Where pieces meet: the baseline's own joins, the history after it, and the cuts cleaning made in the history.
+    joins = [*current.joins, len(base), *(len(base) + j for j in cleaned.joins)]
+    dropped = max(0, len(combined) - settings.DETECTION_BASELINE_MAX_POINTS)
+    combined, joins = combined[dropped:], [j - dropped for j in joins]
     augmented = baseline_create(
         name=_sensor_baseline_name(sensor, "augmented", now),
         kind=Baseline.Kind.AUGMENTED,
@@ -475,8 +485,9 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
         window=config.window,
         sensor=sensor,
         parent=current,
-        description=f"{current.name} followed by {len(cleaned)} cleaned readings of {sensor.key} (of {len(values)} "
-        f"{f'since {since:%Y-%m-%d %H:%M %Z}' if since else 'in all'}), newest {len(combined)} kept.",
+        joins=joins,
+        description=f"{current.name} followed by {len(cleaned.values)} cleaned readings of {sensor.key} "
+        f"(of {len(values)} {f'since {since:%Y-%m-%d %H:%M %Z}' if since else 'in all'}), newest {len(combined)} kept.",
     )
     DetectorSettings.objects.filter(pk=sensor.pk).update(baseline=augmented, updated_at=now)
     system_event_emit(
@@ -484,7 +495,7 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
         job=job,
         sensor=sensor,
         message=f"Baseline augmentation: {sensor.key} now uses {augmented.name} ({current.name} and "
-        f"{len(cleaned)} cleaned readings, {augmented.points} points).",
+        f"{len(cleaned.values)} cleaned readings, {augmented.points} points).",
         data={"baseline": augmented.name, "parent": current.name},
     )
     return {
@@ -492,7 +503,7 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
         "baseline": augmented.name,
         "parent": current.name,
         "points": len(values),
-        "cleaned": len(cleaned),
+        "cleaned": len(cleaned.values),
     }
 
 

@@ -307,6 +307,10 @@ def test_augmentation_feeds_the_history_oldest_first_into_a_new_baseline(setting
     # the oldest).
     assert new.array()[-1] == history[-1]
     assert new.points == settings.DETECTION_BASELINE_MAX_POINTS
+    # Where the history starts is a join (windows across it do not count towards the max distance); the oldest
+    # 2m points of the old baseline aged out, so it sits 2m before its old place.
+    dropped = old.points + len(cleaned) - settings.DETECTION_BASELINE_MAX_POINTS
+    assert old.points - dropped in new.joins
     # The old baseline is never changed.
     np.testing.assert_array_equal(Baseline.objects.get(pk=old.pk).array(), normal_series(4 * DAY, seed=21))
     assert config.last_augmentation_at is not None

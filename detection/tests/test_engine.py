@@ -54,3 +54,8 @@ def test_constant_or_short_baselines_are_refused():
         engine.baseline_stats(np.ones(4 * DAY), DAY)
     with pytest.raises(engine.SeriesError, match="at least 288"):
         engine.baseline_stats(np.arange(200.0), DAY)
+
+
+def test_a_window_crosses_a_join_when_it_holds_points_of_both_pieces():
+    # m = 4, a join at 10: the windows ending at 10..13 hold points from before 10 and from 10 on.
+    assert [p for p in range(8, 16) if engine.crosses_join(p, 4, [10])] == [10, 11, 12]

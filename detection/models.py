@@ -141,6 +141,18 @@ class DetectorSettings(models.Model):
     def __str__(self) -> str:
         return f"detector of {self.sensor_id}"
 
+    @classmethod
+    def defaults(cls) -> dict:
+        """The DETECTION_* defaults a sensor's settings start from."""
+        return {
+            "window": settings.DETECTION_WINDOW,
+            "warning_level": settings.DETECTION_WARNING_LEVEL,
+            "critical_level": settings.DETECTION_CRITICAL_LEVEL,
+            "ok_run": settings.DETECTION_OK_RUN,
+            "cooldown_seconds": settings.DETECTION_COOLDOWN_SECONDS,
+            "silence_seconds": settings.DETECTION_SILENCE_SECONDS,
+        }
+
     def active_baseline_id(self) -> int | None:
         """The baseline detections use now: the feedback baseline in feedback mode, else the chosen one."""
         if self.feedback_enabled and self.feedback_baseline_id:

@@ -12,7 +12,7 @@ from detection.filters import (
     SystemEventFilter,
     filtered,
 )
-from detection.models import Anomaly, Baseline, Detection, DetectorState, SensorEvent, SystemEvent
+from detection.models import Anomaly, Baseline, Detection, DetectorSettings, DetectorState, SensorEvent, SystemEvent
 from sensors.models import Sensor
 
 # --- API and pages ------------------------------------------------------------------------------------------------
@@ -60,6 +60,13 @@ def baseline_get(*, baseline_id: int, with_values: bool = True) -> Baseline | No
     if not with_values:
         queryset = queryset.defer("values")
     return queryset.filter(pk=baseline_id).first()
+
+
+def detector_settings_get(*, sensor: Sensor) -> DetectorSettings:
+    """The sensor's detector settings; before its first detection, unsaved ones with the defaults it will get (a
+    read never writes)."""
+    found = DetectorSettings.objects.filter(sensor=sensor).first()
+    return found or DetectorSettings(sensor=sensor, **DetectorSettings.defaults())
 
 
 def detector_state_get(*, sensor: Sensor) -> DetectorState | None:

@@ -47,6 +47,7 @@ from detection.selectors import (
     baseline_get,
     baseline_list,
     detection_list,
+    detector_settings_get,
     detector_state_get,
     sensor_event_list,
     system_event_list,
@@ -288,11 +289,8 @@ class SensorDetectorApi(APIView):
 
     @extend_schema(parameters=[SENSOR_KEY_PARAMETER], responses=DetectorSettingsSerializer)
     def get(self, request: Request, key: str) -> Response:
-        from detection.services.detect import detector_settings_ensure
-
         sensor = sensor_or_404(key)
-        config = detector_settings_ensure([sensor.pk])[sensor.pk]
-        return Response(_detector_out(sensor, config))
+        return Response(_detector_out(sensor, detector_settings_get(sensor=sensor)))
 
     @extend_schema(
         parameters=[SENSOR_KEY_PARAMETER], request=DetectorSettingsSerializer, responses=DetectorSettingsSerializer

@@ -68,23 +68,12 @@ class DetectResult:
 # --- settings ---------------------------------------------------------------------------------------------------
 
 
-def detector_settings_defaults() -> dict:
-    return {
-        "window": settings.DETECTION_WINDOW,
-        "warning_level": settings.DETECTION_WARNING_LEVEL,
-        "critical_level": settings.DETECTION_CRITICAL_LEVEL,
-        "ok_run": settings.DETECTION_OK_RUN,
-        "cooldown_seconds": settings.DETECTION_COOLDOWN_SECONDS,
-        "silence_seconds": settings.DETECTION_SILENCE_SECONDS,
-    }
-
-
 def detector_settings_ensure(sensor_ids: list[int]) -> dict[int, DetectorSettings]:
     """Each sensor's detector settings, created with the DETECTION_* defaults where missing."""
     found = {s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=sensor_ids)}
     missing = [pk for pk in sensor_ids if pk not in found]
     if missing:
-        defaults = detector_settings_defaults()
+        defaults = DetectorSettings.defaults()
         DetectorSettings.objects.bulk_create(
             [DetectorSettings(sensor_id=pk, **defaults) for pk in missing], ignore_conflicts=True
         )

@@ -409,7 +409,7 @@ def detector_url(key: str) -> str:
     return reverse("detection-api:sensor-detector", args=[key])
 
 
-def test_detector_get_makes_the_settings_with_defaults(viewer_client, settings):
+def test_detector_get_shows_the_defaults_without_writing(viewer_client, settings):
     SensorFactory(key="pump")
     assert not DetectorSettings.objects.exists()
     body = viewer_client.get(detector_url("pump")).json()
@@ -430,7 +430,7 @@ def test_detector_get_makes_the_settings_with_defaults(viewer_client, settings):
         "updated_at": body["updated_at"],
         "detector": None,
     }
-    assert DetectorSettings.objects.filter(sensor__key="pump").exists()
+    assert not DetectorSettings.objects.exists()  # a GET never writes
     assert viewer_client.get(detector_url("ghost")).status_code == 404
 
 

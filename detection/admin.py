@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
@@ -152,6 +153,45 @@ def _state_text(state: DetectorState | None) -> str:
     return f"{state.get_state_display()}; {state.fed} readings detected, the last at {last}"
 
 
+class DetectorSettingsForm(forms.ModelForm):
+    class Meta:
+        model = DetectorSettings
+        fields = (
+            "sensor",
+            "window",
+            "baseline",
+            "warning_level",
+            "critical_level",
+            "ok_run",
+            "cooldown_seconds",
+            "silence_seconds",
+        )
+
+    def clean(self):
+        data = super().clean()
+        window = data.get("window")
+        if not window:
+            return data
+        from detection.engine import min_baseline_points  # imports stumpy: only when settings are saved
+
+        # The baselines the detector would run on. One too short for the window would fail every detection batch
+        # of the worker that takes this sensor, so the window is refused here instead.
+        chosen = (
+            data.get("baseline")
+            or Baseline.objects.filter(name=settings.DETECTION_DEFAULT_SEED, kind=Baseline.Kind.SEED).first()
+        )
+        feedback = self.instance.feedback_baseline if self.instance.feedback_enabled else None
+        need = min_baseline_points(window)
+        for baseline in (chosen, feedback):
+            if baseline is not None and baseline.points < need:
+                self.add_error(
+                    "window",
+                    f"The baseline {baseline} has {baseline.points} points; m = {window} needs at least {need} "
+                    "(2m). Choose a smaller window or a longer baseline.",
+                )
+        return data
+
+
 @admin.register(DetectorSettings)
 class DetectorSettingsAdmin(admin.ModelAdmin):
     """Per-sensor settings, edited by staff; the detector picks a change up at the sensor's next batch (a new
@@ -172,6 +212,7 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
         "last_selection_at",
         "last_augmentation_at",
     )
+    form = DetectorSettingsForm
     list_filter = ("feedback_enabled", "window", "sensor__detector_state__state")
     list_select_related = ("sensor", "baseline", "sensor__detector_state")
     search_fields = ("=sensor__key", "sensor__name")

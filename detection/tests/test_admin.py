@@ -179,6 +179,15 @@ def test_detector_settings_are_edited_within_their_rules(admin_client, detected)
     assert response.status_code == 200
     assert response.context["adminform"].form.errors
     assert DetectorSettings.objects.get(pk=sensor.pk).warning_level == config.warning_level
+    # A window the baseline is too short for would fail every detection batch: refused, for the chosen baseline
+    # and for the default seed an empty choice means.
+    for choice, window in ((own.pk, DAY + 1), ("", 14 * DAY // 2 + 1)):  # own: 2 days; the seed: 14
+        response = admin_client.post(url, settings_form(config, baseline=choice, window=window))
+        assert response.status_code == 200
+        assert f"needs at least {2 * window} (2m)" in str(response.context["adminform"].form.errors["window"])
+    for baseline in (seed, own):  # their full lengths are allowed
+        response = admin_client.post(url, settings_form(config, baseline=baseline.pk, window=baseline.points // 2))
+        assert response.status_code == 302, response.context["adminform"].form.errors
 
     for baseline in (seed, own):
         response = admin_client.post(url, settings_form(config, baseline=baseline.pk, window=96, ok_run=3))

@@ -120,7 +120,7 @@ class BaselineAdmin(admin.ModelAdmin):
         return format_html_join(", ", "{}", ((text,) for text in users)) if users else "nobody (it may be deleted)"
 
     def _users(self, baseline_ids: list[int]) -> list[str]:
-        """Who would silently change detector if these baselines went (their foreign keys are SET_NULL)."""
+        """Whose detection would silently change if these baselines went (their foreign keys are SET_NULL)."""
         users: list[str] = []
         chosen = DetectorSettings.objects.filter(
             Q(baseline_id__in=baseline_ids) | Q(feedback_baseline_id__in=baseline_ids)

@@ -125,9 +125,15 @@ class SensorAdmin(admin.ModelAdmin):
             return "Save the sensor first."
         # By name, not by import: the detection app builds on sensors, never the other way round.
         settings_model = sensor._meta.apps.get_model("detection", "DetectorSettings")
+        of_sensor = f"?sensor__id__exact={sensor.pk}"
+        lists = format_html(
+            '; its <a href="{}">detections</a> and <a href="{}">anomalies</a>',
+            reverse("admin:detection_detection_changelist") + of_sensor,
+            reverse("admin:detection_anomaly_changelist") + of_sensor,
+        )
         if settings_model.objects.filter(sensor=sensor.pk).exists():
             url = reverse("admin:detection_detectorsettings_change", args=[sensor.pk])
-            return format_html('<a href="{}">window, levels, baseline and state</a>', url)
+            return format_html('<a href="{}">window, levels, baseline and state</a>{}', url, lists)
         url = reverse("admin:detection_detectorsettings_add") + f"?sensor={sensor.pk}"
         return format_html('The defaults (made at the first detection). <a href="{}">Set them now</a>.', url)
 

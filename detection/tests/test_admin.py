@@ -85,6 +85,14 @@ def test_sensor_page_links_to_its_detector_settings(admin_client, detected):
     sensor, _ = detected
     page = admin_client.get(reverse("admin:sensors_sensor_change", args=[sensor.pk])).content.decode()
     assert reverse("admin:detection_detectorsettings_change", args=[sensor.pk]) in page
+    detections = reverse("admin:detection_detection_changelist") + f"?sensor__id__exact={sensor.pk}"
+    assert detections in page
+    Detection.objects.create(sensor=SensorFactory(), timestamp=START, status="ok")  # another sensor's: left out
+    response = admin_client.get(detections)
+    assert response.context["cl"].result_count == 700
+    anomalies = reverse("admin:detection_anomaly_changelist") + f"?sensor__id__exact={sensor.pk}"
+    assert anomalies in page
+    assert admin_client.get(anomalies).context["cl"].result_count == 1
     other = SensorFactory()
     page = admin_client.get(reverse("admin:sensors_sensor_change", args=[other.pk])).content.decode()
     assert reverse("admin:detection_detectorsettings_add") + f"?sensor={other.pk}" in page

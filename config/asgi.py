@@ -15,9 +15,10 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import WebSocketAuthMiddleware  # noqa: E402
+from detection.routing import websocket_urlpatterns as detection_websockets  # noqa: E402
 from sensors.routing import websocket_urlpatterns as sensors_websockets  # noqa: E402
 
-websocket_urlpatterns: list = [*sensors_websockets]
+websocket_urlpatterns: list = [*sensors_websockets, *detection_websockets]
 
 application = ProtocolTypeRouter(
     {

@@ -181,7 +181,7 @@ class DetectorState(models.Model):
     state = models.CharField(max_length=20, choices=SensorState.choices, default=SensorState.OK)
     anomaly = models.ForeignKey("Anomaly", on_delete=models.SET_NULL, null=True, related_name="+")
     ok_streak = models.PositiveIntegerField(default=0)
-    version = models.PositiveBigIntegerField(default=0)
+    version = models.PositiveBigIntegerField(default=0, help_text="Changes (at random) whenever `values` do.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

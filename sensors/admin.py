@@ -93,12 +93,13 @@ class SensorAdmin(admin.ModelAdmin):
     list_select_related = ("platform",)
     search_fields = ("key", "name")
     autocomplete_fields = ("platform", "installation")
-    readonly_fields = ("created_at", "latest_timestamp", "latest_value", "source_link")
+    readonly_fields = ("created_at", "latest_timestamp", "latest_value", "source_link", "detector_link")
     fieldsets = (
         (None, {"fields": ("key", "name", "kind", "unit", "active", "detection_enabled")}),
         ("Where", {"fields": ("platform", "installation", "x", "y", "z")}),
         ("Latest reading", {"fields": ("latest_timestamp", "latest_value", "created_at")}),
         ("External source", {"fields": ("source_link",)}),
+        ("Detection", {"fields": ("detector_link",)}),
     )
 
     @admin.display(description="readings")
@@ -117,6 +118,24 @@ class SensorAdmin(admin.ModelAdmin):
             return format_html('None. <a href="{}">Add one</a> (an HTTP JSON or CSV endpoint).', url)
         url = reverse("admin:sensors_sensorsource_change", args=[source.pk])
         return format_html('<a href="{}">{} {}</a>: {}', url, source.get_format_display(), source.url, source.status)
+
+    @admin.display(description="detector settings")
+    def detector_link(self, sensor: Sensor) -> str:
+        if not sensor.pk:
+            return "Save the sensor first."
+        # By name, not by import: the detection app builds on sensors, never the other way round.
+        settings_model = sensor._meta.apps.get_model("detection", "DetectorSettings")
+        of_sensor = f"?sensor__id__exact={sensor.pk}"
+        lists = format_html(
+            '; its <a href="{}">detections</a> and <a href="{}">anomalies</a>',
+            reverse("admin:detection_detection_changelist") + of_sensor,
+            reverse("admin:detection_anomaly_changelist") + of_sensor,
+        )
+        if settings_model.objects.filter(sensor=sensor.pk).exists():
+            url = reverse("admin:detection_detectorsettings_change", args=[sensor.pk])
+            return format_html('<a href="{}">window, levels, baseline and state</a>{}', url, lists)
+        url = reverse("admin:detection_detectorsettings_add") + f"?sensor={sensor.pk}"
+        return format_html('The defaults (made at the first detection). <a href="{}">Set them now</a>.', url)
 
     def save_model(self, request, obj, form, change):
         sensor_save(sensor=obj)

@@ -217,6 +217,12 @@ SOCKET_READ = {
 SOCKETS = [
     (f"/ws/sensors/{SENSOR_KEY}/readings/", SOCKET_READ),
 ]
+# The detection streams: the same rule for every caller.
+SOCKETS += [
+    (f"/ws/sensors/{SENSOR_KEY}/detections/", SOCKET_READ),
+    (f"/ws/sensors/{SENSOR_KEY}/events/", SOCKET_READ),
+    ("/ws/events/system/", SOCKET_READ),
+]
 
 
 def socket_headers(caller: str, ws_headers) -> list:

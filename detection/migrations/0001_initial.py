@@ -103,7 +103,7 @@ class Migration(migrations.Migration):
                 ('last_timestamp', models.DateTimeField(null=True)),
                 ('state', models.CharField(choices=[('ok', 'OK'), ('critical', 'Critical'), ('not_available', 'Not available')], default='ok', max_length=20)),
                 ('ok_streak', models.PositiveIntegerField(default=0)),
-                ('version', models.PositiveBigIntegerField(default=0)),
+                ('version', models.PositiveBigIntegerField(default=0, help_text='Changes (at random) whenever `values` do.')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('anomaly', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='detection.anomaly')),
                 ('baseline', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='detection.baseline')),

@@ -16,6 +16,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,7 @@ class DetectResult:
     anomalies_opened: int = 0
     events: int = 0
     no_baseline: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # sensor key → why its detector could not be built
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -105,14 +107,17 @@ _cache: OrderedDict[int, _Cached] = OrderedDict()
 
 
 def _seed(baseline_id: int, m: int) -> engine._Seeded:
-    def load():
-        row = Baseline.objects.only("values", "window", "max_distance", "joins").get(pk=baseline_id)
-        if row.window == m:
-            return row.array(), row.max_distance
-        # A stored max distance holds for the baseline's own window only.
-        return row.array(), engine.baseline_stats(row.array(), m, row.joins)["max_distance"]
+    # Keyed by id and creation time: SQLite may give a deleted baseline's id to a new one.
+    meta = Baseline.objects.only("created_at", "window", "max_distance", "joins").get(pk=baseline_id)
 
-    return engine.seeded(baseline_id, m, load)
+    def load():
+        values = Baseline.objects.only("values").get(pk=baseline_id).array()
+        if meta.window == m:
+            return values, meta.max_distance
+        # A stored max distance holds for the baseline's own window only.
+        return values, engine.baseline_stats(values, m, meta.joins)["max_distance"]
+
+    return engine.seeded((baseline_id, meta.created_at), m, load)
 
 
 def _detector(state: DetectorState, config: DetectorSettings, baseline_id: int) -> engine.Detector:
@@ -189,7 +194,11 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
             if baseline_id is None:
                 result.no_baseline.append(keys[pk])
                 continue
-            detector = _detector(state, config, baseline_id)
+            try:
+                detector = _detector(state, config, baseline_id)
+            except engine.SeriesError as exc:  # e.g. a baseline too short for the window: this sensor only
+                result.failed[keys[pk]] = str(exc)
+                continue
             tracker = _Tracker(state=state, config=config, key=keys[pk], events=events, touched=touched)
             for timestamp, value in readings:
                 if state.last_timestamp is not None and timestamp <= state.last_timestamp:
@@ -213,7 +222,8 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
                 by_sensor[(pk, keys[pk])].append(detection)
             result.anomalies_opened += tracker.opened
             state.values = array_to_bytes(detector.values)
-            state.version += 1
+            # A random version, not a counter: a reused sensor id (SQLite) can never match a stale cached one.
+            state.version = secrets.randbits(62)
             _remember(state, detector)
         result.sensors = len(pending)
         result.events = len(events)
@@ -223,6 +233,8 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
         sensor_events_store(events)
         _states_save([states[pk] for pk in pending])
         transaction.on_commit(lambda: detections_broadcast(by_sensor))
+    if result.failed:
+        logger.warning("detection failed for some sensors", extra={"sensors": result.failed})
     if result.no_baseline:
         logger.warning(
             "detection skipped: no baseline (run manage.py load_baselines)", extra={"sensors": result.no_baseline}

@@ -92,3 +92,20 @@ def test_disabled_sensor_and_missing_baseline_are_skipped():
     result = readings_detect(sensors={other.pk: START})
     assert result.no_baseline == [other.key]
     assert not Detection.objects.exists()
+
+
+def test_a_sensor_whose_detector_cannot_be_built_does_not_stop_the_others():
+    seed_baseline()  # 14 days: 2,016 points
+    good, bad = SensorFactory(key="good"), SensorFactory(key="bad")
+    store(good, normal_series(20))
+    store(bad, normal_series(20))
+    from detection.services.detect import detector_settings_ensure
+
+    detector_settings_ensure([bad.pk])
+    bad.detector.window = 1500  # a baseline needs 2m points: 2,016 < 3,000
+    bad.detector.save()
+    result = readings_detect(sensors={good.pk: START, bad.pk: START})
+    assert result.detected == 20
+    assert list(result.failed) == ["bad"]
+    assert "at least 3000" in result.failed["bad"]
+    assert not Detection.objects.filter(sensor=bad).exists()

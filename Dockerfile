@@ -20,6 +20,8 @@ RUN pip install --no-cache-dir -r requirements/prod.txt
 
 COPY . .
 
+# stumpy's functions are compiled once here into var/numba (the default NUMBA_CACHE_DIR), so that workers load
+# them in seconds instead of compiling them for about 25 s each (docs/detection.md, "Compilation").
 # collectstatic imports the production settings, which require these variables. The values are throwaway and
 # given to this one RUN only (never ENV), so they do not stay in the image's environment. Nothing connects to the
 # database or to Redis here; REDIS_URL only keeps base.py from creating the filesystem broker's folders.
@@ -29,7 +31,8 @@ RUN DJANGO_SECRET_KEY=collectstatic-build-only \
     REDIS_URL=redis://127.0.0.1:6379/0 \
     python manage.py collectstatic --noinput \
     && mkdir -p var \
-    && chown app:app var
+    && NUMBA_CACHE_DIR=var/numba python -c "from detection import engine; engine.warm()" \
+    && chown -R app:app var
 
 USER app
 

@@ -145,6 +145,26 @@ def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any
     return result
 
 
+def detection_check() -> dict[str, Any]:
+    """Detection: sensors detected, sensors whose new readings no detect worker has taken for 5 minutes, seeds."""
+    from detection.selectors import DETECTION_STALL_SECONDS, detection_status
+
+    try:
+        status = detection_status()
+    except Exception as exc:  # the database check reports the cause; here the part is unknown
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    result: dict[str, Any] = {"state": UP, **status}
+    if not status["seeds"]:
+        result["state"] = DEGRADED
+        result["detail"] = "no seed baseline: run manage.py load_baselines"
+    elif status["behind"]:
+        result["state"] = DEGRADED
+        result["detail"] = (
+            f"{status['behind']} sensors have readings no detect worker took for {DETECTION_STALL_SECONDS // 60} min"
+        )
+    return result
+
+
 def system_health() -> dict[str, Any]:
     """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
     redis_result = redis_check()
@@ -155,6 +175,7 @@ def system_health() -> dict[str, Any]:
         "rates": rates_check(),
         "sources": sources_check(),
         "ingest": ingest_check(redis_result=redis_result),
+        "detection": detection_check(),
     }
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

@@ -74,6 +74,26 @@ def detector_state_get(*, sensor: Sensor) -> DetectorState | None:
     return DetectorState.objects.defer("values").filter(sensor=sensor).first()
 
 
+DETECTION_STALL_SECONDS = 300
+
+
+def detection_status(*, now=None) -> dict:
+    """For the health check: how many sensors are detected, how many are behind (a newer reading than their last
+    detection, and their detector untouched for DETECTION_STALL_SECONDS: no detect worker takes their tasks),
+    and whether seed baselines are loaded. Two queries."""
+    from datetime import timedelta
+
+    from django.db.models import Count, F, Q
+    from django.utils import timezone
+
+    stale = (now or timezone.now()) - timedelta(seconds=DETECTION_STALL_SECONDS)
+    counts = DetectorState.objects.filter(sensor__detection_enabled=True).aggregate(
+        sensors=Count("pk"),
+        behind=Count("pk", filter=Q(sensor__latest_timestamp__gt=F("last_timestamp"), updated_at__lt=stale)),
+    )
+    return {**counts, "seeds": Baseline.objects.filter(kind=Baseline.Kind.SEED).count()}
+
+
 # --- live-stream history ------------------------------------------------------------------------------------------
 
 

@@ -89,6 +89,7 @@ def test_healthcheck_is_200_when_everything_is_up(client, celery_worker, setting
         "rates": "up",
         "sources": "up",
         "ingest": "disabled",
+        "detection": "degraded",  # no seed baseline loaded in this test
     }
     assert body["checks"]["worker"]["workers"] >= 1
 
@@ -122,7 +123,7 @@ def test_system_health_shape(redis_url, settings):
     settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
     health = system_health()
     assert set(health) == {"status", "down", "checks"}
-    assert set(health["checks"]) == {"database", "redis", "worker", "rates", "sources", "ingest"}
+    assert set(health["checks"]) == {"database", "redis", "worker", "rates", "sources", "ingest", "detection"}
 
 
 def test_rates_up_after_a_recent_update(settings):

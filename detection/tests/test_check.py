@@ -55,3 +55,16 @@ def test_readings_no_task_reached_are_swept(detected_sensor):
     assert result.detect.detected == 5
     assert Detection.objects.filter(sensor=detected_sensor).count() == 25
     assert detectors_check(now=START + 25 * STEP).swept == 0
+
+
+def test_health_says_degraded_without_seeds_or_with_sensors_behind(detected_sensor):
+    from common.health import detection_check
+    from detection.models import Baseline
+
+    assert detection_check() == {"state": "up", "sensors": 1, "behind": 0, "seeds": 1}
+    store(detected_sensor, normal_series(5, start=20), first=20)  # new readings nobody detects
+    DetectorState.objects.filter(sensor=detected_sensor).update(updated_at=START)
+    behind = detection_check()
+    assert (behind["state"], behind["behind"]) == ("degraded", 1)
+    Baseline.objects.all().delete()
+    assert "load_baselines" in detection_check()["detail"]

@@ -161,12 +161,18 @@ def _django() -> None:
 def _run(job: tuple[str, str, int, int | None]):
     """One file through the detector (in a worker process): its timestamps, windows and levels."""
     _django()
+    from common.exceptions import ApplicationError
     from detection.services.evaluation import detector_run, series_read_csv, train_points, windows_read_json
 
     outdir, name, window, train = job
     timestamps, values = series_read_csv(Path(outdir) / f"{name}.csv")
     windows = windows_read_json(Path(outdir) / f"{name}.json")
-    run = detector_run(values, train=train if train is not None else train_points(len(values), None), window=window)
+    try:
+        run = detector_run(values, train=train_points(len(values), train), window=window)
+    except ApplicationError as exc:
+        # A setting that cannot make a baseline from some file (cleaning cut too much) is reported, not hidden.
+        print(f"  {name}: {exc.detail}", flush=True)
+        return name, timestamps, windows, None
     return name, timestamps, windows, run
 
 
@@ -191,6 +197,7 @@ def score_all(results, *, warning: float, ok_run: int = 1, tail: int | None = No
             ok_run=ok_run,
         )
         for name, timestamps, windows, run in results
+        if run is not None
     }
 
 
@@ -216,7 +223,7 @@ def _fmt(value, spec=".2f") -> str:
 
 def sweep(outdir: Path, manifest: list[dict], *, workers: int) -> None:
     names = [entry["name"] for entry in manifest if entry["set"] == "tune"]
-    warnings = (100, 110, 120, 130, 140, 150, 175, 200, 250)
+    warnings = (100, 105, 110, 115, 120, 130, 140, 150, 175, 200)
     print(
         "tune set:", len(names), "files,", sum(len(e["anomalies"]) for e in manifest if e["set"] == "tune"), "windows"
     )
@@ -226,6 +233,10 @@ def sweep(outdir: Path, manifest: list[dict], *, workers: int) -> None:
         for train_share in (0.10, 0.15, 0.25):
             started = time.monotonic()
             results = runs(outdir, names, window=window, train_share=train_share, workers=workers)
+            failed = sum(run is None for *_, run in results)
+            if failed:
+                print(f"{window:>4} {train_share:>6.2f}  no baseline for {failed} of {len(results)} files: excluded")
+                continue
             for warning in warnings:
                 for ok_run in (1, 6):
                     t = totals(score_all(results, warning=warning, ok_run=ok_run).values())
@@ -246,13 +257,27 @@ def sweep(outdir: Path, manifest: list[dict], *, workers: int) -> None:
 
 
 def report(
-    outdir: Path, manifest: list[dict], *, set_name: str, window: int, train_share: float, warning: float, workers: int
+    outdir: Path,
+    manifest: list[dict],
+    *,
+    set_name: str,
+    window: int,
+    train_share: float,
+    warning: float,
+    workers: int,
+    tail: int | None = None,
 ) -> None:
     chosen = [entry for entry in manifest if entry["set"] == set_name]
     results = runs(outdir, [e["name"] for e in chosen], window=window, train_share=train_share, workers=workers)
+    if any(run is None for *_, run in results):
+        sys.exit("some files cannot make a baseline with these settings (above)")
     for ok_run in (1, 6):
-        evaluations = score_all(results, warning=warning, ok_run=ok_run)
-        print(f"\n{set_name} set: m={window}, train {train_share:.0%}, warning {warning}, ok_run {ok_run}, tail m")
+        evaluations = score_all(results, warning=warning, ok_run=ok_run, tail=tail)
+        tail_text = "m" if tail is None else f"{tail} points"
+        print(
+            f"\n{set_name} set: m={window}, train {train_share:.0%}, warning {warning}, ok_run {ok_run}, "
+            f"tail {tail_text}"
+        )
         print(f"| {'kind':<12} | windows | found | false alarms | precision | recall | F1 | median first detection |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for group in (*KINDS, *PROFILES, "all"):
@@ -274,6 +299,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=144)
     parser.add_argument("--train-share", type=float, default=0.15)
     parser.add_argument("--warning", type=float, default=100.0)
+    parser.add_argument("--tail", type=int, help="points after a window whose flags belong to it (default m)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     if not (args.sweep or args.report):
@@ -296,6 +322,7 @@ def main() -> None:
             train_share=args.train_share,
             warning=args.warning,
             workers=args.workers,
+            tail=args.tail,
         )
 
 

@@ -48,6 +48,7 @@ from sensors.models import Reading, Sensor
 logger = logging.getLogger(__name__)
 
 SensorState = DetectorState.SensorState
+PENDING_CHUNK = 400
 STATE_FIELDS = ["baseline", "window", "values", "fed", "last_timestamp", "state", "anomaly", "ok_streak", "version"]
 
 
@@ -263,15 +264,17 @@ def _pending(
     if not conditions:
         return {}
     detected = Detection.objects.filter(sensor_id=OuterRef("sensor_id"), timestamp=OuterRef("timestamp"))
-    rows = (
-        Reading.objects.filter(reduce(or_, conditions))
-        .filter(~Exists(detected))
-        .order_by("sensor_id", "timestamp")
-        .values_list("sensor_id", "timestamp", "value")
-    )
     pending: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
-    for sensor_id, timestamp, value in rows.iterator(chunk_size=5000):
-        pending[sensor_id].append((timestamp, value))
+    # One OR term per sensor: SQLite refuses expression trees deeper than 1,000, so at most PENDING_CHUNK a query.
+    for start in range(0, len(conditions), PENDING_CHUNK):
+        rows = (
+            Reading.objects.filter(reduce(or_, conditions[start : start + PENDING_CHUNK]))
+            .filter(~Exists(detected))
+            .order_by("sensor_id", "timestamp")
+            .values_list("sensor_id", "timestamp", "value")
+        )
+        for sensor_id, timestamp, value in rows.iterator(chunk_size=5000):
+            pending[sensor_id].append((timestamp, value))
     return pending
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -444,8 +443,3 @@ def detection_evaluate(
     return evaluation_score(
         timestamps=timestamps, run=run, windows=windows, warning=warning, critical=critical, tail=tail, ok_run=ok_run
     )
-
-
-def median_delay(evaluations: Iterable[Evaluation]) -> timedelta | None:
-    delays = [w.delay for e in evaluations for w in e.windows if w.scored and w.delay is not None]
-    return statistics.median(delays) if delays else None

@@ -35,7 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--train", type=int, metavar="N", help="Training points (default: the first 15%%).")
         parser.add_argument("--window", type=int, metavar="m", help="Window m (default DETECTION_WINDOW).")
         parser.add_argument("--warning", type=float, help="Warning level (default DETECTION_WARNING_LEVEL).")
-        parser.add_argument("--critical", type=float, help="Critical level (default DETECTION_CRITICAL_LEVEL).")
+        parser.add_argument(
+            "--critical",
+            type=float,
+            help="Critical level (default DETECTION_CRITICAL_LEVEL, raised to --warning if below it).",
+        )
         parser.add_argument(
             "--tail", type=int, metavar="POINTS", help="Flags this many points after a window belong to it (default m)."
         )

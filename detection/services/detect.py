@@ -49,6 +49,7 @@ from sensors.models import Reading, Sensor
 logger = logging.getLogger(__name__)
 
 SensorState = DetectorState.SensorState
+PENDING_CHUNK = 400
 STATE_FIELDS = ["baseline", "window", "values", "fed", "last_timestamp", "state", "anomaly", "ok_streak", "version"]
 
 
@@ -292,8 +293,10 @@ def _undetected(bounds: dict[int, datetime]):
         return
     detected = Detection.objects.filter(sensor_id=OuterRef("sensor_id"), timestamp=OuterRef("timestamp"))
     items = sorted(bounds.items())
-    for start in range(0, len(items), 200):  # SQLite limits the depth of an expression tree
-        condition = reduce(or_, (Q(sensor_id=pk, timestamp__gte=since) for pk, since in items[start : start + 200]))
+    for start in range(0, len(items), PENDING_CHUNK):  # SQLite limits the depth of an expression tree
+        condition = reduce(
+            or_, (Q(sensor_id=pk, timestamp__gte=since) for pk, since in items[start : start + PENDING_CHUNK])
+        )
         yield from (
             Reading.objects.filter(condition)
             .filter(~Exists(detected))

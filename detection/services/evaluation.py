@@ -1,0 +1,445 @@
+"""Measured detection quality: a labeled series through the production detector, scored per labeled window.
+
+`detection_evaluate` is what `manage.py evaluate_detection` and the benchmark scripts call. Nothing here touches
+the database: the detector is `engine.detector_for`, the one production builds its detectors with, fed one value
+at a time exactly as the batch service feeds it (docs/detection.md, "Quality").
+
+The scoring rules (they are also printed with every result):
+- The first `train` points are the training part: cleaned (`engine.clean`), they are the baseline. The rest
+  streams through the detector; its first m points are `undefined` (the newest window still holds baseline
+  points), so scoring starts at point train + m.
+- A window is found when a warning/critical reading falls inside it (ends included), and its first detection is
+  the first such reading. Windows that end before scoring starts are listed but not scored.
+- A flagged reading is attributed to a window when it falls inside it or within `tail` points after its last
+  point (default m): the newest subsequence of m points still overlaps the anomaly for m points after it ended,
+  so those flags are the anomaly's echo, not a new alarm. They do not make a window found.
+- Every other flagged reading is a false alarm; consecutive ones (runs broken by fewer than `ok_run` unflagged
+  readings, 1 by default: strictly contiguous) count once.
+- precision = found / (found + false alarm runs), recall = found / scored windows,
+  F1 = 2·found / (2·found + false alarm runs + missed windows); each is None when its denominator is 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from django.conf import settings
+
+from common.exceptions import ApplicationError
+from detection import engine
+
+DEFAULT_TRAIN_SHARE = 0.15
+
+
+# --- input --------------------------------------------------------------------------------------------------------
+
+
+def _timestamp(raw: object, *, where: str) -> datetime:
+    """An ISO 8601 timestamp; a naive one is read in SENSORS_NAIVE_TIMEZONE, as the ingestion service does."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise ApplicationError(f"{where}: a timestamp must be an ISO 8601 string, not {raw!r}.")
+    try:
+        parsed = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ApplicationError(f"{where}: {raw[:50]!r} is not an ISO 8601 date and time.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(settings.SENSORS_NAIVE_TIMEZONE))
+    return parsed.astimezone(UTC)
+
+
+def series_read_csv(path: str | Path) -> tuple[list[datetime], np.ndarray]:
+    """The `timestamp,value` rows of a CSV file (header required), sorted by time.
+
+    Raises `ApplicationError` with one line naming the file and row for anything unusable: a missing file, a
+    missing column, a bad timestamp or value, a repeated timestamp, no rows.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = [name.strip().lower() for name in reader.fieldnames or []]
+            if "timestamp" not in columns or "value" not in columns:
+                raise ApplicationError(f"{path}: the header must name the columns timestamp and value.")
+            reader.fieldnames = columns
+            rows: list[tuple[datetime, float]] = []
+            for row in reader:
+                line = reader.line_num
+                raw_ts, raw_value = row.get("timestamp"), row.get("value")
+                if (raw_ts or "").strip() == "" and (raw_value or "").strip() == "":
+                    continue  # a blank line
+                timestamp = _timestamp(raw_ts, where=f"{path} line {line}")
+                try:
+                    value = float(raw_value)
+                except (TypeError, ValueError):
+                    raise ApplicationError(f"{path} line {line}: value {raw_value!r} is not a number.") from None
+                if not math.isfinite(value):
+                    raise ApplicationError(f"{path} line {line}: value {raw_value!r} is not a finite number.")
+                rows.append((timestamp, value))
+    except OSError as exc:
+        raise ApplicationError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ApplicationError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    except csv.Error as exc:
+        raise ApplicationError(f"{path} is not a readable CSV file ({exc}).") from exc
+    if not rows:
+        raise ApplicationError(f"{path} holds no rows.")
+    rows.sort(key=lambda row: row[0])
+    for (before, _), (after, _) in zip(rows, rows[1:], strict=False):
+        if before == after:
+            raise ApplicationError(f"{path}: the timestamp {after.isoformat()} appears more than once.")
+    return [ts for ts, _ in rows], np.array([value for _, value in rows], dtype=np.float64)
+
+
+def windows_parse(data: object, *, source: str = "labels") -> list[tuple[datetime, datetime]]:
+    """A JSON list of [start, end] timestamp pairs as aware datetimes, in the given order."""
+    if not isinstance(data, list):
+        raise ApplicationError(f"{source}: must be a JSON list of [start, end] pairs.")
+    windows = []
+    for number, pair in enumerate(data, start=1):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise ApplicationError(f"{source}: window {number} must be a [start, end] pair, not {pair!r}.")
+        start = _timestamp(pair[0], where=f"{source} window {number}")
+        end = _timestamp(pair[1], where=f"{source} window {number}")
+        if end < start:
+            raise ApplicationError(f"{source}: window {number} ends before it starts.")
+        windows.append((start, end))
+    return windows
+
+
+def windows_read_json(path: str | Path) -> list[tuple[datetime, datetime]]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ApplicationError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApplicationError(f"{path} is not valid JSON ({exc}).".replace("\n", " ")) from exc
+    return windows_parse(data, source=str(path))
+
+
+def windows_merge(windows: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted by start; overlapping (or touching) windows become one, so that one anomaly labeled twice is not
+    counted twice."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+# --- the detector run -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """The levels of one series through one detector: `levels[i]` belongs to point `train + i`."""
+
+    train: int
+    window: int
+    baseline_points: int
+    max_distance: float
+    levels: np.ndarray  # NaN where undefined
+
+
+def train_points(total: int, train: int | None) -> int:
+    return math.ceil(total * DEFAULT_TRAIN_SHARE) if train is None else train
+
+
+def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
+    """Baseline = the first `train` points, cleaned; the rest goes through the production detector one value at a
+    time. Thresholds do not change levels, so one run serves any warning/critical pair (the tuning sweep).
+
+    Raises `ApplicationError` when the series cannot make a baseline or leaves nothing to detect."""
+    m = window
+    if m < 4:
+        raise ApplicationError(f"The window m must be at least 4, not {m}.")
+    if train < 1 or train >= len(values):
+        raise ApplicationError(f"--train must be between 1 and {len(values) - 1} (the series has {len(values)}).")
+    if len(values) - train <= m:
+        raise ApplicationError(
+            f"Only {len(values) - train} points follow the {train} training points: the detector needs more than "
+            f"m={m} to give any level."
+        )
+    try:
+        cleaned = engine.clean(values[:train], m).values
+        stats = engine.baseline_stats(cleaned, m)
+    except engine.SeriesError as exc:
+        raise ApplicationError(f"The training part cannot make a baseline: {exc}.") from exc
+    detector = engine.detector_for(cleaned, m, warning=math.inf, critical=math.inf, max_distance=stats["max_distance"])
+    levels = np.array(
+        [math.nan if v.level is None else v.level for v in detector.feed_all(values[train:])], dtype=np.float64
+    )
+    return Run(train=train, window=m, baseline_points=len(cleaned), max_distance=stats["max_distance"], levels=levels)
+
+
+# --- scoring ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WindowResult:
+    start: datetime
+    end: datetime
+    scored: bool
+    found: bool = False
+    first_detection: datetime | None = None
+    peak_level: float | None = None
+    flagged: int = 0  # flagged readings inside the window
+    tail_flagged: int = 0  # flagged readings in the tail after it (attributed to it, not false alarms)
+    note: str = ""
+
+    @property
+    def delay(self) -> timedelta | None:
+        return None if self.first_detection is None else self.first_detection - self.start
+
+    def as_dict(self) -> dict:
+        delay = self.delay
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "found": self.found if self.scored else None,
+            "first_detection": self.first_detection.isoformat() if self.first_detection else None,
+            "delay_seconds": delay.total_seconds() if delay is not None else None,
+            "scored": self.scored,
+            "peak_level": self.peak_level,
+            "flagged": self.flagged,
+            "tail_flagged": self.tail_flagged,
+            "note": self.note,
+        }
+
+
+@dataclass
+class FalseAlarm:
+    start: datetime
+    end: datetime
+    flagged: int
+    peak_level: float
+
+    def as_dict(self) -> dict:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "flagged": self.flagged,
+            "peak_level": self.peak_level,
+        }
+
+
+@dataclass
+class Evaluation:
+    """The window-level score of one series with one set of thresholds."""
+
+    points: int
+    train: int
+    baseline_points: int
+    window: int
+    warning: float
+    critical: float
+    tail: int
+    ok_run: int
+    scored_from: datetime
+    windows: list[WindowResult]
+    false_alarms: list[FalseAlarm]
+    labels_given: int
+    flagged: int = 0
+    critical_readings: int = 0
+    scored_points: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return sum(w.found for w in self.windows if w.scored)
+
+    @property
+    def missed(self) -> int:
+        return sum(not w.found for w in self.windows if w.scored)
+
+    @property
+    def precision(self) -> float | None:
+        alarms = self.found + len(self.false_alarms)
+        return self.found / alarms if alarms else None
+
+    @property
+    def recall(self) -> float | None:
+        scored = self.found + self.missed
+        return self.found / scored if scored else None
+
+    @property
+    def f1(self) -> float | None:
+        denominator = 2 * self.found + len(self.false_alarms) + self.missed
+        return 2 * self.found / denominator if denominator else None
+
+    def as_dict(self) -> dict:
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "windows": [w.as_dict() for w in self.windows],
+            "counts": {
+                "windows_labeled": self.labels_given,
+                "windows_scored": self.found + self.missed,
+                "found": self.found,
+                "missed": self.missed,
+                "false_alarm_runs": len(self.false_alarms),
+                "flagged_readings": self.flagged,
+                "critical_readings": self.critical_readings,
+            },
+            "false_alarms": [alarm.as_dict() for alarm in self.false_alarms],
+            "settings": {
+                "points": self.points,
+                "train": self.train,
+                "baseline_points": self.baseline_points,
+                "window": self.window,
+                "warning": self.warning,
+                "critical": self.critical,
+                "scored_from": self.scored_from.isoformat(),
+                "scored_points": self.scored_points,
+            },
+            "rules": {
+                "tail_points": self.tail,
+                "tail": (
+                    f"flags up to {self.tail} points after a window's end belong to that window (the matrix "
+                    "profile's echo of it): not false alarms, and they do not make the window found"
+                ),
+                "ok_run": self.ok_run,
+                "false_alarm_run": (
+                    "consecutive flagged readings outside every window and tail, broken by "
+                    f"{self.ok_run} unflagged reading(s), count as one false alarm"
+                ),
+            },
+            "notes": self.notes,
+        }
+
+
+def evaluation_score(
+    *,
+    timestamps: Sequence[datetime],
+    run: Run,
+    windows: Sequence[tuple[datetime, datetime]],
+    warning: float,
+    critical: float,
+    tail: int | None = None,
+    ok_run: int = 1,
+) -> Evaluation:
+    """Score one detector run against labeled windows with the given thresholds (the rules: module docstring).
+
+    Guarantees: every labeled window (after merging overlaps) appears once in the result, in time order; a
+    flagged reading is either inside or in the tail of some window, or part of exactly one false alarm run.
+    """
+    if not 0 < warning <= critical:
+        raise ApplicationError("The warning level must be positive and at most the critical level.")
+    if ok_run < 1:
+        raise ApplicationError("ok_run must be at least 1.")
+    m = run.window
+    tail = m if tail is None else tail
+    if tail < 0:
+        raise ApplicationError("The tail must be 0 or more points.")
+    stamps = list(timestamps[run.train :])
+    levels = run.levels
+    defined = ~np.isnan(levels)
+    flagged = defined & (np.nan_to_num(levels, nan=0.0) >= warning)
+    first_scored = int(np.argmax(defined)) if defined.any() else len(levels)
+    scored_from = stamps[first_scored] if first_scored < len(stamps) else stamps[-1]
+    merged = windows_merge(windows)
+    notes = []
+    if len(merged) < len(windows):
+        notes.append(f"{len(windows) - len(merged)} overlapping label window(s) merged")
+
+    attributed = np.zeros(len(levels), dtype=bool)
+    results = []
+    seconds = np.array([ts.timestamp() for ts in stamps], dtype=np.float64)
+    for start, end in merged:
+        lo = int(np.searchsorted(seconds, start.timestamp(), side="left"))
+        hi = int(np.searchsorted(seconds, end.timestamp(), side="right"))  # exclusive
+        result = WindowResult(start=start, end=end, scored=hi > first_scored)
+        if end < stamps[0]:
+            result.note = "inside the training part"
+        elif not result.scored:
+            result.note = f"ends within the first m={m} streamed points (levels undefined)"
+        elif start < scored_from:
+            result.note = "starts before scoring: scored on its part from scoring on"
+        inside = np.flatnonzero(flagged[lo:hi]) + lo
+        attributed[lo : min(len(levels), hi + tail)] = True
+        if hi > lo and defined[lo:hi].any():
+            result.peak_level = float(np.nanmax(levels[lo:hi]))
+        result.flagged = len(inside)
+        result.tail_flagged = int(flagged[hi : hi + tail].sum())
+        if result.scored and len(inside):
+            result.found = True
+            result.first_detection = stamps[int(inside[0])]
+        results.append(result)
+    # Intervals of the tails may overlap a later window: that window is still scored on its own flags above.
+
+    false_alarms: list[FalseAlarm] = []
+    current: FalseAlarm | None = None
+    quiet = 0
+    for index in range(first_scored, len(levels)):
+        if flagged[index] and not attributed[index]:
+            if current is None:
+                current = FalseAlarm(start=stamps[index], end=stamps[index], flagged=0, peak_level=0.0)
+                false_alarms.append(current)
+            current.end = stamps[index]
+            current.flagged += 1
+            current.peak_level = max(current.peak_level, float(levels[index]))
+            quiet = 0
+        elif current is not None:
+            quiet += 1
+            if attributed[index] or quiet >= ok_run:
+                current, quiet = None, 0
+
+    return Evaluation(
+        points=len(timestamps),
+        train=run.train,
+        baseline_points=run.baseline_points,
+        window=m,
+        warning=warning,
+        critical=critical,
+        tail=tail,
+        ok_run=ok_run,
+        scored_from=scored_from,
+        windows=results,
+        false_alarms=false_alarms,
+        labels_given=len(windows),
+        flagged=int(flagged.sum()),
+        critical_readings=int((defined & (np.nan_to_num(levels, nan=0.0) >= critical)).sum()),
+        scored_points=len(levels) - first_scored,
+        notes=notes,
+    )
+
+
+def detection_evaluate(
+    *,
+    timestamps: Sequence[datetime],
+    values: np.ndarray,
+    windows: Sequence[tuple[datetime, datetime]],
+    train: int | None = None,
+    window: int | None = None,
+    warning: float | None = None,
+    critical: float | None = None,
+    tail: int | None = None,
+    ok_run: int = 1,
+) -> Evaluation:
+    """Precision, recall and F1 over labeled windows of one series, with the production detector.
+
+    Defaults: train = the first 15 % of the points, window and levels from the DETECTION_* settings, tail = m,
+    ok_run = 1 (false alarm runs strictly contiguous). Raises `ApplicationError` (one line) for unusable input.
+    """
+    if len(timestamps) != len(values):
+        raise ApplicationError("timestamps and values differ in length.")
+    window = settings.DETECTION_WINDOW if window is None else window
+    warning = settings.DETECTION_WARNING_LEVEL if warning is None else warning
+    critical = settings.DETECTION_CRITICAL_LEVEL if critical is None else critical
+    if not 0 < warning <= critical:
+        raise ApplicationError("The warning level must be positive and at most the critical level.")
+    run = detector_run(np.asarray(values, dtype=np.float64), train=train_points(len(values), train), window=window)
+    return evaluation_score(
+        timestamps=timestamps, run=run, windows=windows, warning=warning, critical=critical, tail=tail, ok_run=ok_run
+    )

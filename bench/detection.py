@@ -156,7 +156,6 @@ def prepare(sensors: int, seconds: int, m: int) -> list[int]:
         array_to_bytes,
     )
     from detection.services.baselines import baseline_create
-    from detection.services.detect import detector_settings_defaults
     from sensors.models import Reading, Sensor
 
     keys = [f"bench-detect-{n:04d}" for n in range(sensors)]
@@ -173,7 +172,7 @@ def prepare(sensors: int, seconds: int, m: int) -> list[int]:
             seed = baseline_create(
                 name=settings.DETECTION_DEFAULT_SEED, kind=Baseline.Kind.SEED, values=normal(14 * DAY, seed=1), window=m
             )
-        defaults = detector_settings_defaults()
+        defaults = DetectorSettings.defaults()
         DetectorSettings.objects.bulk_create([DetectorSettings(sensor_id=pk, **defaults) for pk in ids])
         # Each sensor has been running: m values in its state (so every reading gets a level from the start).
         DetectorState.objects.bulk_create(

@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -671,6 +673,13 @@ def _latest_update(stored: list[StoredReading]) -> None:
 def ingest_hooks() -> tuple[Callable[[list[StoredReading]], None], ...]:
     """The callables of `SENSORS_INGEST_HOOKS`, imported once per process."""
     return tuple(import_string(path) for path in settings.SENSORS_INGEST_HOOKS)
+
+
+@receiver(setting_changed)
+def _hooks_setting_changed(*, setting: str, **_) -> None:
+    """A changed SENSORS_INGEST_HOOKS (settings overridden in a test) takes effect at once."""
+    if setting == "SENSORS_INGEST_HOOKS":
+        ingest_hooks.cache_clear()
 
 
 def _hooks_run(stored: list[StoredReading]) -> None:

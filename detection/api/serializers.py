@@ -148,14 +148,6 @@ class JobQueuedSerializer(serializers.Serializer):
     progress_url = serializers.URLField()
 
 
-class DetectionJobProgressSerializer(serializers.Serializer):
-    state = serializers.CharField(help_text="PENDING, STARTED, PROGRESS, RETRY, SUCCESS or FAILURE.")
-    complete = serializers.BooleanField(help_text="False while the job waits for a retry.")
-    success = serializers.BooleanField(allow_null=True)
-    progress = serializers.DictField(help_text="`current`, `total`, `percent`, `description`.")
-    result = serializers.JSONField(required=False, help_text="The task's result or error once complete.")
-
-
 # --- a sensor's detector ------------------------------------------------------------------------------------------
 
 

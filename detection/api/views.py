@@ -10,10 +10,7 @@ import stumpy, which takes seconds, and the web process loads this module at sta
 from __future__ import annotations
 
 import django_filters
-from celery.result import AsyncResult
-from celery_progress.backend import Progress
 from django.urls import reverse
-from django_celery_results.models import TaskResult
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
@@ -23,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanOperate, CanRead, CanReadOrOperate
+from common.jobs import JobProgressSerializer, job_progress
 from common.pagination import PageNumberPagination
 from detection.api.serializers import (
     AnomalyAcknowledgeSerializer,
@@ -31,7 +29,6 @@ from detection.api.serializers import (
     BaselineDetailSerializer,
     BaselineSerializer,
     BaselinesSelectSerializer,
-    DetectionJobProgressSerializer,
     DetectionSerializer,
     DetectorSettingsSerializer,
     FeedbackSerializer,
@@ -263,15 +260,11 @@ class DetectionJobApi(APIView):
 
     permission_classes = [CanRead]
 
-    @extend_schema(responses=DetectionJobProgressSerializer)
+    @extend_schema(responses=JobProgressSerializer)
     def get(self, request: Request, job_id: str) -> Response:
-        task_name = TaskResult.objects.filter(task_id=job_id).values_list("task_name", flat=True).first()
-        if task_name and task_name not in JOB_TASKS:
+        info = job_progress(job_id=job_id, task_names=JOB_TASKS)
+        if info is None:
             raise exceptions.NotFound("No baseline job with this id.")
-        info = Progress(AsyncResult(job_id)).get_info()
-        if info["state"] == "RETRY":
-            # celery-progress calls a retrying task complete; ours is not: the next attempt is scheduled.
-            info.update(complete=False, success=None)
         return Response(info)
 
 

@@ -107,14 +107,6 @@ class RatesUpdateOutputSerializer(serializers.Serializer):
     progress_url = serializers.URLField(help_text="Poll it (viewer role) for state and percent.")
 
 
-class JobProgressSerializer(serializers.Serializer):
-    state = serializers.CharField(help_text="PENDING, STARTED, PROGRESS, RETRY, SUCCESS or FAILURE.")
-    complete = serializers.BooleanField(help_text="False while the job waits for a retry.")
-    success = serializers.BooleanField(allow_null=True)
-    progress = serializers.DictField(help_text="`current`, `total`, `percent`, `description`.")
-    result = serializers.JSONField(required=False, help_text="The task's result or error once complete.")
-
-
 class LegacyRateListInputSerializer(serializers.Serializer):
     currency = CurrencyCodeField(required=False, help_text="One quote currency (default: all of RATES_QUOTES).")
 

@@ -1,9 +1,6 @@
-from celery.result import AsyncResult
-from celery_progress.backend import Progress
 from django.conf import settings
 from django.db.models import Max
 from django.urls import reverse
-from django_celery_results.models import TaskResult
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -12,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanOperate, CanRead
+from common.jobs import JobProgressSerializer, job_progress
 from common.pagination import PageNumberPagination
 from rates.api.serializers import (
-    JobProgressSerializer,
     LegacyRateListInputSerializer,
     LegacyRateListOutputSerializer,
     RateConvertInputSerializer,
@@ -107,13 +104,9 @@ class RatesJobApi(APIView):
 
     @extend_schema(responses=JobProgressSerializer)
     def get(self, request: Request, job_id: str) -> Response:
-        task_name = TaskResult.objects.filter(task_id=job_id).values_list("task_name", flat=True).first()
-        if task_name and task_name != update_rates.name:
+        info = job_progress(job_id=job_id, task_names=[update_rates.name])
+        if info is None:
             raise NotFound("No rates update job with this id.")
-        info = Progress(AsyncResult(job_id)).get_info()
-        if info["state"] == "RETRY":
-            # celery-progress calls a retrying task complete; ours is not: the next attempt is scheduled.
-            info.update(complete=False, success=None)
         return Response(info)
 
 

@@ -7,18 +7,14 @@ Nothing here imports stumpy (`detection.engine`): the web process loads the admi
 
 from __future__ import annotations
 
-import uuid
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from common.exceptions import ApplicationError
-from config.celery_app import app as celery_app
 from detection.models import (
     Anomaly,
     Baseline,
@@ -30,10 +26,8 @@ from detection.models import (
     SystemEvent,
 )
 from detection.services.anomalies import anomaly_acknowledge, anomaly_resolve
+from detection.services.enqueue import AUGMENT_BASELINES_TASK, SELECT_BASELINES_TASK, baselines_job_enqueue
 from sensors.admin import EstimatedCountPaginator
-
-SELECT_TASK = "detection.select_baselines"
-AUGMENT_TASK = "detection.augment_baselines"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -288,17 +282,15 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
 
     @admin.action(description="Select baselines now (background job)", permissions=["change"])
     def select_baselines_now(self, request, queryset):
-        self._queue(request, queryset, SELECT_TASK, "Baseline selection")
+        self._queue(request, queryset, SELECT_BASELINES_TASK, "Baseline selection")
 
     @admin.action(description="Augment baselines now (background job)", permissions=["change"])
     def augment_baselines_now(self, request, queryset):
-        self._queue(request, queryset, AUGMENT_TASK, "Baseline augmentation")
+        self._queue(request, queryset, AUGMENT_BASELINES_TASK, "Baseline augmentation")
 
     def _queue(self, request, queryset, task: str, label: str) -> None:
         sensor_ids = sorted(queryset.values_list("sensor_id", flat=True))
-        job_id = str(uuid.uuid4())
-        # By name: the worker owns the task's code. After commit: the job may read what this request wrote.
-        transaction.on_commit(lambda: celery_app.send_task(task, kwargs={"sensor_ids": sensor_ids}, task_id=job_id))
+        job_id = baselines_job_enqueue(task=task, sensor_ids=sensor_ids)
         self.message_user(request, f"{label} queued for {len(sensor_ids)} sensor(s) (job {job_id}).", messages.SUCCESS)
 
 

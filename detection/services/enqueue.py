@@ -21,8 +21,6 @@ def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
     nothing is queued.
 
     The task is sent by name, so the web process never imports the task's code (which loads stumpy)."""
-    from config.celery_app import app
-
     sensor_ids = None
     if sensors is not None:
         found = dict(Sensor.objects.filter(key__in=sensors).values_list("key", "pk"))
@@ -33,7 +31,16 @@ def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
                 f"Unknown sensors: {shown}.", fields={"sensors": [f"No sensor {key!r}." for key in unknown[:100]]}
             )
         sensor_ids = sorted(set(found.values()))
+    return baselines_job_enqueue(task=SELECT_BASELINES_TASK, sensor_ids=sensor_ids)
+
+
+def baselines_job_enqueue(*, task: str, sensor_ids: list[int] | None) -> str:
+    """Queue the baseline job `task` (one of JOB_TASKS) for these sensors (None: all) after commit; its job id."""
+    from config.celery_app import app
+
+    if task not in JOB_TASKS:
+        raise ValueError(f"not a baseline job: {task!r}")
     job_id = str(uuid.uuid4())
     kwargs = {"sensor_ids": sensor_ids}
-    transaction.on_commit(lambda: app.send_task(SELECT_BASELINES_TASK, kwargs=kwargs, task_id=job_id))
+    transaction.on_commit(lambda: app.send_task(task, kwargs=kwargs, task_id=job_id))
     return job_id

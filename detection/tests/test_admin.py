@@ -11,7 +11,6 @@ import pytest
 import redis
 from django.urls import reverse
 
-from detection.admin import AUGMENT_TASK, SELECT_TASK
 from detection.models import (
     Anomaly,
     Baseline,
@@ -25,6 +24,8 @@ from detection.models import (
 from detection.services.anomalies import anomaly_resolve
 from detection.services.baselines import baseline_create
 from detection.services.detect import readings_detect
+from detection.services.enqueue import AUGMENT_BASELINES_TASK as AUGMENT_TASK
+from detection.services.enqueue import SELECT_BASELINES_TASK as SELECT_TASK
 from detection.services.events import system_event_emit
 from detection.tests.factories import DAY, normal_series, seed_baseline
 from sensors.models import Reading

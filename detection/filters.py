@@ -35,10 +35,13 @@ class DetectionFilter(django_filters.FilterSet):
     since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
     until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
     status = ChoiceInFilter(choices=Status.choices, help_text="One status or a comma list, e.g. `warning,critical`.")
+    min_level = django_filters.NumberFilter(
+        field_name="level", lookup_expr="gte", help_text="Level (%) at least this (undefined and late have none)."
+    )
 
     class Meta:
         model = Detection
-        fields = ["since", "until", "status"]
+        fields = ["since", "until", "status", "min_level"]
 
 
 class AnomalyFilter(django_filters.FilterSet):

@@ -91,6 +91,15 @@ def test_detections_by_range_and_a_list_of_statuses(viewer_client):
     assert got(status="critical", since=iso(T0 + 4 * STEP)) == []
 
 
+def test_detections_by_level(viewer_client):
+    sensor = SensorFactory(key="pump")
+    for i, level in enumerate([None, 50.0, 120.0, 250.0]):
+        DetectionFactory(sensor=sensor, timestamp=T0 + i * STEP, level=level, status=Status.OK)
+    rows = viewer_client.get(detections_url("pump"), {"min_level": 120}).json()["results"]
+    assert [row["level"] for row in rows] == [120.0, 250.0]
+    assert viewer_client.get(detections_url("pump"), {"min_level": "high"}).status_code == 400
+
+
 def test_detections_of_an_unknown_sensor_are_404_and_bad_filters_400(viewer_client):
     response = viewer_client.get(detections_url("nowhere"))
     assert response.status_code == 404

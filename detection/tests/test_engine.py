@@ -49,6 +49,7 @@ def test_cleaned_joins_are_where_cuts_were_made():
     assert cleaned.joins == [20]
 
 
+@pytest.mark.filterwarnings("ignore:A large number of values in `P`")  # stumpy's note on the constant series
 def test_constant_or_short_baselines_are_refused():
     with pytest.raises(engine.SeriesError, match="must vary"):
         engine.baseline_stats(np.ones(4 * DAY), DAY)

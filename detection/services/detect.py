@@ -125,10 +125,11 @@ def _detector(state: DetectorState, config: DetectorSettings, baseline_id: int) 
     """The sensor's detector, current with `state`; restarted from the new baseline (replaying the last m
     values) when its baseline or window changed. Updates `state.baseline`/`window` accordingly."""
     m = config.window
-    cached = _cache.get(state.sensor_id)
+    # Taken out of the cache while it is fed: if the batch fails half-way, no half-fed detector stays behind
+    # under the version still stored. `_remember` puts it back with the new version.
+    cached = _cache.pop(state.sensor_id, None)
     if state.baseline_id == baseline_id and state.window == m:
         if cached and (cached.version, cached.baseline_id, cached.window) == (state.version, baseline_id, m):
-            _cache.move_to_end(state.sensor_id)
             detector = cached.detector
         else:
             values = array_from_bytes(state.values)

@@ -109,3 +109,37 @@ def test_a_sensor_whose_detector_cannot_be_built_does_not_stop_the_others():
     assert list(result.failed) == ["bad"]
     assert "at least 3000" in result.failed["bad"]
     assert not Detection.objects.filter(sensor=bad).exists()
+
+
+def test_a_batch_that_fails_half_way_leaves_no_half_fed_detector(monkeypatch):
+    seed_baseline()
+    sensor = SensorFactory()
+    values = normal_series(400, start=14 * DAY)
+    store(sensor, values[:200])
+    readings_detect(sensors={sensor.pk: START})
+    store(sensor, values[200:300], first=200)
+
+    from detection.services import detect
+
+    track = detect._Tracker.track
+    calls = []
+
+    def broken(self, detection):  # the 50th reading's bookkeeping fails (say, the database goes away)
+        calls.append(detection)
+        if len(calls) == 50:
+            raise RuntimeError("database gone")
+        track(self, detection)
+
+    monkeypatch.setattr(detect._Tracker, "track", broken)
+    with pytest.raises(RuntimeError):
+        readings_detect(sensors={sensor.pk: START + 200 * STEP})
+    monkeypatch.undo()
+    readings_detect(sensors={sensor.pk: START + 200 * STEP})
+    one = SensorFactory(key="one-go")
+    store(one, values[:300])
+    readings_detect(sensors={one.pk: START})
+    levels = [
+        list(Detection.objects.filter(sensor=s).order_by("timestamp").values_list("level", flat=True))
+        for s in (sensor, one)
+    ]
+    assert levels[0] == levels[1]

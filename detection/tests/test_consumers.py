@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-import redis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
@@ -23,7 +22,11 @@ from detection.tests.factories import DAY, normal_series, seed_baseline
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.usefixtures("role_groups")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("role_groups", "live_groups_restored"),
+]
 
 KEY = "rig-7.flow:east"
 DETECTIONS = f"/ws/sensors/{KEY}/detections/"
@@ -31,21 +34,6 @@ EVENTS = f"/ws/sensors/{KEY}/events/"
 SYSTEM = "/ws/events/system/"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
-
-
-@pytest.fixture(autouse=True)
-def _redis(redis_url):
-    """The real Redis channel layer (missing Redis fails in CI, skips elsewhere); group members a failing test
-    leaves behind are removed, so that no later test finds a stranger in a group."""
-    client = redis.Redis.from_url(redis_url)
-    groups = "asgi:group:detection.*"
-    before = {key: set(client.zrange(key, 0, -1)) for key in client.scan_iter(groups)}
-    yield
-    for key in client.scan_iter(groups):
-        left = set(client.zrange(key, 0, -1)) - before.get(key, set())
-        if left:
-            client.zrem(key, *left)
-    client.close()
 
 
 @pytest.fixture

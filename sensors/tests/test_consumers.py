@@ -9,7 +9,6 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -23,26 +22,15 @@ from sensors.models import IngestSource
 from sensors.services.ingest import readings_ingest
 from sensors.tests.factories import SensorFactory
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.usefixtures("role_groups")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.usefixtures("role_groups", "live_groups_restored"),
+]
 
 KEY = "rig-7.gas:north"  # dots and colons are valid in keys and in the URL
 PATH = f"/ws/sensors/{KEY}/readings/"
 T0 = datetime(2024, 12, 1, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _redis(redis_url):
-    """Every test here uses the real Redis channel layer (missing Redis fails in CI, skips elsewhere). Group
-    members a failing test leaves behind are removed, so that no later test finds a stranger in a group."""
-    client = redis.Redis.from_url(redis_url)
-    groups = "asgi:group:sensors.*"
-    before = {key: set(client.zrange(key, 0, -1)) for key in client.scan_iter(groups)}
-    yield
-    for key in client.scan_iter(groups):
-        left = set(client.zrange(key, 0, -1)) - before.get(key, set())
-        if left:
-            client.zrem(key, *left)
-    client.close()
 
 
 def reading(i: int) -> dict:

@@ -171,8 +171,10 @@ def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
             f"m={m} to give any level."
         )
     try:
-        cleaned = engine.clean(values[:train], m).values
-        stats = engine.baseline_stats(cleaned, m)
+        # As `build_baseline` builds a sensor's baseline: cleaned, its cuts recorded as joins.
+        result = engine.clean(values[:train], m)
+        cleaned = result.values
+        stats = engine.baseline_stats(cleaned, m, result.joins)
     except engine.SeriesError as exc:
         raise ApplicationError(f"The training part cannot make a baseline: {exc}.") from exc
     detector = engine.detector_for(cleaned, m, warning=math.inf, critical=math.inf, max_distance=stats["max_distance"])

@@ -7,6 +7,8 @@ Nothing here imports stumpy (`detection.engine`): the web process loads the admi
 
 from __future__ import annotations
 
+import copy
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -162,27 +164,22 @@ class DetectorSettingsForm(forms.ModelForm):
         )
 
     def clean(self):
+        """The settings service's rules, asked before saving, so that a refusal shows on the form's fields. A window
+        too long for the baselines the detector would run on would fail every detection batch of the sensor."""
         data = super().clean()
-        window = data.get("window")
-        if not window:
+        sensor = data.get("sensor") or (self.instance.sensor if self.instance.sensor_id else None)
+        if self.errors or sensor is None:  # the sensor is read-only once chosen: then the instance has it
             return data
-        from detection.engine import min_baseline_points  # imports stumpy: only when settings are saved
+        from detection.services.settings import EDITABLE, detector_settings_errors  # imports stumpy: on save only
 
-        # The baselines the detector would run on. One too short for the window would fail every detection batch
-        # of the worker that takes this sensor, so the window is refused here instead.
-        chosen = (
-            data.get("baseline")
-            or Baseline.objects.filter(name=settings.DETECTION_DEFAULT_SEED, kind=Baseline.Kind.SEED).first()
-        )
-        feedback = self.instance.feedback_baseline if self.instance.feedback_enabled else None
-        need = min_baseline_points(window)
-        for baseline in (chosen, feedback):
-            if baseline is not None and baseline.points < need:
-                self.add_error(
-                    "window",
-                    f"The baseline {baseline} has {baseline.points} points; m = {window} needs at least {need} "
-                    "(2m). Choose a smaller window or a longer baseline.",
-                )
+        candidate = copy.copy(self.instance)
+        candidate.sensor = sensor
+        changed = {name for name in EDITABLE if name in data}
+        for name in changed:
+            setattr(candidate, name, data[name])
+        for field, problems in detector_settings_errors(config=candidate, changed=changed).items():
+            for problem in problems:
+                self.add_error(field, problem)
         return data
 
 

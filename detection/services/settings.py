@@ -21,6 +21,40 @@ def _baseline_points(baseline_id: int | None) -> tuple[str, int] | None:
     return Baseline.objects.filter(pk=baseline_id).values_list("name", "points").first()
 
 
+def detector_settings_errors(*, config: DetectorSettings, changed: set[str]) -> dict[str, list[str]]:
+    """What is wrong with `config` (settings with the changes `changed` names applied, not saved), by field: the
+    rules `detector_settings_update` guarantees. The admin's form asks the same question before it saves."""
+    errors: dict[str, list[str]] = {}
+    if config.window < 4:
+        errors["window"] = [f"Must be at least 4, not {config.window}."]
+    if config.warning_level <= 0:
+        errors["warning_level"] = ["Must be above 0."]
+    if config.critical_level < config.warning_level:
+        errors["critical_level"] = [
+            f"Must be at least the warning level ({config.warning_level:g}), not {config.critical_level:g}."
+        ]
+    if config.ok_run < 1:
+        errors["ok_run"] = ["Must be at least 1."]
+    baseline = config.baseline if "baseline" in changed else None
+    if baseline is not None and not (baseline.kind == Baseline.Kind.SEED or baseline.sensor_id == config.sensor_id):
+        errors["baseline"] = [f"Baseline {baseline.pk} belongs to another sensor: choose a seed or one of its own."]
+    if ("window" in changed or "baseline" in changed) and "window" not in errors and "baseline" not in errors:
+        # A detector seeded with fewer than 2m points has no meaningful max distance (engine.baseline_check).
+        need = engine.min_baseline_points(config.window)
+        candidates = [("baseline", config.baseline_id or default_seed_id())]
+        if config.feedback_enabled:
+            candidates.append(("baseline", config.feedback_baseline_id))
+        for field, baseline_id in candidates:
+            found = _baseline_points(baseline_id)
+            if found is not None and found[1] < need:
+                name, points = found
+                target = "window" if "window" in changed else field
+                errors.setdefault(target, []).append(
+                    f"Baseline {name!r} has {points} points; window {config.window} needs at least {need} (2m)."
+                )
+    return errors
+
+
 @transaction.atomic
 def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSettings:
     """Change some of the sensor's detector settings (those of `EDITABLE`; `baseline` is a Baseline or None for
@@ -42,35 +76,7 @@ def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSetti
     config = DetectorSettings.objects.select_for_update().get(sensor=sensor)
     for name, value in changes.items():
         setattr(config, name, value)
-
-    errors: dict[str, list[str]] = {}
-    if config.window < 4:
-        errors["window"] = [f"Must be at least 4, not {config.window}."]
-    if config.warning_level <= 0:
-        errors["warning_level"] = ["Must be above 0."]
-    if config.critical_level < config.warning_level:
-        errors["critical_level"] = [
-            f"Must be at least the warning level ({config.warning_level:g}), not {config.critical_level:g}."
-        ]
-    if config.ok_run < 1:
-        errors["ok_run"] = ["Must be at least 1."]
-    baseline = changes.get("baseline")
-    if baseline is not None and not (baseline.kind == Baseline.Kind.SEED or baseline.sensor_id == sensor.pk):
-        errors["baseline"] = [f"Baseline {baseline.pk} belongs to another sensor: choose a seed or one of its own."]
-    if ("window" in changes or "baseline" in changes) and "window" not in errors and "baseline" not in errors:
-        # A detector seeded with fewer than 2m points has no meaningful max distance (engine.baseline_check).
-        need = engine.min_baseline_points(config.window)
-        candidates = [("baseline", config.baseline_id or default_seed_id())]
-        if config.feedback_enabled:
-            candidates.append(("baseline", config.feedback_baseline_id))
-        for field, baseline_id in candidates:
-            found = _baseline_points(baseline_id)
-            if found is not None and found[1] < need:
-                name, points = found
-                target = "window" if "window" in changes else field
-                errors.setdefault(target, []).append(
-                    f"Baseline {name!r} has {points} points; window {config.window} needs at least {need} (2m)."
-                )
+    errors = detector_settings_errors(config=config, changed=set(changes))
     if errors:
         first = next(iter(errors.values()))[0]
         raise ApplicationError(first, code="validation_error", fields=errors)

@@ -107,24 +107,24 @@ class _Cached:
 _cache: OrderedDict[int, _Cached] = OrderedDict()
 
 
-def _seed(baseline_id: int, m: int) -> engine._Seeded:
-    # Keyed by id and creation time: SQLite may give a deleted baseline's id to a new one.
-    meta = Baseline.objects.only("created_at", "window", "max_distance", "joins").get(pk=baseline_id)
+def _seed(meta: Baseline, m: int) -> engine._Seeded:
+    """The seeded stream of the baseline `meta` (a row read without its values) for window m."""
 
     def load():
-        values = Baseline.objects.only("values").get(pk=baseline_id).array()
+        values = Baseline.objects.only("values").get(pk=meta.pk).array()
         if meta.window == m:
             return values, meta.max_distance
         # A stored max distance holds for the baseline's own window only.
         return values, engine.baseline_stats(values, m, meta.joins)["max_distance"]
 
-    return engine.seeded((baseline_id, meta.created_at), m, load)
+    # Keyed by id and creation time: SQLite may give a deleted baseline's id to a new one.
+    return engine.seeded((meta.pk, meta.created_at), m, load)
 
 
-def _detector(state: DetectorState, config: DetectorSettings, baseline_id: int) -> engine.Detector:
+def _detector(state: DetectorState, config: DetectorSettings, baseline: Baseline) -> engine.Detector:
     """The sensor's detector, current with `state`; restarted from the new baseline (replaying the last m
     values) when its baseline or window changed. Updates `state.baseline`/`window` accordingly."""
-    m = config.window
+    m, baseline_id = config.window, baseline.pk
     # Taken out of the cache while it is fed: if the batch fails half-way, no half-fed detector stays behind
     # under the version still stored. `_remember` puts it back with the new version.
     cached = _cache.pop(state.sensor_id, None)
@@ -133,10 +133,10 @@ def _detector(state: DetectorState, config: DetectorSettings, baseline_id: int) 
             detector = cached.detector
         else:
             values = array_from_bytes(state.values)
-            detector = engine.Detector.resume(_seed(baseline_id, m), values, warning=0, critical=0)
+            detector = engine.Detector.resume(_seed(baseline, m), values, warning=0, critical=0)
     else:
         values = array_from_bytes(state.values)[-m:]
-        detector = engine.Detector.resume(_seed(baseline_id, m), values, warning=0, critical=0)
+        detector = engine.Detector.resume(_seed(baseline, m), values, warning=0, critical=0)
         state.baseline_id, state.window = baseline_id, m
     detector.warning, detector.critical = config.warning_level, config.critical_level
     return detector
@@ -170,12 +170,11 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
     if not keys:
         return result
     configs = detector_settings_ensure(list(keys))
-    seed_id = None
+    seed_id = default_seed_id()
     with transaction.atomic():
         states = _states_locked(list(keys))
         missing = [pk for pk in keys if pk not in states]
         if missing:
-            seed_id = default_seed_id()
             created = []
             for pk in missing:
                 baseline_id = configs[pk].active_baseline_id() or seed_id
@@ -186,18 +185,21 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
             DetectorState.objects.bulk_create(created, ignore_conflicts=True)
             states.update(_states_locked([s.sensor_id for s in created]))
         pending = _pending(states, sensors)
+        chosen = {pk: configs[pk].active_baseline_id() or states[pk].baseline_id or seed_id for pk in pending}
+        # The baselines in use, without their values (loaded only to seed a detector not kept in memory).
+        baselines = Baseline.objects.defer("values").in_bulk({pk for pk in chosen.values() if pk is not None})
         detections: list[Detection] = []
         events: list[tuple[str, SensorEvent]] = []
         touched: dict[int, Anomaly] = {}
         by_sensor: dict[tuple[int, str], list[Detection]] = defaultdict(list)
         for pk, readings in pending.items():
             state, config = states[pk], configs[pk]
-            baseline_id = config.active_baseline_id() or state.baseline_id or seed_id or default_seed_id()
-            if baseline_id is None:
+            baseline = baselines.get(chosen[pk])
+            if baseline is None:
                 result.no_baseline.append(keys[pk])
                 continue
             try:
-                detector = _detector(state, config, baseline_id)
+                detector = _detector(state, config, baseline)
             except engine.SeriesError as exc:  # e.g. a baseline too short for the window: this sensor only
                 result.failed[keys[pk]] = str(exc)
                 continue

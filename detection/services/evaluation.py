@@ -28,13 +28,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from django.conf import settings
 
 from common.exceptions import ApplicationError
 from detection import engine
+from sensors.services.ingest import naive_timezone
 
 DEFAULT_TRAIN_SHARE = 0.15
 
@@ -51,7 +51,7 @@ def _timestamp(raw: object, *, where: str) -> datetime:
     except ValueError:
         raise ApplicationError(f"{where}: {raw[:50]!r} is not an ISO 8601 date and time.") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(settings.SENSORS_NAIVE_TIMEZONE))
+        parsed = parsed.replace(tzinfo=naive_timezone())
     return parsed.astimezone(UTC)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, QuerySet
+from django.utils import timezone
 
 from detection.filters import (
     AnomalyFilter,
@@ -77,20 +80,21 @@ def detector_state_get(*, sensor: Sensor) -> DetectorState | None:
 DETECTION_STALL_SECONDS = 300
 
 
-def detection_status(*, now=None) -> dict:
+def detector_states_behind() -> QuerySet[DetectorState]:
+    """Detected sensors with a reading newer than their last detection (the sweep's work; the health check's
+    lag when it lasts)."""
+    return DetectorState.objects.filter(
+        sensor__detection_enabled=True, sensor__latest_timestamp__gt=F("last_timestamp")
+    )
+
+
+def detection_status(*, now: datetime | None = None) -> dict:
     """For the health check: how many sensors are detected, how many are behind (a newer reading than their last
     detection, and their detector untouched for DETECTION_STALL_SECONDS: no detect worker takes their tasks),
-    and whether seed baselines are loaded. Two queries."""
-    from datetime import timedelta
-
-    from django.db.models import Count, F, Q
-    from django.utils import timezone
-
+    and whether seed baselines are loaded. Three queries."""
     stale = (now or timezone.now()) - timedelta(seconds=DETECTION_STALL_SECONDS)
-    counts = DetectorState.objects.filter(sensor__detection_enabled=True).aggregate(
-        sensors=Count("pk"),
-        behind=Count("pk", filter=Q(sensor__latest_timestamp__gt=F("last_timestamp"), updated_at__lt=stale)),
-    )
+    counts = DetectorState.objects.filter(sensor__detection_enabled=True).aggregate(sensors=Count("pk"))
+    counts["behind"] = detector_states_behind().filter(updated_at__lt=stale).count()
     return {**counts, "seeds": Baseline.objects.filter(kind=Baseline.Kind.SEED).count()}
 
 

@@ -26,7 +26,7 @@ from operator import or_
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from detection import engine
@@ -43,6 +43,7 @@ from detection.models import (
     array_from_bytes,
     array_to_bytes,
 )
+from detection.selectors import detector_states_behind
 from detection.services.events import sensor_events_store
 from sensors.models import Reading, Sensor
 
@@ -463,11 +464,7 @@ def detectors_check(*, now: datetime | None = None) -> CheckResult:
             sensor_events_store(events)
             _states_save([state for state in states.values()])
             result.silent = len(events)
-    behind = list(
-        DetectorState.objects.filter(
-            sensor__detection_enabled=True, sensor__latest_timestamp__gt=F("last_timestamp")
-        ).values_list("sensor_id", flat=True)
-    )
+    behind = list(detector_states_behind().values_list("sensor_id", flat=True))
     if behind:
         result.swept = len(behind)
         result.detect = readings_detect(sensors=dict.fromkeys(behind))

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from common.admin import EstimatedCountPaginator, ReadOnlyAdmin
 from common.exceptions import ApplicationError
 from detection.models import (
     Anomaly,
@@ -29,20 +30,6 @@ from detection.models import (
 )
 from detection.services.anomalies import anomaly_acknowledge, anomaly_resolve
 from detection.services.enqueue import AUGMENT_BASELINES_TASK, SELECT_BASELINES_TASK, baselines_job_enqueue
-from sensors.admin import EstimatedCountPaginator
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows that only the detector or the jobs write: staff view them (the change page shows every field as text)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _change_link(obj, label=None) -> str:

@@ -1,34 +1,14 @@
-from functools import cached_property
-
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connection, models
+from django.db import models
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from common.admin import EstimatedCountPaginator, ReadOnlyAdmin
 from sensors.models import Installation, Platform, Reading, RejectedMessage, Sensor, SensorSource, SourceFetch
 from sensors.services.catalog import installation_delete, installation_save, platform_save, sensor_save
 from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, source_save
 from sensors.services.ingest import rejected_message_reprocess
-
-
-class EstimatedCountPaginator(Paginator):
-    """Counting tens of millions of rows takes seconds on PostgreSQL: an unfiltered list shows the planner's
-    estimate instead; a filtered one (one sensor, a search) counts exactly."""
-
-    @cached_property
-    def count(self) -> int:
-        query = self.object_list.query
-        if connection.vendor == "postgresql" and not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [query.model._meta.db_table]
-                )
-                row = cursor.fetchone()
-            if row and row[0] > 100_000:
-                return int(row[0])
-        return super().count
 
 
 class InstallationInline(admin.TabularInline):
@@ -142,7 +122,7 @@ class SensorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Reading)
-class ReadingAdmin(admin.ModelAdmin):
+class ReadingAdmin(ReadOnlyAdmin):
     """Read-only: readings change only through ingestion. Newest stored first (by id, which an index serves
     for the whole table); per sensor, sort by timestamp."""
 
@@ -153,15 +133,6 @@ class ReadingAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 100
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(RejectedMessage)

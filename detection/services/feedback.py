@@ -18,7 +18,8 @@ from detection import engine
 from detection.models import Baseline, DetectorSettings
 from detection.services.baselines import baseline_create
 from detection.services.detect import default_seed_id, detector_settings_ensure
-from sensors.models import Reading, Sensor
+from sensors.models import Sensor
+from sensors.selectors import readings_recent
 
 # The feedback baseline's own matrix profile is computed in the request that makes it, O(n²) in its length:
 # with a 14-day seed of 10-minute points, 5,000 more readings (about 35 days) take about 2 s, 10,000 take 5 s.
@@ -63,7 +64,7 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
             code="no_baseline",
             status_code=status.HTTP_409_CONFLICT,
         )
-    recent = list(Reading.objects.filter(sensor=sensor).order_by("-timestamp").values_list("value", flat=True)[:points])
+    recent = [value for _, value in readings_recent(sensor=sensor, limit=points)]  # oldest first
     if len(recent) < m:
         raise ApplicationError(
             f"Feedback mode needs at least {m} readings of {sensor.key} (its window m); it has {len(recent)}.",
@@ -71,7 +72,7 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
             status_code=status.HTTP_409_CONFLICT,
         )
     parent = Baseline.objects.get(pk=parent_id)
-    values = np.concatenate([parent.array(), np.asarray(recent[::-1], dtype=np.float64)])
+    values = np.concatenate([parent.array(), np.asarray(recent, dtype=np.float64)])
     now = timezone.now()
     try:
         baseline = baseline_create(

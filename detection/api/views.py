@@ -14,14 +14,13 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanOperate, CanRead, CanReadOrOperate
 from common.jobs import JobProgressSerializer, job_progress
-from common.pagination import PageNumberPagination
+from common.pagination import PageNumberPagination, TimestampCursorPagination
 from detection.api.serializers import (
     AnomalyAcknowledgeSerializer,
     AnomalyResolveSerializer,
@@ -95,19 +94,10 @@ def paginated(request: Request, view: ListApi, queryset, serializer_class) -> Re
 # --- detections ---------------------------------------------------------------------------------------------------
 
 
-class DetectionCursorPagination(CursorPagination):
-    """As readings: oldest first, cursor pages (stable while new detections arrive)."""
-
-    ordering = "timestamp"
-    page_size = 1000
-    page_size_query_param = "page_size"
-    max_page_size = 10_000
-
-
 class SensorDetectionListApi(ListApi):
     """One sensor's detections (level, status), oldest first, in cursor pages; 404 for an unknown sensor."""
 
-    pagination_class = DetectionCursorPagination
+    pagination_class = TimestampCursorPagination
 
     @extend_schema(
         parameters=[

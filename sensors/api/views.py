@@ -8,7 +8,6 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -20,6 +19,7 @@ from rest_framework.viewsets import ModelViewSet
 from accounts.models import DeviceKey
 from accounts.permissions import CanReadOrOperate, CanWriteReadings
 from common.exceptions import ApplicationError
+from common.pagination import TimestampCursorPagination
 from sensors.api.serializers import (
     BucketedReadingsSerializer,
     InstallationSerializer,
@@ -185,13 +185,6 @@ class CSVRenderer(BaseRenderer):
         raise TypeError("CSV answers are streamed by the view.")
 
 
-class ReadingCursorPagination(CursorPagination):
-    ordering = "timestamp"
-    page_size = 1000
-    page_size_query_param = "page_size"
-    max_page_size = 10_000
-
-
 def iso(moment: datetime | None, zone: tzinfo = UTC) -> str | None:
     return None if moment is None else moment.astimezone(zone).isoformat()
 
@@ -277,7 +270,7 @@ class SensorReadingsApi(APIView):
         if as_csv:
             chunks = reading_chunks_async(sensor=sensor, start=start, end=end)
             return _csv_response(_csv_readings(chunks, zone), f"{sensor.key}-readings.csv")
-        paginator = ReadingCursorPagination()
+        paginator = TimestampCursorPagination()
         page = paginator.paginate_queryset(reading_list(sensor=sensor, start=start, end=end), request, view=self)
         return paginator.get_paginated_response(
             [{"timestamp": iso(row["timestamp"], zone), "value": row["value"]} for row in page]

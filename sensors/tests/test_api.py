@@ -8,8 +8,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import api_token_create, device_key_create, device_key_revoke
 from accounts.tests.factories import UserFactory
+from common.pagination import TimestampCursorPagination as ReadingCursorPagination
 from sensors import selectors
-from sensors.api.views import ReadingCursorPagination
 from sensors.models import IngestSource, Installation, Platform, Reading, Sensor
 from sensors.services.ingest import readings_ingest
 from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory, SensorSourceFactory

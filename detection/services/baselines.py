@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
@@ -304,14 +304,12 @@ def _job_run(
 def _history(sensor: Sensor, *, since: datetime | None, limit: int) -> np.ndarray:
     """The sensor's values after `since`, oldest first, at most the newest `limit`, leaving out the readings inside
     its anomalies (known abnormal behaviour is not a baseline, whatever operators decided about it)."""
-    query = Reading.objects.filter(sensor=sensor)
+    inside_anomaly = Anomaly.objects.filter(
+        sensor=sensor, started_at__lte=OuterRef("timestamp"), ended_at__gte=OuterRef("timestamp")
+    )
+    query = Reading.objects.filter(sensor=sensor).exclude(Exists(inside_anomaly))  # one query, however many
     if since is not None:
         query = query.filter(timestamp__gt=since)
-    anomalies = Anomaly.objects.filter(sensor=sensor).values_list("started_at", "ended_at")
-    if since is not None:
-        anomalies = anomalies.filter(ended_at__gt=since)
-    for started_at, ended_at in anomalies:
-        query = query.exclude(Q(timestamp__gte=started_at) & Q(timestamp__lte=ended_at))
     newest = list(query.order_by("-timestamp").values_list("value", flat=True)[:limit])
     return np.asarray(newest[::-1], dtype=np.float64)
 

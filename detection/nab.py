@@ -318,7 +318,7 @@ def nab_file_score(
     inclusive [left, right] row ranges. `probation` defaults to NAB's (`nab_probation`).
 
     Guarantees: the raw score equals NAB's for the same rows, windows and detections (its per-file scores of the
-    published numenta and contextOSE results are reproduced to 1e-12); `detected + missed` is the number of windows
+    published numenta and contextOSE results are reproduced within 5e-16); `detected + missed` is the number of windows
     with a row after the probationary part; `null` and `perfect` are this file's shares of the normalization."""
     flags = _detections(detections, threshold)
     rows = len(flags)

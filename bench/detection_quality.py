@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import math
 import os
@@ -264,31 +263,25 @@ def _django() -> None:
     django.setup()
 
 
-def _method_supported() -> bool:
-    from detection.services.evaluation import detector_run
-
-    return "method" in inspect.signature(detector_run).parameters
-
-
 def _detector_flags(timestamps: Sequence, values: np.ndarray, method: str | None, *, window: int | None = None):
     """Sensorhub's detector over one file: one flag per row of (timestamps, values), as `series_read_csv` gives
-    them. The training part is NAB's probationary part (`nab_probation`: 15 % of the rows, at most 750), so the
-    detector learns only from rows NAB does not score; its next m rows have no level and are not flagged; a row
-    is flagged when its level is at least DETECTION_WARNING_LEVEL.
-
-    The one place the bench runs the detector (the detector and its `method` are being replaced: change it here).
-    `timestamps` are unused by the current detector, given for one that needs them. Raises `ApplicationError`
-    when the detector refuses the series."""
+    them. The training part is NAB's probationary part (`nab_probation`: 15 % of the rows, at most 750): the
+    baseline method builds its baseline from it, the discord method takes it as the sensor's first readings; no
+    row of it is flagged. A row is flagged when its level is at least DETECTION_WARNING_LEVEL, as production
+    gives it the status warning or critical. Raises `ApplicationError` when the detector refuses the series."""
     from django.conf import settings
 
-    from detection.services.evaluation import detector_run
+    from detection.services.evaluation import default_window, detector_run
 
-    options = {}
-    if method is not None and _method_supported():
-        options["method"] = method
-    # Otherwise `method` is ignored: the current detector_run has a single method (main() says so once).
-    m = settings.DETECTION_WINDOW if window is None else window
-    run = detector_run(np.asarray(values, dtype=np.float64), train=nab_probation(len(values)), window=m, **options)
+    method = method or settings.DETECTION_METHOD
+    m = default_window(method) if window is None else window
+    run = detector_run(
+        np.asarray(values, dtype=np.float64),
+        train=nab_probation(len(values)),
+        window=m,
+        method=method,
+        timestamps=list(timestamps),
+    )
     flags = np.zeros(len(values), dtype=bool)
     with np.errstate(invalid="ignore"):
         flags[run.train :] = run.levels >= settings.DETECTION_WARNING_LEVEL  # NaN (no level) is never flagged
@@ -437,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PROFILE=T",
         help="with --results: another threshold for one profile (NAB publishes one per profile)",
     )
-    parser.add_argument("--method", help="detector method, passed to the detector when it takes one")
-    parser.add_argument("--window", type=int, help="detector window m (default DETECTION_WINDOW)")
+    parser.add_argument("--method", choices=["discord", "baseline"], help="detector method (default DETECTION_METHOD)")
+    parser.add_argument("--window", type=int, help="detector window m (default: the method's default window)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
@@ -478,21 +471,20 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
 
     from detection import engine
+    from detection.services.evaluation import default_window
 
-    if args.method is not None and not _method_supported():
-        print(f"--method {args.method} ignored: this detector has a single method", file=sys.stderr)
+    method = args.method or settings.DETECTION_METHOD
     started = time.perf_counter()
     engine.warm()
     print(f"detector warm-up {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    results, as_null = detector_mode(args.dir, method=args.method, window=args.window)
+    results, as_null = detector_mode(args.dir, method=method, window=args.window)
     totals = summary(results)
     everything = summary(as_null)
     configured = {
-        "window": settings.DETECTION_WINDOW if args.window is None else args.window,
+        "method": method,
+        "window": default_window(method) if args.window is None else args.window,
         "warning": settings.DETECTION_WARNING_LEVEL,
         "train": "NAB's probationary part: min(floor(0.15 x rows), 750)",
-        "method": args.method,
-        "method_used": args.method is not None and _method_supported(),
     }
     output = {
         "mode": "detector",
@@ -508,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(
         f"Sensorhub's detector: m={configured['window']}, warning {configured['warning']}, "
-        f"method {args.method if configured['method_used'] else 'the only one'}\n"
+        f"method {configured['method']}\n"
     )
     print_files(results, references=False)
     print_summary(totals, title=f"Sensorhub's detector on {args.dir}")

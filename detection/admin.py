@@ -141,6 +141,7 @@ class DetectorSettingsForm(forms.ModelForm):
         model = DetectorSettings
         fields = (
             "sensor",
+            "method",
             "window",
             "baseline",
             "warning_level",
@@ -178,6 +179,7 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
 
     list_display = (
         "sensor",
+        "method",
         "window",
         "warning_level",
         "critical_level",
@@ -191,7 +193,7 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
         "last_augmentation_at",
     )
     form = DetectorSettingsForm
-    list_filter = ("feedback_enabled", "window", "sensor__detector_state__state")
+    list_filter = ("method", "feedback_enabled", "window", "sensor__detector_state__state")
     list_select_related = ("sensor", "baseline", "sensor__detector_state")
     search_fields = ("=sensor__key", "sensor__name")
     autocomplete_fields = ("sensor",)
@@ -205,7 +207,7 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("sensor", "window", "baseline")}),
+        (None, {"fields": ("sensor", "method", "window", "baseline")}),
         (
             "Levels and alarms",
             {
@@ -282,13 +284,14 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
 class DetectorStateAdmin(ReadOnlyAdmin):
     """What the detector keeps between batches; written only by the detection service."""
 
-    list_display = ("sensor", "state", "baseline", "window", "fed", "last_timestamp", "anomaly", "updated_at")
-    list_filter = ("state", "window")
+    list_display = ("sensor", "state", "method", "baseline", "window", "fed", "last_timestamp", "anomaly", "updated_at")
+    list_filter = ("state", "method", "window")
     list_select_related = ("sensor", "baseline", "anomaly")
     search_fields = ("=sensor__key",)
     fields = (
         "sensor",
         "state",
+        "method",
         "baseline",
         "window",
         "values_held",

@@ -42,6 +42,18 @@ class Status(models.TextChoices):
 FLAGGED = (Status.WARNING, Status.CRITICAL)
 
 
+class Method(models.TextChoices):
+    """How a sensor's readings are judged (docs/detection.md, "Methods").
+
+    `discord`: each new subsequence against the sensor's own recent past (detection/discord.py), no baseline; the
+    default for new sensors, chosen by measurement on real labeled series. `baseline`: the leak-detection service's
+    matrix profile against a baseline (detection/engine.py); sensors detected before methods existed keep it.
+    """
+
+    DISCORD = "discord", "Discord (against the sensor's own recent past)"
+    BASELINE = "baseline", "Baseline matrix profile (the leak-detection service's)"
+
+
 class Baseline(models.Model):
     """A series of normal behaviour that a detector is seeded with, and its statistics.
 
@@ -101,6 +113,12 @@ class DetectorSettings(models.Model):
     """
 
     sensor = models.OneToOneField(Sensor, on_delete=models.CASCADE, primary_key=True, related_name="detector")
+    method = models.CharField(
+        max_length=20,
+        choices=Method.choices,
+        default=Method.BASELINE,
+        help_text="How readings are judged; new sensors start with DETECTION_METHOD.",
+    )
     window = models.PositiveIntegerField(help_text="m: points per subsequence (144 = 24 h of 10-minute points).")
     warning_level = models.FloatField(help_text="Level (% of the baseline's max distance) from which it warns.")
     critical_level = models.FloatField(help_text="Level from which it is critical.")
@@ -144,8 +162,10 @@ class DetectorSettings(models.Model):
     @classmethod
     def defaults(cls) -> dict:
         """The DETECTION_* defaults a sensor's settings start from."""
+        method = settings.DETECTION_METHOD
         return {
-            "window": settings.DETECTION_WINDOW,
+            "method": method,
+            "window": settings.DETECTION_DISCORD_WINDOW if method == Method.DISCORD else settings.DETECTION_WINDOW,
             "warning_level": settings.DETECTION_WARNING_LEVEL,
             "critical_level": settings.DETECTION_CRITICAL_LEVEL,
             "ok_run": settings.DETECTION_OK_RUN,
@@ -163,8 +183,10 @@ class DetectorSettings(models.Model):
 class DetectorState(models.Model):
     """What a sensor's detector needs to continue anywhere: written only by the detection service.
 
-    `values` are the sensor's values in the detector's series since its last restart (the replayed m included);
-    rebuilding the stumpy object from the baseline and replaying them gives exactly the uninterrupted detector.
+    `method` says which detector the arrays belong to. `baseline`: `values` are the sensor's values in the
+    detector's series since its last restart (the replayed m included); rebuilding the stumpy object from the
+    baseline and replaying them gives exactly the uninterrupted detector. `discord`: `values` (the recent history
+    searched), `scores`, `times` and `stats` are the whole state of a `discord.DiscordDetector`.
     """
 
     class SensorState(models.TextChoices):
@@ -174,8 +196,12 @@ class DetectorState(models.Model):
 
     sensor = models.OneToOneField(Sensor, on_delete=models.CASCADE, primary_key=True, related_name="detector_state")
     baseline = models.ForeignKey(Baseline, on_delete=models.SET_NULL, null=True, related_name="+")
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.BASELINE)
     window = models.PositiveIntegerField()
     values = models.BinaryField(default=b"", help_text="float64, little-endian")
+    scores = models.BinaryField(default=b"", help_text="discord: recent scores, float64, little-endian")
+    times = models.BinaryField(default=b"", help_text="discord: epoch seconds of the last readings, float64")
+    stats = models.BinaryField(default=b"", help_text="discord: the drift part's state, float64")
     fed = models.PositiveBigIntegerField(default=0, help_text="Readings detected since the state was created.")
     last_timestamp = models.DateTimeField(null=True)
     state = models.CharField(max_length=20, choices=SensorState.choices, default=SensorState.OK)

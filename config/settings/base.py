@@ -350,8 +350,18 @@ SENSORS_SOURCE_LOG_DAYS = env.int("SENSORS_SOURCE_LOG_DAYS", default=30)
 # ------------------------------------------------------------------------------
 # Detection (docs/detection.md): defaults of each sensor's detector settings, edited per sensor in the admin
 # ------------------------------------------------------------------------------
-# m: points per subsequence (144 = 24 h of 10-minute readings).
+# How new sensors' readings are judged: "discord" (against the sensor's own recent past, no baseline; measured
+# best on real labeled series) or "baseline" (the leak service's matrix profile against a baseline). Existing
+# sensors keep theirs (docs/detection.md, "Methods").
+DETECTION_METHOD = env("DETECTION_METHOD", default="discord")
+# m: points per subsequence, for the baseline method (144 = 24 h of 10-minute readings) and the discord method.
 DETECTION_WINDOW = env.int("DETECTION_WINDOW", default=144)
+DETECTION_DISCORD_WINDOW = env.int("DETECTION_DISCORD_WINDOW", default=16)
+# discord: the recent values searched for a neighbour, the recent scores a level is relative to, and a pause
+# longer than this many usual steps between readings starts a new segment (docs/detection.md, "Methods").
+DETECTION_DISCORD_HISTORY = env.int("DETECTION_DISCORD_HISTORY", default=1000)
+DETECTION_DISCORD_REFERENCE = env.int("DETECTION_DISCORD_REFERENCE", default=500)
+DETECTION_DISCORD_GAP = env.float("DETECTION_DISCORD_GAP", default=10.0)
 # Levels are % of the baseline's largest matrix-profile distance: warning from this, critical from that. The
 # leak service warned at 100; 120 is the measured best (docs/detection.md, "Quality").
 DETECTION_WARNING_LEVEL = env.float("DETECTION_WARNING_LEVEL", default=120.0)

@@ -177,6 +177,7 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
         model = DetectorSettings
         fields = [
             "sensor",
+            "method",
             "window",
             "warning_level",
             "critical_level",
@@ -193,7 +194,7 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
             "detector",
         ]
         read_only_fields = ["feedback_enabled", "last_selection_at", "last_augmentation_at", "updated_at"]
-        extra_kwargs = {name: {"required": False} for name in ["window", "warning_level", "critical_level"]}
+        extra_kwargs = {name: {"required": False} for name in ["method", "window", "warning_level", "critical_level"]}
 
     def get_active_baseline(self, config: DetectorSettings) -> int | None:
         return config.active_baseline_id()

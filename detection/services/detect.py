@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from detection import engine
+from detection import discord, engine
 from detection.broadcast import detections_broadcast
 from detection.models import (
     FLAGGED,
@@ -38,6 +38,7 @@ from detection.models import (
     Detection,
     DetectorSettings,
     DetectorState,
+    Method,
     SensorEvent,
     Status,
     array_from_bytes,
@@ -51,7 +52,21 @@ logger = logging.getLogger(__name__)
 
 SensorState = DetectorState.SensorState
 PENDING_CHUNK = 400
-STATE_FIELDS = ["baseline", "window", "values", "fed", "last_timestamp", "state", "anomaly", "ok_streak", "version"]
+STATE_FIELDS = [
+    "method",
+    "baseline",
+    "window",
+    "values",
+    "scores",
+    "times",
+    "stats",
+    "fed",
+    "last_timestamp",
+    "state",
+    "anomaly",
+    "ok_streak",
+    "version",
+]
 
 
 @dataclass
@@ -100,9 +115,9 @@ def default_seed_id() -> int | None:
 @dataclass
 class _Cached:
     version: int
-    baseline_id: int
+    baseline_id: int | None
     window: int
-    detector: engine.Detector
+    detector: engine.Detector | discord.DiscordDetector
 
 
 _cache: OrderedDict[int, _Cached] = OrderedDict()
@@ -122,25 +137,55 @@ def _seed(meta: Baseline, m: int) -> engine._Seeded:
     return engine.seeded((meta.pk, meta.created_at), m, load)
 
 
-def _detector(state: DetectorState, config: DetectorSettings, baseline: Baseline) -> engine.Detector:
-    """The sensor's detector, current with `state`; restarted from the new baseline (replaying the last m
-    values) when its baseline or window changed. Updates `state.baseline`/`window` accordingly."""
-    m, baseline_id = config.window, baseline.pk
+def discord_params(window: int) -> discord.DiscordParams:
+    """The discord method's parameters for window m (the rest from the DETECTION_DISCORD_* settings)."""
+    return discord.DiscordParams(
+        m=window,
+        history=max(settings.DETECTION_DISCORD_HISTORY, 3 * window),
+        reference=settings.DETECTION_DISCORD_REFERENCE,
+        gap=settings.DETECTION_DISCORD_GAP,
+    )
+
+
+def _detector(
+    state: DetectorState, config: DetectorSettings, baseline: Baseline | None
+) -> engine.Detector | discord.DiscordDetector:
+    """The sensor's detector, current with `state`. When its method, window or baseline changed it starts anew
+    from the sensor's recent values (the baseline method replays the last m; the discord method takes them as
+    its history). Updates `state.method`/`baseline`/`window` accordingly."""
+    m, method = config.window, config.method
+    baseline_id = baseline.pk if baseline is not None and method == Method.BASELINE else None
     # Taken out of the cache while it is fed: if the batch fails half-way, no half-fed detector stays behind
     # under the version still stored. `_remember` puts it back with the new version.
     cached = _cache.pop(state.sensor_id, None)
-    if state.baseline_id == baseline_id and state.window == m:
-        if cached and (cached.version, cached.baseline_id, cached.window) == (state.version, baseline_id, m):
-            detector = cached.detector
+    same = (state.method, state.baseline_id, state.window) == (method, baseline_id, m)
+    if same and cached and (cached.version, cached.baseline_id, cached.window) == (state.version, baseline_id, m):
+        detector = cached.detector
+    elif method == Method.DISCORD:
+        if same:
+            arrays = {name: array_from_bytes(getattr(state, name)) for name in ("values", "scores", "times", "stats")}
+            detector = discord.DiscordDetector.resume(discord_params(m), arrays)
         else:
-            values = array_from_bytes(state.values)
-            detector = engine.Detector.resume(_seed(baseline, m), values, warning=0, critical=0)
+            detector = discord.DiscordDetector(discord_params(m), values=array_from_bytes(state.values))
     else:
-        values = array_from_bytes(state.values)[-m:]
+        values = array_from_bytes(state.values)
+        if not same:
+            values = values[-m:]
         detector = engine.Detector.resume(_seed(baseline, m), values, warning=0, critical=0)
-        state.baseline_id, state.window = baseline_id, m
+    state.method, state.baseline_id, state.window = method, baseline_id, m
     detector.warning, detector.critical = config.warning_level, config.critical_level
     return detector
+
+
+def _state_store(state: DetectorState, detector: engine.Detector | discord.DiscordDetector) -> None:
+    """The detector's arrays into its state row (the baseline method keeps only `values`)."""
+    if isinstance(detector, discord.DiscordDetector):
+        arrays = detector.state()
+        for name in ("values", "scores", "times", "stats"):
+            setattr(state, name, array_to_bytes(arrays[name]))
+    else:
+        state.values = array_to_bytes(detector.values)
+        state.scores = state.times = state.stats = b""
 
 
 def _remember(state: DetectorState, detector: engine.Detector) -> None:
@@ -153,6 +198,26 @@ def _remember(state: DetectorState, detector: engine.Detector) -> None:
 def detector_cache_clear() -> None:
     """Forget the detectors kept in this process (tests; a worker rebuilds them from their stored state)."""
     _cache.clear()
+
+
+def _feed(
+    detector: engine.Detector | discord.DiscordDetector, values: list[float], timestamps: list[datetime]
+) -> list[engine.Verdict]:
+    """One verdict per value, in order. The discord method takes the batch at once (its numerical work is one
+    compiled call per sensor and batch) and uses the timestamps to find gaps."""
+    if not values:
+        return []
+    if isinstance(detector, discord.DiscordDetector):
+        epochs = [timestamp.timestamp() for timestamp in timestamps]
+        return [
+            engine.Verdict(
+                level=verdict.level,
+                distance=verdict.score,
+                status=engine.status_of(verdict.level, warning=detector.warning, critical=detector.critical),
+            )
+            for verdict in detector.feed_many(values, epochs)
+        ]
+    return [detector.feed(value) for value in values]
 
 
 # --- the batch --------------------------------------------------------------------------------------------------
@@ -178,15 +243,24 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
         if missing:
             created = []
             for pk in missing:
-                baseline_id = configs[pk].active_baseline_id() or seed_id
-                if baseline_id is None:
-                    result.no_baseline.append(keys[pk])
-                    continue
-                created.append(DetectorState(sensor_id=pk, baseline_id=baseline_id, window=configs[pk].window))
+                config = configs[pk]
+                baseline_id = None
+                if config.method == Method.BASELINE:
+                    baseline_id = config.active_baseline_id() or seed_id
+                    if baseline_id is None:
+                        result.no_baseline.append(keys[pk])
+                        continue
+                created.append(
+                    DetectorState(sensor_id=pk, method=config.method, baseline_id=baseline_id, window=config.window)
+                )
             DetectorState.objects.bulk_create(created, ignore_conflicts=True)
             states.update(_states_locked([s.sensor_id for s in created]))
         pending = _pending(states, sensors)
-        chosen = {pk: configs[pk].active_baseline_id() or states[pk].baseline_id or seed_id for pk in pending}
+        chosen = {
+            pk: configs[pk].active_baseline_id() or states[pk].baseline_id or seed_id
+            for pk in pending
+            if configs[pk].method == Method.BASELINE
+        }
         # The baselines in use, without their values (loaded only to seed a detector not kept in memory).
         baselines = Baseline.objects.defer("values").in_bulk({pk for pk in chosen.values() if pk is not None})
         detections: list[Detection] = []
@@ -195,38 +269,49 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
         by_sensor: dict[tuple[int, str], list[Detection]] = defaultdict(list)
         for pk, readings in pending.items():
             state, config = states[pk], configs[pk]
-            baseline = baselines.get(chosen[pk])
-            if baseline is None:
-                result.no_baseline.append(keys[pk])
-                continue
+            baseline = None
+            if config.method == Method.BASELINE:
+                baseline = baselines.get(chosen[pk])
+                if baseline is None:
+                    result.no_baseline.append(keys[pk])
+                    continue
             try:
                 detector = _detector(state, config, baseline)
-            except engine.SeriesError as exc:  # e.g. a baseline too short for the window: this sensor only
+            except (engine.SeriesError, ValueError) as exc:  # e.g. a baseline too short for the window
                 result.failed[keys[pk]] = str(exc)
                 continue
             tracker = _Tracker(state=state, config=config, key=keys[pk], events=events, touched=touched)
-            for timestamp, value in readings:
-                if state.last_timestamp is not None and timestamp <= state.last_timestamp:
-                    detection = Detection(sensor_id=pk, timestamp=timestamp, status=Status.LATE)
-                    result.late += 1
-                else:
-                    verdict = detector.feed(value)
-                    detection = Detection(
-                        sensor_id=pk,
-                        timestamp=timestamp,
-                        level=verdict.level,
-                        distance=verdict.distance,
-                        status=verdict.status,
-                    )
-                    state.last_timestamp = timestamp
-                    state.fed += 1
-                    result.detected += 1
-                    result.flagged += verdict.status in FLAGGED
+            # Readings are in time order: those not after the last detected one are late, and come first.
+            late = 0
+            if state.last_timestamp is not None:
+                while late < len(readings) and readings[late][0] <= state.last_timestamp:
+                    late += 1
+            fresh = readings[late:]
+            verdicts = _feed(detector, [value for _, value in fresh], [timestamp for timestamp, _ in fresh])
+            for timestamp, _ in readings[:late]:
+                detection = Detection(sensor_id=pk, timestamp=timestamp, status=Status.LATE)
                 tracker.track(detection)
                 detections.append(detection)
                 by_sensor[(pk, keys[pk])].append(detection)
+            result.late += late
+            for (timestamp, _), verdict in zip(fresh, verdicts, strict=True):
+                detection = Detection(
+                    sensor_id=pk,
+                    timestamp=timestamp,
+                    level=verdict.level,
+                    distance=verdict.distance,
+                    status=verdict.status,
+                )
+                result.flagged += verdict.status in FLAGGED
+                tracker.track(detection)
+                detections.append(detection)
+                by_sensor[(pk, keys[pk])].append(detection)
+            if fresh:
+                state.last_timestamp = fresh[-1][0]
+            state.fed += len(fresh)
+            result.detected += len(fresh)
             result.anomalies_opened += tracker.opened
-            state.values = array_to_bytes(detector.values)
+            _state_store(state, detector)
             # A random version, not a counter: a reused sensor id (SQLite) can never match a stale cached one.
             state.version = secrets.randbits(62)
             _remember(state, detector)

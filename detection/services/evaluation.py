@@ -33,7 +33,9 @@ import numpy as np
 from django.conf import settings
 
 from common.exceptions import ApplicationError
-from detection import engine
+from detection import discord, engine
+from detection import nab as nab_scoring
+from detection.models import Method
 from sensors.services.ingest import naive_timezone
 
 DEFAULT_TRAIN_SHARE = 0.15
@@ -147,22 +149,42 @@ class Run:
     train: int
     window: int
     baseline_points: int
-    max_distance: float
+    max_distance: float | None  # the baseline method's reference distance (None for the discord method)
     levels: np.ndarray  # NaN where undefined
+    method: str = Method.BASELINE
 
 
 def train_points(total: int, train: int | None) -> int:
     return math.ceil(total * DEFAULT_TRAIN_SHARE) if train is None else train
 
 
-def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
-    """Baseline = the first `train` points, cleaned; the rest goes through the production detector one value at a
-    time. Thresholds do not change levels, so one run serves any warning/critical pair (the tuning sweep).
+def default_window(method: str) -> int:
+    """The window new sensors of this method start with (DETECTION_DISCORD_WINDOW or DETECTION_WINDOW)."""
+    return settings.DETECTION_DISCORD_WINDOW if method == Method.DISCORD else settings.DETECTION_WINDOW
+
+
+def detector_run(
+    values: np.ndarray,
+    *,
+    train: int,
+    window: int,
+    method: str = Method.BASELINE,
+    timestamps: Sequence[datetime] | None = None,
+) -> Run:
+    """The production detector of `method` over a series, as the batch service feeds it. Thresholds do not change
+    levels, so one run serves any warning/critical pair (the tuning sweep).
+
+    - baseline: the first `train` points, cleaned, are the baseline; the rest goes through the detector one value
+      at a time.
+    - discord: no baseline; every point goes through the detector in order (with `timestamps`, for its gap rule),
+      the first `train` are its history and are not scored, as a sensor's first readings would be.
 
     Raises `ApplicationError` when the series cannot make a baseline or leaves nothing to detect."""
     m = window
     if m < 4:
         raise ApplicationError(f"The window m must be at least 4, not {m}.")
+    if method not in Method.values:
+        raise ApplicationError(f"Unknown method {method!r}: one of {', '.join(Method.values)}.")
     if train < 1 or train >= len(values):
         raise ApplicationError(f"--train must be between 1 and {len(values) - 1} (the series has {len(values)}).")
     if len(values) - train <= m:
@@ -170,6 +192,17 @@ def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
             f"Only {len(values) - train} points follow the {train} training points: the detector needs more than "
             f"m={m} to give any level."
         )
+    if method == Method.DISCORD:
+        from detection.services.detect import discord_params
+
+        try:
+            detector = discord.DiscordDetector(discord_params(m))
+        except ValueError as exc:
+            raise ApplicationError(f"The discord detector cannot run: {exc}.") from exc
+        epochs = None if timestamps is None else [ts.timestamp() for ts in timestamps]
+        verdicts = detector.feed_many(values, epochs)
+        levels = np.array([math.nan if v.level is None else v.level for v in verdicts[train:]], dtype=np.float64)
+        return Run(train=train, window=m, baseline_points=0, max_distance=None, levels=levels, method=method)
     try:
         # As `build_baseline` builds a sensor's baseline: cleaned, its cuts recorded as joins.
         result = engine.clean(values[:train], m)
@@ -255,6 +288,16 @@ class Evaluation:
     critical_readings: int = 0
     scored_points: int = 0
     notes: list[str] = field(default_factory=list)
+    method: str = Method.BASELINE
+    levels: np.ndarray | None = None  # one per point of the series; NaN in the training part and where undefined
+    nab: dict[str, nab_scoring.FileScore] = field(default_factory=dict)  # by profile; empty if it cannot be scored
+
+    def statuses(self) -> list[str]:
+        """Each point's status as production would store it (`undefined` in the training part)."""
+        return [
+            engine.status_of(None if math.isnan(level) else float(level), warning=self.warning, critical=self.critical)
+            for level in self.levels
+        ]
 
     @property
     def found(self) -> int:
@@ -280,10 +323,19 @@ class Evaluation:
         return 2 * self.found / denominator if denominator else None
 
     def as_dict(self) -> dict:
+        standard = self.nab.get("standard")
         return {
             "precision": self.precision,
             "recall": self.recall,
             "f1": self.f1,
+            "method": self.method,
+            "nab": {
+                "standard": standard.score if standard else None,
+                "null": standard.null if standard else None,
+                "perfect": standard.perfect if standard else None,
+                "normalized": _nab_normalized(standard),
+                "profiles": {name: score.as_dict() for name, score in self.nab.items()},
+            },
             "windows": [w.as_dict() for w in self.windows],
             "counts": {
                 "windows_labeled": self.labels_given,
@@ -319,6 +371,13 @@ class Evaluation:
             },
             "notes": self.notes,
         }
+
+
+def _nab_normalized(score: nab_scoring.FileScore | None) -> float | None:
+    """This file's NAB score on the benchmark's normalized scale (never flagging 0, perfect 100)."""
+    if score is None:
+        return None
+    return nab_scoring.nab_normalize([score])
 
 
 def evaluation_score(
@@ -397,7 +456,23 @@ def evaluation_score(
             if attributed[index] or quiet >= ok_run:
                 current, quiet = None, 0
 
+    all_levels = np.full(len(timestamps), np.nan)
+    all_levels[run.train :] = levels
+    nab_scores: dict[str, nab_scoring.FileScore] = {}
+    detections = np.zeros(len(timestamps), dtype=bool)
+    detections[run.train :] = flagged
+    try:
+        for profile in nab_scoring.PROFILES:
+            nab_scores[profile] = nab_scoring.nab_file_score(
+                detections, windows=merged, timestamps=list(timestamps), profile=profile
+            )
+    except ValueError as exc:  # e.g. a labeled window that holds no row of the series
+        notes.append(f"no NAB score: {exc}")
+        nab_scores = {}
     return Evaluation(
+        method=run.method,
+        levels=all_levels,
+        nab=nab_scores,
         points=len(timestamps),
         train=run.train,
         baseline_points=run.baseline_points,
@@ -422,6 +497,7 @@ def detection_evaluate(
     timestamps: Sequence[datetime],
     values: np.ndarray,
     windows: Sequence[tuple[datetime, datetime]],
+    method: str | None = None,
     train: int | None = None,
     window: int | None = None,
     warning: float | None = None,
@@ -429,19 +505,27 @@ def detection_evaluate(
     tail: int | None = None,
     ok_run: int = 1,
 ) -> Evaluation:
-    """Precision, recall and F1 over labeled windows of one series, with the production detector.
+    """Window F1 and the NAB score of one series over its labeled windows, with the production detector.
 
-    Defaults: train = the first 15 % of the points, window and levels from the DETECTION_* settings, tail = m,
-    ok_run = 1 (false alarm runs strictly contiguous). Raises `ApplicationError` (one line) for unusable input.
+    Defaults: method DETECTION_METHOD, train = the first 15 % of the points, the method's window
+    (`default_window`) and the levels from the DETECTION_* settings, tail = m, ok_run = 1 (false alarm runs
+    strictly contiguous). Raises `ApplicationError` (one line) for unusable input.
     """
     if len(timestamps) != len(values):
         raise ApplicationError("timestamps and values differ in length.")
-    window = settings.DETECTION_WINDOW if window is None else window
+    method = settings.DETECTION_METHOD if method is None else method
+    window = default_window(method) if window is None else window
     warning = settings.DETECTION_WARNING_LEVEL if warning is None else warning
     critical = settings.DETECTION_CRITICAL_LEVEL if critical is None else critical
     if not 0 < warning <= critical:
         raise ApplicationError("The warning level must be positive and at most the critical level.")
-    run = detector_run(np.asarray(values, dtype=np.float64), train=train_points(len(values), train), window=window)
+    run = detector_run(
+        np.asarray(values, dtype=np.float64),
+        train=train_points(len(values), train),
+        window=window,
+        method=method,
+        timestamps=timestamps,
+    )
     return evaluation_score(
         timestamps=timestamps, run=run, windows=windows, warning=warning, critical=critical, tail=tail, ok_run=ok_run
     )

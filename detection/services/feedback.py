@@ -15,7 +15,7 @@ from rest_framework import status
 
 from common.exceptions import ApplicationError
 from detection import engine
-from detection.models import Baseline, DetectorSettings
+from detection.models import Baseline, DetectorSettings, Method
 from detection.services.baselines import baseline_create
 from detection.services.detect import default_seed_id, detector_settings_ensure
 from sensors.models import Sensor
@@ -31,12 +31,13 @@ FEEDBACK_MAX_POINTS = 5_000
 def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) -> DetectorSettings:
     """Turn feedback mode on or off for `sensor` and return its detector settings.
 
-    Enabling needs at least m readings of the sensor (m = its window), else ApplicationError 409
-    `not_enough_readings`. It builds a new `feedback` baseline named `feedback-<key>-<UTC time>`: the values of
-    the baseline in use (the chosen one, else the default seed; never an earlier feedback baseline, which
-    would pile feedback on feedback) followed by the sensor's last `points` readings (default 2m, at least m,
-    at most FEEDBACK_MAX_POINTS or 2m if larger; fewer if the sensor has fewer), oldest first; its parent is the
-    baseline in use. Enabling again replaces the feedback baseline with a fresh one. Disabling only clears
+    Enabling needs the baseline method (else ApplicationError 409 `not_applicable`: the discord method learns from
+    the sensor's recent readings by itself) and at least m readings of the sensor (m = its window), else
+    ApplicationError 409 `not_enough_readings`. It builds a new `feedback` baseline named `feedback-<key>-<UTC
+    time>`: the values of the baseline in use (the chosen one, else the default seed; never an earlier feedback
+    baseline, which would pile feedback on feedback) followed by the sensor's last `points` readings (default 2m, at
+    least m, at most FEEDBACK_MAX_POINTS or 2m if larger; fewer if the sensor has fewer), oldest first; its parent
+    is the baseline in use. Enabling again replaces the feedback baseline with a fresh one. Disabling only clears
     `feedback_enabled`: the feedback baseline stays (and stays linked) for the record.
     """
     detector_settings_ensure([sensor.pk])
@@ -46,6 +47,13 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
         config.save(update_fields=["feedback_enabled", "updated_at"])
         return config
 
+    if config.method != Method.BASELINE:
+        raise ApplicationError(
+            f"Feedback mode belongs to the baseline method; {sensor.key} uses the {config.method} method, which "
+            "takes its own recent readings as normal by itself (a sustained new normal stops alarming).",
+            code="not_applicable",
+            status_code=status.HTTP_409_CONFLICT,
+        )
     m = config.window
     if points is None:
         points = 2 * m

@@ -8,11 +8,20 @@ from django.db import transaction
 
 from common.exceptions import ApplicationError
 from detection import engine
-from detection.models import Baseline, DetectorSettings
+from detection.models import Baseline, DetectorSettings, Method
 from detection.services.detect import default_seed_id, detector_settings_ensure
 from sensors.models import Sensor
 
-EDITABLE = ("window", "warning_level", "critical_level", "ok_run", "cooldown_seconds", "silence_seconds", "baseline")
+EDITABLE = (
+    "method",
+    "window",
+    "warning_level",
+    "critical_level",
+    "ok_run",
+    "cooldown_seconds",
+    "silence_seconds",
+    "baseline",
+)
 
 
 def _baseline_points(baseline_id: int | None) -> tuple[str, int] | None:
@@ -25,6 +34,8 @@ def detector_settings_errors(*, config: DetectorSettings, changed: set[str]) -> 
     """What is wrong with `config` (settings with the changes `changed` names applied, not saved), by field: the
     rules `detector_settings_update` guarantees. The admin's form asks the same question before it saves."""
     errors: dict[str, list[str]] = {}
+    if config.method not in Method.values:
+        errors["method"] = [f"Must be one of {', '.join(Method.values)}, not {config.method!r}."]
     if config.window < 4:
         errors["window"] = [f"Must be at least 4, not {config.window}."]
     if config.warning_level <= 0:
@@ -38,7 +49,8 @@ def detector_settings_errors(*, config: DetectorSettings, changed: set[str]) -> 
     baseline = config.baseline if "baseline" in changed else None
     if baseline is not None and not (baseline.kind == Baseline.Kind.SEED or baseline.sensor_id == config.sensor_id):
         errors["baseline"] = [f"Baseline {baseline.pk} belongs to another sensor: choose a seed or one of its own."]
-    if ("window" in changed or "baseline" in changed) and "window" not in errors and "baseline" not in errors:
+    checked = {"window", "baseline", "method"} & changed
+    if config.method == Method.BASELINE and checked and "window" not in errors and "baseline" not in errors:
         # A detector seeded with fewer than 2m points has no meaningful max distance (engine.baseline_check).
         need = engine.min_baseline_points(config.window)
         candidates = [("baseline", config.baseline_id or default_seed_id())]
@@ -61,11 +73,12 @@ def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSetti
     the default seed) and return them, created with the defaults first if missing.
 
     Guarantees, checked on the settings as they would be after the change (each refusal an ApplicationError
-    naming the field, nothing saved): window ≥ 4; 0 < warning_level ≤ critical_level; ok_run ≥ 1; the baseline
-    is a seed or one of this sensor's own; when the window or the baseline changes, every baseline the detector
-    may use with the new settings (the chosen one or the default seed, and the feedback baseline in feedback
-    mode) holds at least 2m points. The detection service notices a new window or baseline itself and restarts
-    the detector from it, replaying the sensor's last m values.
+    naming the field, nothing saved): the method is one of `Method`; window ≥ 4; 0 < warning_level ≤
+    critical_level; ok_run ≥ 1; the baseline is a seed or one of this sensor's own; with the baseline method, when
+    the method, the window or the baseline changes, every baseline the detector may use with the new settings (the
+    chosen one or the default seed, and the feedback baseline in feedback mode) holds at least 2m points.
+    The detection service notices a new method, window or baseline itself and restarts the detector from the
+    sensor's recent values.
     """
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:

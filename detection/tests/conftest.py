@@ -16,3 +16,10 @@ def _fresh_detectors():
     detector_cache_clear()
     yield
     detector_cache_clear()
+
+
+@pytest.fixture
+def baseline_method(settings):
+    """New sensors are detected with the baseline method (the leak service's matrix profile), not the default
+    discord method: for the tests of what that method does (baselines, feedback, its levels)."""
+    settings.DETECTION_METHOD = "baseline"

@@ -31,7 +31,7 @@ from detection.tests.factories import DAY, normal_series, seed_baseline
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("baseline_method")]
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -159,6 +159,7 @@ def test_baselines_are_read_only_with_a_preview(admin_client, detected):
 
 def settings_form(config: DetectorSettings, **changes) -> dict:
     form = {
+        "method": config.method,
         "window": config.window,
         "baseline": config.baseline_id or "",
         "warning_level": config.warning_level,

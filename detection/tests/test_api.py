@@ -25,7 +25,7 @@ from detection.tests.factories import (
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("baseline_method")]
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)
@@ -424,6 +424,7 @@ def test_detector_get_shows_the_defaults_without_writing(viewer_client, settings
     body = viewer_client.get(detector_url("pump")).json()
     assert body == {
         "sensor": body["sensor"],
+        "method": "baseline",
         "window": settings.DETECTION_WINDOW,
         "warning_level": settings.DETECTION_WARNING_LEVEL,
         "critical_level": settings.DETECTION_CRITICAL_LEVEL,
@@ -534,3 +535,13 @@ def test_feedback_is_refused_before_m_readings_then_enabled_and_disabled(operato
     assert (body["feedback_enabled"], body["feedback_baseline"], body["active_baseline"]) == (False, feedback.pk, None)
     assert operator_client.post(url, {"points": 20}).status_code == 400  # `enabled` is required
     assert operator_client.post(reverse("detection-api:sensor-feedback", args=["ghost"]), {}).status_code == 404
+
+
+def test_new_sensors_default_to_the_discord_method_and_operators_may_switch(viewer_client, operator_client, settings):
+    settings.DETECTION_METHOD = "discord"
+    SensorFactory(key="valve")
+    body = viewer_client.get(detector_url("valve")).json()
+    assert (body["method"], body["window"]) == ("discord", settings.DETECTION_DISCORD_WINDOW)
+    refused = operator_client.patch(detector_url("valve"), {"method": "psychic"}, format="json")
+    assert refused.status_code == 400
+    assert "method" in refused.json()["fields"]

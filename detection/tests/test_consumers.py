@@ -25,7 +25,7 @@ from sensors.tests.factories import SensorFactory
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.asyncio,
-    pytest.mark.usefixtures("role_groups", "live_groups_restored"),
+    pytest.mark.usefixtures("role_groups", "live_groups_restored", "baseline_method"),
 ]
 
 KEY = "rig-7.flow:east"

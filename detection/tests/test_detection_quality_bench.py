@@ -141,15 +141,15 @@ def test_detector_flags_are_aligned_with_the_rows(labeled):
     from detection.services.evaluation import series_read_csv
 
     timestamps, values = series_read_csv(labeled / "cat" / "spiky.csv")
-    flags = detection_quality._detector_flags(timestamps, values, None, window=M)
+    flags = detection_quality._detector_flags(timestamps, values, "baseline", window=M)
     assert flags.shape == (ROWS,)
     assert not flags[: 216 + M].any()  # training part, then m rows without a level
     assert flags[800]  # the spike
 
 
 def test_detector_mode_scores_sensorhubs_detector_and_reports_refused_files(labeled, capsys):
-    output = run_json(capsys, labeled, "--window", M, "--method", "anything")
-    assert output["settings"]["method_used"] is False  # the current detector has no method to choose
+    output = run_json(capsys, labeled, "--window", M, "--method", "baseline")
+    assert output["settings"]["method"] == "baseline"
     files = {entry["file"]: entry for entry in output["files"]}
     assert "appears more than once" in files["cat/repeated.csv"]["refused"]
     spiky = files["cat/spiky.csv"]

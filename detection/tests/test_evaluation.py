@@ -21,6 +21,10 @@ from detection.services.evaluation import (
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
+# These tests measure the evaluation machinery with the baseline method, whose levels are known by construction
+# here; the discord method's evaluation has its own tests (test_evaluation_methods.py).
+pytestmark = pytest.mark.usefixtures("baseline_method")
+
 M = 24
 N = 720
 TRAIN = 144

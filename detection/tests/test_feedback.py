@@ -13,7 +13,7 @@ from detection.tests.factories import DAY, normal_series, seed_baseline
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("baseline_method")]
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 STEP = timedelta(minutes=10)

@@ -7,7 +7,7 @@ from detection.services.settings import detector_settings_update
 from detection.tests.factories import normal_series, seed_baseline
 from sensors.tests.factories import SensorFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("baseline_method")]
 
 
 @pytest.fixture

@@ -5,12 +5,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from common.exceptions import ApplicationError
+from detection.models import Method
 from detection.services.evaluation import (
     Evaluation,
     detection_evaluate,
     series_read_csv,
     windows_read_json,
 )
+from detection.services.evaluation_output import evaluation_plot, evaluation_rows_write
 
 
 def _ratio(value: float | None, *, undefined: str) -> str:
@@ -25,15 +27,22 @@ def _duration(seconds: float) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Measure detection quality on a labeled series: precision, recall and F1 over labeled anomaly windows, "
-        "with the production detector (rules: docs/detection.md, 'Quality')."
+        "Measure detection quality on a labeled series: precision, recall and F1 over labeled anomaly windows, and "
+        "the NAB score, with the production detector (rules: docs/detection.md, 'Quality' and 'NAB score')."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV file with a header and timestamp,value rows (ISO 8601 timestamps).")
         parser.add_argument("--labels", required=True, metavar="WINDOWS.json", help="JSON list of [start, end] pairs.")
+        parser.add_argument(
+            "--method",
+            choices=Method.values,
+            help="Detection method (default DETECTION_METHOD; docs/detection.md, 'Methods').",
+        )
         parser.add_argument("--train", type=int, metavar="N", help="Training points (default: the first 15%%).")
-        parser.add_argument("--window", type=int, metavar="m", help="Window m (default DETECTION_WINDOW).")
+        parser.add_argument(
+            "--window", type=int, metavar="m", help="Window m (default: the method's, e.g. DETECTION_WINDOW)."
+        )
         parser.add_argument("--warning", type=float, help="Warning level (default DETECTION_WARNING_LEVEL).")
         parser.add_argument(
             "--critical",
@@ -53,8 +62,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", dest="as_json", help="Print one JSON object instead of text."
         )
+        parser.add_argument(
+            "--output", metavar="ROWS.csv", help="Write timestamp,value,level,status for every row to this file."
+        )
+        parser.add_argument(
+            "--plot", metavar="OUT.png", help="Draw the series, its levels, the windows and the flagged readings."
+        )
 
-    def handle(self, *args, file, labels, train, window, warning, critical, tail, ok_run, as_json, **options):
+    def handle(self, *args, file, labels, method, train, window, warning, critical, tail, ok_run, as_json, **options):
+        output, plot = options.get("output"), options.get("plot")
         try:
             timestamps, values = series_read_csv(file)
             windows = windows_read_json(labels)
@@ -62,6 +78,7 @@ class Command(BaseCommand):
                 timestamps=timestamps,
                 values=values,
                 windows=windows,
+                method=method,
                 train=train,
                 window=window,
                 warning=warning,
@@ -69,6 +86,12 @@ class Command(BaseCommand):
                 tail=tail,
                 ok_run=ok_run,
             )
+            if output:
+                evaluation_rows_write(output, timestamps=timestamps, values=values, evaluation=evaluation)
+            if plot:
+                evaluation_plot(
+                    plot, timestamps=timestamps, values=values, windows=windows, evaluation=evaluation, title=file
+                )
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
         if as_json:
@@ -87,7 +110,7 @@ class Command(BaseCommand):
         write = self.stdout.write
         write(
             f"{file}: {e.points} points; baseline from the first {e.train} ({e.baseline_points} after cleaning); "
-            f"m={e.window}, warning {e.warning:g}, critical {e.critical:g}; scored from "
+            f"method {e.method}, m={e.window}, warning {e.warning:g}, critical {e.critical:g}; scored from "
             f"{e.scored_from:%Y-%m-%d %H:%M} UTC ({e.scored_points} points)."
         )
         for note in e.notes:
@@ -114,6 +137,18 @@ class Command(BaseCommand):
             f"F1 {_ratio(e.f1, undefined='no windows and no alarms')}  "
             f"({e.found} of {scored} windows found, {len(e.false_alarms)} false alarm runs)"
         )
+        standard = e.nab.get("standard")
+        if standard is not None:
+            normalized = (
+                f"{100 * (standard.score - standard.null) / (standard.perfect - standard.null):.1f}"
+                if standard.perfect != standard.null
+                else "undefined (no window)"
+            )
+            write(
+                f"NAB standard score {standard.score:.3f} (never flagging {standard.null:g}, perfect "
+                f"{standard.perfect:g}; normalized {normalized}): {standard.detected} windows detected, "
+                f"{standard.missed} missed, {standard.false_positives} flagged rows outside windows"
+            )
         write(
             f"rules: flags up to {e.tail} points after a window's end belong to it (not false alarms); a false "
             f"alarm run ends after {e.ok_run} unflagged reading(s)."

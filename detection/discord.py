@@ -194,6 +194,27 @@ class DiscordDetector:
     def resume(cls, params: DiscordParams, state: dict[str, np.ndarray]) -> DiscordDetector:
         return cls(params, **state)
 
+    STATE_PARTS = ("values", "scores", "times", "stats")
+
+    def state_vector(self) -> np.ndarray:
+        """The state as one float64 vector (how it is stored): the parts' lengths, then the parts in order."""
+        parts = self.state()
+        lengths = [len(parts[name]) for name in self.STATE_PARTS]
+        return np.concatenate([np.asarray(lengths, dtype=np.float64), *(parts[name] for name in self.STATE_PARTS)])
+
+    @classmethod
+    def from_vector(cls, params: DiscordParams, vector: np.ndarray) -> DiscordDetector:
+        """The detector `state_vector()` came from (an empty vector: a new detector)."""
+        if len(vector) == 0:
+            return cls(params)
+        count = len(cls.STATE_PARTS)
+        lengths = [int(length) for length in vector[:count]]
+        parts, offset = {}, count
+        for name, length in zip(cls.STATE_PARTS, lengths, strict=True):
+            parts[name] = vector[offset : offset + length]
+            offset += length
+        return cls(params, **parts)
+
     def state(self) -> dict[str, np.ndarray]:
         return {
             "values": self.values.copy(),
@@ -212,7 +233,19 @@ class DiscordDetector:
         return self.feed_many([value], None if timestamp is None else [timestamp])[0]
 
     def feed_many(self, values: Iterable[float], timestamps: Iterable[float] | None = None) -> list[DiscordVerdict]:
-        """Feed readings in time order (timestamps in epoch seconds, optional): one verdict each. A step longer
+        levels, scores = self.feed_arrays(values, timestamps)
+        return [
+            DiscordVerdict(
+                score=None if math.isnan(score) else float(score), level=None if math.isnan(level) else float(level)
+            )
+            for score, level in zip(scores, levels, strict=True)
+        ]
+
+    def feed_arrays(
+        self, values: Iterable[float], timestamps: Iterable[float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Feed readings in time order (timestamps in epoch seconds, optional): (levels, scores), one each, NaN
+        where undefined. A step longer
         than `gap` cadences starts a new segment: the history is dropped (no subsequence spans the pause) and
         the next readings are undefined until a subsequence and its neighbours fit in the new segment; the
         reference scores are kept (they describe this sensor's normal scores)."""
@@ -220,7 +253,7 @@ class DiscordDetector:
         if not np.all(np.isfinite(new)):
             raise ValueError("a detector takes only finite values")
         stamps = None if timestamps is None else np.asarray(list(timestamps), dtype=np.float64)
-        verdicts: list[DiscordVerdict] = []
+        levels, scores = [], []
         start = 0
         while start < len(new):
             stop = len(new)
@@ -229,11 +262,15 @@ class DiscordDetector:
                 if gap_at:
                     self.values = self.values[:0]
                     self.restarts += 1
-            verdicts += self._feed_segment(new[start:stop])
+            segment_levels, segment_scores = self._feed_segment(new[start:stop])
+            levels.append(segment_levels)
+            scores.append(segment_scores)
             if stamps is not None:
                 self.times = np.concatenate([self.times, stamps[start:stop]])[-(CADENCE_INTERVALS + 1) :]
             start = stop
-        return verdicts
+        if not levels:
+            return np.empty(0), np.empty(0)
+        return np.concatenate(levels), np.concatenate(scores)
 
     def _until_gap(self, stamps: np.ndarray, start: int) -> tuple[int, bool]:
         """(end of the run from `start` without a gap, whether `start` itself follows a gap)."""
@@ -251,18 +288,13 @@ class DiscordDetector:
                 times.pop(0)
         return len(stamps), gap_at_start
 
-    def _feed_segment(self, new: np.ndarray) -> list[DiscordVerdict]:
+    def _feed_segment(self, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         series = np.concatenate([self.values, new])
         first = len(self.values)
         scores = discord_scores(series, first, 0, self.params)
         levels, self.scores, self.stats = levels_of(scores, self.scores, self.stats, self.params)
         self.values = series[-self.params.history :]
-        return [
-            DiscordVerdict(
-                score=None if math.isnan(score) else float(score), level=None if math.isnan(level) else float(level)
-            )
-            for score, level in zip(scores, levels, strict=True)
-        ]
+        return levels, scores
 
 
 def _median_step(times: list[float]) -> float | None:

@@ -185,8 +185,8 @@ class DetectorState(models.Model):
 
     `method` says which detector the arrays belong to. `baseline`: `values` are the sensor's values in the
     detector's series since its last restart (the replayed m included); rebuilding the stumpy object from the
-    baseline and replaying them gives exactly the uninterrupted detector. `discord`: `values` (the recent history
-    searched), `scores`, `times` and `stats` are the whole state of a `discord.DiscordDetector`.
+    baseline and replaying them gives exactly the uninterrupted detector. `discord`: `method_state` is the whole
+    state of a `discord.DiscordDetector`, one fixed-size float64 vector laid out by that class.
     """
 
     class SensorState(models.TextChoices):
@@ -199,9 +199,9 @@ class DetectorState(models.Model):
     method = models.CharField(max_length=20, choices=Method.choices, default=Method.BASELINE)
     window = models.PositiveIntegerField()
     values = models.BinaryField(default=b"", help_text="float64, little-endian")
-    scores = models.BinaryField(default=b"", help_text="discord: recent scores, float64, little-endian")
-    times = models.BinaryField(default=b"", help_text="discord: epoch seconds of the last readings, float64")
-    stats = models.BinaryField(default=b"", help_text="discord: the drift part's state, float64")
+    method_state = models.BinaryField(
+        default=b"", help_text="discord: the detector's whole state, float64, little-endian (its own layout)"
+    )
     fed = models.PositiveBigIntegerField(default=0, help_text="Readings detected since the state was created.")
     last_timestamp = models.DateTimeField(null=True)
     state = models.CharField(max_length=20, choices=SensorState.choices, default=SensorState.OK)

@@ -16,6 +16,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping
@@ -57,9 +58,7 @@ STATE_FIELDS = [
     "baseline",
     "window",
     "values",
-    "scores",
-    "times",
-    "stats",
+    "method_state",
     "fed",
     "last_timestamp",
     "state",
@@ -163,8 +162,7 @@ def _detector(
         detector = cached.detector
     elif method == Method.DISCORD:
         if same:
-            arrays = {name: array_from_bytes(getattr(state, name)) for name in ("values", "scores", "times", "stats")}
-            detector = discord.DiscordDetector.resume(discord_params(m), arrays)
+            detector = discord.DiscordDetector.from_vector(discord_params(m), array_from_bytes(state.method_state))
         else:
             detector = discord.DiscordDetector(discord_params(m), values=array_from_bytes(state.values))
     else:
@@ -178,14 +176,14 @@ def _detector(
 
 
 def _state_store(state: DetectorState, detector: engine.Detector | discord.DiscordDetector) -> None:
-    """The detector's arrays into its state row (the baseline method keeps only `values`)."""
+    """The detector's arrays into its state row. `values` always holds the sensor's recent values (what another
+    method starts from after a switch); the discord method's whole state is `method_state`."""
     if isinstance(detector, discord.DiscordDetector):
-        arrays = detector.state()
-        for name in ("values", "scores", "times", "stats"):
-            setattr(state, name, array_to_bytes(arrays[name]))
+        state.values = array_to_bytes(detector.values)
+        state.method_state = array_to_bytes(detector.state_vector())
     else:
         state.values = array_to_bytes(detector.values)
-        state.scores = state.times = state.stats = b""
+        state.method_state = b""
 
 
 def _remember(state: DetectorState, detector: engine.Detector) -> None:
@@ -208,15 +206,18 @@ def _feed(
     if not values:
         return []
     if isinstance(detector, discord.DiscordDetector):
-        epochs = [timestamp.timestamp() for timestamp in timestamps]
-        return [
-            engine.Verdict(
-                level=verdict.level,
-                distance=verdict.score,
-                status=engine.status_of(verdict.level, warning=detector.warning, critical=detector.critical),
+        levels, scores = detector.feed_arrays(values, [timestamp.timestamp() for timestamp in timestamps])
+        verdicts = []
+        for level, score in zip(levels.tolist(), scores.tolist(), strict=True):
+            level = None if math.isnan(level) else level
+            verdicts.append(
+                engine.Verdict(
+                    level=level,
+                    distance=None if math.isnan(score) else score,
+                    status=engine.status_of(level, warning=detector.warning, critical=detector.critical),
+                )
             )
-            for verdict in detector.feed_many(values, epochs)
-        ]
+        return verdicts
     return [detector.feed(value) for value in values]
 
 

@@ -136,3 +136,14 @@ def test_params_are_checked():
         DiscordParams(m=3)
     with pytest.raises(ValueError, match="3m"):
         DiscordParams(m=16, history=40)
+
+
+def test_state_vector_round_trip():
+    values = daily(900, seed=9)
+    times = np.arange(900) * STEP
+    whole = DiscordDetector(PARAMS).feed_many(values, times)
+    first = DiscordDetector(PARAMS)
+    got = first.feed_many(values[:500], times[:500])
+    vector = array_from_bytes(array_to_bytes(first.state_vector()))
+    got += DiscordDetector.from_vector(PARAMS, vector).feed_many(values[500:], times[500:])
+    assert got == whole

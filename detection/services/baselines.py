@@ -118,6 +118,10 @@ def _seeds_read(path: Path) -> list[dict]:
             engine.baseline_check(np.asarray(values, dtype=np.float64), window)
         except engine.SeriesError as exc:
             raise ApplicationError(f"{where} ({name}): {exc}") from exc
+        if min(values) == max(values):
+            # A sensor's own constant readings make a baseline (any change is then critical); a seed is meant to
+            # describe normal variation for sensors that have none of their own, so a constant one is a mistake.
+            raise ApplicationError(f"{where} ({name}): a seed must vary; every value is {values[0]!r}")
         entries.append(
             {"name": name, "window": window, "values": values, "description": str(entry.get("description", ""))}
         )
@@ -198,7 +202,7 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
             fields={"points": [f"{len(values)} readings, at least {m} needed."]},
         )
     try:
-        cleaned = engine.clean(values, m)
+        cleaned = engine.clean(values, m, rule=settings.DETECTION_CLEANING)
     except engine.SeriesError as exc:
         raise ApplicationError(f"Sensor {sensor.key}: {exc}.") from exc
     need = engine.min_baseline_points(m)
@@ -320,7 +324,7 @@ def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engi
     if len(values) < m:
         reason = f"{len(values)} readings to use, fewer than m={m}"
     else:
-        cleaned = engine.clean(values, m)
+        cleaned = engine.clean(values, m, rule=settings.DETECTION_CLEANING)
         if len(cleaned.values) < m:
             reason = f"{len(cleaned.values)} of {len(values)} readings left after cleaning, fewer than m={m}"
     if reason is None:
@@ -359,6 +363,12 @@ def stats_distance(mean: float, variance: float, baseline: Baseline) -> float:
     return math.hypot(mean - baseline.mean, math.sqrt(variance) - math.sqrt(baseline.variance))
 
 
+def _figure(value: float) -> float:
+    """Six significant digits: readable in a summary at any scale (a fixed number of decimals is 0.0 for readings
+    around 1e-3 and noise for readings around 1e6)."""
+    return float(f"{value:.6g}")
+
+
 def _current_baseline(config: DetectorSettings) -> Baseline | None:
     baseline_id = config.baseline_id or default_seed_id()
     return Baseline.objects.filter(pk=baseline_id).first() if baseline_id else None
@@ -374,7 +384,7 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
     result, cleaned = cleaned, cleaned.values
     current = _current_baseline(config)
     mean, variance = float(cleaned.mean()), float(cleaned.var())
-    common = {"points": len(values), "cleaned": len(cleaned), "mean": round(mean, 4), "variance": round(variance, 4)}
+    common = {"points": len(values), "cleaned": len(cleaned), "mean": _figure(mean), "variance": _figure(variance)}
     # A sensor on a baseline of its own (built or augmented from its readings) keeps it while it fits: its own
     # history describes it better than a generic seed. Only when it raises warnings is a seed chosen instead.
     if current is not None and current.kind != Baseline.Kind.SEED:
@@ -418,8 +428,8 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
         kind=SystemEvent.Kind.ALERT_SUCCESS,
         job=job,
         sensor=sensor,
-        message=f"Baseline selection: {sensor.key} {verb} {chosen.name} (data mean {mean:.2f}, variance "
-        f"{variance:.2f}; refused for warnings: {', '.join(refused) or 'none'}).",
+        message=f"Baseline selection: {sensor.key} {verb} {chosen.name} (data mean {mean:.6g}, variance "
+        f"{variance:.6g}; refused for warnings: {', '.join(refused) or 'none'}).",
         data={"baseline": chosen.name, "previous": current.name if current else None, "refused": refused},
     )
     return {"outcome": "changed" if changed else "kept", "baseline": chosen.name, "refused": refused, **common}

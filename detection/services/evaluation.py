@@ -172,7 +172,7 @@ def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
         )
     try:
         # As `build_baseline` builds a sensor's baseline: cleaned, its cuts recorded as joins.
-        result = engine.clean(values[:train], m)
+        result = engine.clean(values[:train], m, rule=settings.DETECTION_CLEANING)
         cleaned = result.values
         stats = engine.baseline_stats(cleaned, m, result.joins)
     except engine.SeriesError as exc:

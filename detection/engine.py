@@ -228,6 +228,7 @@ class Cleaned:
     removed: list[tuple[int, int]]  # [start, stop) index ranges of the input that were cut out
     discords: list[tuple[int, float]]  # (index, distance) of the top discords found
     accepted_distance: float  # discords above it were removed
+    left_in: int = 0  # discords above it left in, since removing them would have left fewer than `keep` points
 
     @property
     def joins(self) -> list[int]:
@@ -263,6 +264,7 @@ def clean(
     cut: float | None = None,
     mad_multiplier: float = CLEAN_MAD_MULTIPLIER,
     rule: str = "relative",
+    keep: int = 0,
 ) -> Cleaned:
     """Remove the abnormal stretches of a series (SPEC §4), keeping the rest in order.
 
@@ -272,6 +274,10 @@ def clean(
     rounding noise in a constant stretch is not a discord). Around each discord i above it, [i − m, i + 2m) is
     removed; the rest is joined. Multiplying a series by a positive factor and adding an offset removes the
     same stretches: nothing here is in the data's unit.
+
+    `keep`: the points the caller cannot do without (a baseline needs 2m). Discords are then removed the most
+    abnormal first, and one whose removal would leave fewer than `keep` points is left in (`left_in` counts them):
+    a baseline with an abnormal stretch in it is less sensitive, but a series is not refused for holding many.
 
     `rule` "legacy" also caps the accepted distance at the leak service's LEGACY_CLEAN_CUT (in its data's unit);
     an explicit `cut` caps it under either rule.
@@ -293,14 +299,21 @@ def clean(
     accepted = max(discord_threshold([distance for _, distance in found], mad_multiplier), noise_floor(series, m))
     if cut is not None:
         accepted = min(accepted, cut)
-    keep = np.ones(len(series), dtype=bool)
+    kept = np.ones(len(series), dtype=bool)
     removed: list[tuple[int, int]] = []
-    for index, distance in sorted(found):
-        if distance > accepted:
-            start, stop = max(0, index - m), min(len(series), index + 2 * m)
-            keep[start:stop] = False
-            removed.append((start, stop))
-    return Cleaned(values=series[keep], removed=_merge(removed), discords=found, accepted_distance=accepted)
+    left_in = 0
+    for index, distance in found:  # the most abnormal first (top_discords' order)
+        if distance <= accepted:
+            continue
+        start, stop = max(0, index - m), min(len(series), index + 2 * m)
+        if np.count_nonzero(kept) - np.count_nonzero(kept[start:stop]) < keep:
+            left_in += 1
+            continue
+        kept[start:stop] = False
+        removed.append((start, stop))
+    return Cleaned(
+        values=series[kept], removed=_merge(removed), discords=found, accepted_distance=accepted, left_in=left_in
+    )
 
 
 def discord_threshold(distances: Iterable[float], mad_multiplier: float = CLEAN_MAD_MULTIPLIER) -> float:

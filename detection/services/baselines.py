@@ -186,8 +186,8 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
     baseline (its detector restarts from it at its next batch). `window` (m) defaults to the sensor's setting; it
     is the window the readings are cleaned with and the max distance computed for (the settings keep theirs).
 
-    ApplicationError when `points` or `window` is not sensible, when the sensor has fewer than m readings, or when
-    fewer than 2m points are left after cleaning.
+    ApplicationError when `points` or `window` is not sensible, or when the sensor has fewer than 2m readings.
+    Cleaning never leaves fewer than 2m: discords whose removal would are left in, and the description says so.
     """
     config = detector_settings_ensure([sensor.pk])[sensor.pk]
     m = window if window is not None else config.window
@@ -196,22 +196,22 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
     if points < 1:
         raise ApplicationError("points must be a positive number.", fields={"points": [f"{points} is not positive."]})
     values = list(Reading.objects.filter(sensor=sensor).order_by("timestamp").values_list("value", flat=True)[:points])
-    if len(values) < m:
+    need = engine.min_baseline_points(m)
+    if len(values) < need:
         raise ApplicationError(
-            f"Sensor {sensor.key} has {len(values)} readings; building a baseline needs at least m={m}.",
-            fields={"points": [f"{len(values)} readings, at least {m} needed."]},
+            f"Sensor {sensor.key}: {len(values)} readings to use; building a baseline needs at least 2m={need}.",
+            fields={"points": [f"{len(values)} readings, at least {need} needed."]},
         )
     try:
-        cleaned = engine.clean(values, m, rule=settings.DETECTION_CLEANING)
+        cleaned = engine.clean(values, m, rule=settings.DETECTION_CLEANING, keep=need)
     except engine.SeriesError as exc:
         raise ApplicationError(f"Sensor {sensor.key}: {exc}.") from exc
-    need = engine.min_baseline_points(m)
-    if len(cleaned.values) < need:
-        raise ApplicationError(
-            f"Sensor {sensor.key}: {len(cleaned.values)} of its first {len(values)} readings are left after "
-            f"cleaning; a baseline needs at least 2m={need}. Use more points.",
-            fields={"points": [f"{len(cleaned.values)} points left after cleaning, at least {need} needed."]},
-        )
+    left_in = (
+        f"; {cleaned.left_in} discord(s) above the accepted distance left in, to keep 2m={need} points (use more "
+        "points to have them removed)"
+        if cleaned.left_in
+        else ""
+    )
     now = timezone.now()
     try:
         baseline = baseline_create(
@@ -222,7 +222,7 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
             window=m,
             sensor=sensor,
             description=f"The first {len(values)} readings of {sensor.key}, {len(cleaned.values)} left after "
-            f"cleaning with m={m}.",
+            f"cleaning with m={m}{left_in}.",
         )
     except engine.SeriesError as exc:
         raise ApplicationError(f"Sensor {sensor.key}: {exc}.") from exc

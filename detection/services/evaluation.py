@@ -5,9 +5,9 @@ the database: the detector is `engine.detector_for`, the one production builds i
 at a time exactly as the batch service feeds it (docs/detection.md, "Quality").
 
 The scoring rules (they are also printed with every result):
-- The first `train` points are the training part: cleaned (`engine.clean`), they are the baseline. The rest
-  streams through the detector; its first m points are `undefined` (the newest window still holds baseline
-  points), so scoring starts at point train + m.
+- The first `train` points are the training part: cleaned (`engine.clean`, keeping 2m points), they are the
+  baseline. The rest streams through the detector; its first m points are `undefined` (the newest window still
+  holds baseline points), so scoring starts at point train + m.
 - A window is found when a warning/critical reading falls inside it (ends included), and its first detection is
   the first such reading. Windows that end before scoring starts are listed but not scored.
 - A flagged reading is attributed to a window when it falls inside it or within `tail` points after its last
@@ -149,6 +149,7 @@ class Run:
     baseline_points: int
     max_distance: float
     levels: np.ndarray  # NaN where undefined
+    left_in: int = 0  # discords cleaning left in the training part to keep 2m points (engine.Cleaned.left_in)
 
 
 def train_points(total: int, train: int | None) -> int:
@@ -172,7 +173,7 @@ def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
         )
     try:
         # As `build_baseline` builds a sensor's baseline: cleaned, its cuts recorded as joins.
-        result = engine.clean(values[:train], m, rule=settings.DETECTION_CLEANING)
+        result = engine.clean(values[:train], m, rule=settings.DETECTION_CLEANING, keep=engine.min_baseline_points(m))
         cleaned = result.values
         stats = engine.baseline_stats(cleaned, m, result.joins)
     except engine.SeriesError as exc:
@@ -181,7 +182,14 @@ def detector_run(values: np.ndarray, *, train: int, window: int) -> Run:
     levels = np.array(
         [math.nan if v.level is None else v.level for v in detector.feed_all(values[train:])], dtype=np.float64
     )
-    return Run(train=train, window=m, baseline_points=len(cleaned), max_distance=stats["max_distance"], levels=levels)
+    return Run(
+        train=train,
+        window=m,
+        baseline_points=len(cleaned),
+        max_distance=stats["max_distance"],
+        levels=levels,
+        left_in=result.left_in,
+    )
 
 
 # --- scoring ----------------------------------------------------------------------------------------------------
@@ -442,6 +450,14 @@ def detection_evaluate(
     if not 0 < warning <= critical:
         raise ApplicationError("The warning level must be positive and at most the critical level.")
     run = detector_run(np.asarray(values, dtype=np.float64), train=train_points(len(values), train), window=window)
-    return evaluation_score(
+    evaluation = evaluation_score(
         timestamps=timestamps, run=run, windows=windows, warning=warning, critical=critical, tail=tail, ok_run=ok_run
     )
+    if run.left_in:
+        evaluation.notes.append(
+            f"cleaning left {run.left_in} discord(s) above its accepted distance in the training part, to keep the "
+            f"2m={2 * run.window} points a baseline needs (a longer --train lets it remove them)"
+        )
+    if settings.DETECTION_CLEANING != "relative":
+        evaluation.notes.append(f"cleaning rule {settings.DETECTION_CLEANING!r} (DETECTION_CLEANING)")
+    return evaluation

@@ -231,15 +231,30 @@ def test_build_uses_the_first_readings_cleaned_and_becomes_the_sensors_baseline(
     assert DetectorSettings.objects.get(pk=sensor.pk).baseline == baseline
 
 
-def test_build_refuses_too_few_readings_and_too_few_cleaned_points():
+def test_build_refuses_fewer_than_2m_readings():
     sensor = SensorFactory(key="new")
-    store(sensor, normal_series(DAY - 1))
-    with pytest.raises(ApplicationError, match="new has 143 readings; building a baseline needs at least m=144"):
+    store(sensor, normal_series(2 * DAY - 1))
+    with pytest.raises(ApplicationError, match="new: 287 readings to use; building a baseline needs at least 2m=288"):
         baseline_build(sensor=sensor, points=1000)
-    store(sensor, normal_series(DAY + 50, start=DAY - 1), first=DAY - 1)
-    with pytest.raises(ApplicationError, match=r"a baseline needs at least 2m=288\. Use more points"):
-        baseline_build(sensor=sensor, points=1000)
+    with pytest.raises(ApplicationError, match="new: 200 readings to use; building a baseline needs at least 2m=288"):
+        baseline_build(sensor=sensor, points=200)
     assert not Baseline.objects.exists()
+
+
+def test_build_cleaning_keeps_2m_points_leaving_the_mildest_discords_in():
+    sensor = SensorFactory(key="short")
+    values = normal_series(8 * DAY, seed=5)
+    values[250:260] += 80.0  # the worst: cleaned away (about 3.5m of the 8m points)
+    values[800:810] += 40.0  # removing it too would leave fewer than 2m
+    store(sensor, values)
+    baseline = baseline_build(sensor=sensor, points=8 * DAY)
+    expected = engine.clean(values, DAY, keep=2 * DAY)
+    assert expected.left_in == 2  # the +40 stretch's two discords
+    assert len(engine.clean(values, DAY).values) < 2 * DAY  # what cleaning without a floor would have left
+    np.testing.assert_array_equal(baseline.array(), expected.values)
+    assert baseline.points >= 2 * DAY
+    assert baseline.array().max() < 80.0
+    assert f"{expected.left_in} discord(s) above the accepted distance left in, to keep 2m=288" in baseline.description
 
 
 def test_build_cleans_readings_around_10000_relative_to_themselves(settings):
@@ -253,9 +268,11 @@ def test_build_cleans_readings_around_10000_relative_to_themselves(settings):
     np.testing.assert_array_equal(baseline.array(), engine.clean(values[: 6 * DAY], DAY).values)
     # The spike's neighbourhood only: as much as the same readings in thousands lose.
     assert baseline.points == len(engine.clean(values[: 6 * DAY] / 1000.0, DAY).values) > 2 * DAY
-    settings.DETECTION_CLEANING = "legacy"
-    with pytest.raises(ApplicationError, match="left after cleaning; a baseline needs at least 2m=288"):
-        baseline_build(sensor=sensor, points=6 * DAY)
+    assert "left in" not in baseline.description
+    settings.DETECTION_CLEANING = "legacy"  # every discord is above 2000: only keeping 2m stops the cuts
+    legacy = baseline_build(sensor=sensor, points=6 * DAY)
+    assert legacy.points < 3 * DAY
+    assert "discord(s) above the accepted distance left in" in legacy.description
 
 
 @pytest.mark.filterwarnings("ignore:A large number of values in `P`")  # stumpy's note on the constant series

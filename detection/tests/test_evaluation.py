@@ -172,6 +172,21 @@ def test_detection_evaluate_uses_the_settings_and_the_training_default(settings)
         detection_evaluate(timestamps=timestamps, values=values, windows=[], train=30)
 
 
+def test_a_training_part_cleaning_would_empty_keeps_2m_points_and_says_so():
+    timestamps, values = series(spikes=(30, 400))
+    # The spike at 30 makes two discords of the 5m training points; the cut around the first leaves 2m (the spike
+    # is gone), the second's would leave fewer: it stays.
+    run = detector_run(values, train=5 * M, window=M)
+    assert (run.baseline_points, run.left_in) == (2 * M, 1)
+    result = detection_evaluate(
+        timestamps=timestamps, values=values, windows=[], train=5 * M, window=M, warning=WARNING, critical=CRITICAL
+    )
+    assert result.notes == [
+        "cleaning left 1 discord(s) above its accepted distance in the training part, to keep the 2m=48 points a "
+        "baseline needs (a longer --train lets it remove them)"
+    ]
+
+
 @pytest.mark.django_db
 def test_levels_equal_the_production_pipeline():
     """The evaluated levels are those the batch service stores for a sensor with the same baseline."""

@@ -31,3 +31,4 @@ class Command(BaseCommand):
             f"{baseline.mean:.6g}, variance {baseline.variance:.6g}, max distance {baseline.max_distance:.6g}; "
             f"it is now the sensor's baseline."
         )
+        self.stdout.write(baseline.description)

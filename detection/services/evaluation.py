@@ -55,17 +55,77 @@ def _timestamp(raw: object, *, where: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def series_read_csv(path: str | Path) -> tuple[list[datetime], np.ndarray]:
-    """The `timestamp,value` rows of a CSV file (header required), sorted by time.
+@dataclass(frozen=True)
+class Series:
+    """A series as read from a file: `timestamps` (aware, UTC, strictly increasing) and their `values` (finite).
 
-    Raises `ApplicationError` with one line naming the file and row for anything unusable: a missing file, a
-    missing column, a bad timestamp or value, a repeated timestamp, no rows.
+    What reading changed is kept, so that it is reported: `duplicates` rows were left out because an earlier row of
+    the file had the same timestamp (the first row of each timestamp, in file order, is kept), and `unsorted` says
+    the rows were not in time order (they were sorted). Gaps and an irregular cadence are kept as they are.
+
+    It unpacks as `timestamps, values`, as `series_read_csv` returned before it reported anything.
+    """
+
+    timestamps: list[datetime]
+    values: np.ndarray
+    duplicates: int = 0
+    unsorted: bool = False
+
+    def __iter__(self):
+        return iter((self.timestamps, self.values))
+
+    @property
+    def notes(self) -> list[str]:
+        return input_notes(duplicates=self.duplicates, unsorted=self.unsorted)
+
+
+def input_notes(*, duplicates: int, unsorted: bool) -> list[str]:
+    """What reading a series changed, in words (the evaluation's notes, the command's output)."""
+    notes = []
+    if unsorted:
+        notes.append("the rows were not in time order: sorted by timestamp")
+    if duplicates:
+        notes.append(
+            f"{duplicates} row(s) repeated an earlier timestamp and were left out (the first row of each timestamp "
+            "is kept)"
+        )
+    return notes
+
+
+def series_from_rows(rows: Sequence[tuple[datetime, float]]) -> Series:
+    """Rows in any order, sorted by time; of rows with the same timestamp the first in `rows` is kept and the
+    others are counted in `duplicates`. `unsorted` says whether the kept rows came out of time order (a repeat
+    further down is counted as a duplicate, not as disorder). The caller has checked that every timestamp is
+    aware and every value finite."""
+    first: dict[datetime, float] = {}
+    for timestamp, value in rows:
+        first.setdefault(timestamp, value)
+    timestamps = list(first)  # the kept rows, in the order they came
+    unsorted = any(after < before for before, after in zip(timestamps, timestamps[1:], strict=False))
+    timestamps.sort()
+    return Series(
+        timestamps=timestamps,
+        values=np.array([first[timestamp] for timestamp in timestamps], dtype=np.float64),
+        duplicates=len(rows) - len(timestamps),
+        unsorted=unsorted,
+    )
+
+
+def series_read_csv(path: str | Path) -> Series:
+    """The `timestamp,value` rows of a CSV file (header required), sorted by time, one row per timestamp.
+
+    Real files are taken as they come: rows in any order, repeated timestamps (the first row of each is kept, the
+    rest counted), gaps, constant stretches, negative values, any scale. Raises `ApplicationError` with one line
+    naming the file and row only for what cannot be used: a missing or empty file, a missing column, a bad
+    timestamp, a value that is not a finite number, no rows.
     """
     path = Path(path)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            columns = [name.strip().lower() for name in reader.fieldnames or []]
+            if reader.fieldnames is None:
+                raise ApplicationError(f"{path} is empty.")
+            columns = [name.strip().lower() for name in reader.fieldnames]
             if "timestamp" not in columns or "value" not in columns:
                 raise ApplicationError(f"{path}: the header must name the columns timestamp and value.")
             reader.fieldnames = columns
@@ -91,11 +151,7 @@ def series_read_csv(path: str | Path) -> tuple[list[datetime], np.ndarray]:
         raise ApplicationError(f"{path} is not a readable CSV file ({exc}).") from exc
     if not rows:
         raise ApplicationError(f"{path} holds no rows.")
-    rows.sort(key=lambda row: row[0])
-    for (before, _), (after, _) in zip(rows, rows[1:], strict=False):
-        if before == after:
-            raise ApplicationError(f"{path}: the timestamp {after.isoformat()} appears more than once.")
-    return [ts for ts, _ in rows], np.array([value for _, value in rows], dtype=np.float64)
+    return series_from_rows(rows)
 
 
 def windows_parse(data: object, *, source: str = "labels") -> list[tuple[datetime, datetime]]:
@@ -263,6 +319,8 @@ class Evaluation:
     critical_readings: int = 0
     scored_points: int = 0
     notes: list[str] = field(default_factory=list)
+    duplicates: int = 0  # rows of the file left out for repeating a timestamp (Series.duplicates)
+    unsorted: bool = False  # the file's rows were not in time order (Series.unsorted)
 
     @property
     def found(self) -> int:
@@ -325,6 +383,7 @@ class Evaluation:
                     f"{self.ok_run} unflagged reading(s), count as one false alarm"
                 ),
             },
+            "input": {"duplicates": self.duplicates, "unsorted": self.unsorted},
             "notes": self.notes,
         }
 
@@ -436,15 +495,20 @@ def detection_evaluate(
     critical: float | None = None,
     tail: int | None = None,
     ok_run: int = 1,
+    duplicates: int = 0,
+    unsorted: bool = False,
 ) -> Evaluation:
     """Precision, recall and F1 over labeled windows of one series, with the production detector.
 
     Defaults: train = the first 15 % of the points, window and levels from the DETECTION_* settings, tail = m,
     ok_run = 1 (false alarm runs strictly contiguous). Raises `ApplicationError` (one line) for unusable input.
+    `duplicates` and `unsorted` (a `Series`' own) are reported in the result's `input` and notes.
     """
     if len(timestamps) != len(values):
         raise ApplicationError("timestamps and values differ in length.")
     window = settings.DETECTION_WINDOW if window is None else window
+    if len(values) < window:
+        raise ApplicationError(f"The series has {len(values)} points, fewer than one window (m={window}).")
     warning = settings.DETECTION_WARNING_LEVEL if warning is None else warning
     critical = settings.DETECTION_CRITICAL_LEVEL if critical is None else critical
     if not 0 < warning <= critical:
@@ -453,6 +517,8 @@ def detection_evaluate(
     evaluation = evaluation_score(
         timestamps=timestamps, run=run, windows=windows, warning=warning, critical=critical, tail=tail, ok_run=ok_run
     )
+    evaluation.duplicates, evaluation.unsorted = duplicates, unsorted
+    evaluation.notes[:0] = input_notes(duplicates=duplicates, unsorted=unsorted)
     if run.left_in:
         evaluation.notes.append(
             f"cleaning left {run.left_in} discord(s) above its accepted distance in the training part, to keep the "

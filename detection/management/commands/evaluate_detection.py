@@ -56,11 +56,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, labels, train, window, warning, critical, tail, ok_run, as_json, **options):
         try:
-            timestamps, values = series_read_csv(file)
+            series = series_read_csv(file)
             windows = windows_read_json(labels)
             evaluation = detection_evaluate(
-                timestamps=timestamps,
-                values=values,
+                timestamps=series.timestamps,
+                values=series.values,
                 windows=windows,
                 train=train,
                 window=window,
@@ -68,6 +68,8 @@ class Command(BaseCommand):
                 critical=critical if critical is not None else self._critical(warning),
                 tail=tail,
                 ok_run=ok_run,
+                duplicates=series.duplicates,
+                unsorted=series.unsorted,
             )
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc

@@ -18,11 +18,22 @@ import numpy as np
 import stumpy
 import stumpy.cache
 
-# The leak-detection service's cleaning constants (SPEC §4).
+# Cleaning (SPEC §4): the top CLEAN_DISCORDS discords, judged against median + CLEAN_MAD_MULTIPLIER × MAD of their
+# own distances, so against the series itself, whatever its unit and level (docs/detection.md, "Cleaning").
 CLEAN_DISCORDS = 15
-CLEAN_CUT = 2000.0
 CLEAN_MAD_MULTIPLIER = 5.0
-# Levels are capped so that they stay finite numbers in JSON (a constant baseline has a max distance of 0).
+# The leak service's absolute cut, in its data's units: discords above it were removed whatever the median and MAD.
+# Values around 10,000 lost their whole series to it, so it applies only under the "legacy" rule (DETECTION_CLEANING).
+LEGACY_CLEAN_CUT = 2000.0
+CLEANING_RULES = ("relative", "legacy")
+# When every top discord is at the median distance except a few (MAD 0: quantized readings), the spread is taken
+# from the mean absolute deviation instead, scaled to the MAD of normal data (1.2533 σ / 1.4826 σ).
+MEAN_DEVIATION_TO_MAD = 1.253314 / 1.4826
+# Distances below this share of the series' largest magnitude (× √m) are rounding noise, not variation: far above
+# float64's 1e-16, far below any sensor's resolution. It floors a constant baseline's max distance and the distance
+# cleaning accepts.
+NOISE_SHARE = 1e-9
+# Levels are capped so that they stay finite numbers in JSON (a reading off a constant baseline: see noise_floor).
 LEVEL_CAP = 1e9
 
 
@@ -71,12 +82,23 @@ def baseline_check(values: np.ndarray, m: int) -> None:
         raise SeriesError(f"a baseline needs at least {need} points (2m) for m={m}, not {len(values)}")
 
 
+def noise_floor(values: np.ndarray, m: int) -> float:
+    """The smallest window distance of `values` that is not rounding noise: NOISE_SHARE × its largest magnitude
+    × √m (the smallest positive float for a series of zeros, which has no magnitude at all)."""
+    magnitude = float(np.max(np.abs(values))) if len(values) else 0.0
+    return max(NOISE_SHARE * magnitude * math.sqrt(m), np.finfo(np.float64).tiny)
+
+
 def baseline_stats(values: np.ndarray, m: int, joins: Iterable[int] = ()) -> dict[str, float]:
     """mean, variance and max distance: the largest finite value of its non-normalized matrix profile.
 
     `joins` are the indices where a series made of pieces starts a new piece (cleaning cuts stretches out,
     augmentation appends history): windows across a join mix two moments that never followed each other, so
     their distances are not normal behaviour and are left out of the max (unless every window crosses one).
+
+    A baseline that never varies (a stuck sensor, a valve shut for the whole training part) is accepted: its max
+    distance is `noise_floor`, so readings equal to it stay ok and any real change is critical (the level is
+    capped at LEVEL_CAP). Its unit and level cannot set a tolerance, as a constant series has no spread.
     """
     values = as_series(values)
     baseline_check(values, m)
@@ -88,8 +110,7 @@ def baseline_stats(values: np.ndarray, m: int, joins: Iterable[int] = ()) -> dic
     if np.any(usable & ~crossing):
         usable &= ~crossing
     max_distance = float(profile[usable].max()) if usable.any() else 0.0
-    if max_distance <= 0:
-        raise SeriesError("a baseline must vary: every window of this one is repeated exactly (max distance 0)")
+    max_distance = max(max_distance, noise_floor(values, m))
     return {"mean": float(values.mean()), "variance": float(values.var()), "max_distance": max_distance}
 
 
@@ -207,6 +228,7 @@ class Cleaned:
     removed: list[tuple[int, int]]  # [start, stop) index ranges of the input that were cut out
     discords: list[tuple[int, float]]  # (index, distance) of the top discords found
     accepted_distance: float  # discords above it were removed
+    left_in: int = 0  # discords above it left in, since removing them would have left fewer than `keep` points
 
     @property
     def joins(self) -> list[int]:
@@ -239,15 +261,31 @@ def clean(
     m: int,
     *,
     discords: int = CLEAN_DISCORDS,
-    cut: float = CLEAN_CUT,
+    cut: float | None = None,
     mad_multiplier: float = CLEAN_MAD_MULTIPLIER,
+    rule: str = "relative",
+    keep: int = 0,
 ) -> Cleaned:
     """Remove the abnormal stretches of a series (SPEC §4), keeping the rest in order.
 
     The top `discords` discords of its non-normalized matrix profile (exclusion zone m/2) are found. Their
-    distances are judged robustly: the accepted distance is median + `mad_multiplier` × MAD of those distances,
-    and never above `cut`. Around each discord i above it, [i − m, i + 2m) is removed; the rest is joined.
+    distances are judged against each other: the accepted distance is median + `mad_multiplier` × MAD of those
+    distances (the MAD taken from the mean absolute deviation when it is 0), and never below `noise_floor` (so
+    rounding noise in a constant stretch is not a discord). Around each discord i above it, [i − m, i + 2m) is
+    removed; the rest is joined. Multiplying a series by a positive factor and adding an offset removes the
+    same stretches: nothing here is in the data's unit.
+
+    `keep`: the points the caller cannot do without (a baseline needs 2m). Discords are then removed the most
+    abnormal first, and one whose removal would leave fewer than `keep` points is left in (`left_in` counts them):
+    a baseline with an abnormal stretch in it is less sensitive, but a series is not refused for holding many.
+
+    `rule` "legacy" also caps the accepted distance at the leak service's LEGACY_CLEAN_CUT (in its data's unit);
+    an explicit `cut` caps it under either rule.
     """
+    if rule not in CLEANING_RULES:
+        raise ValueError(f"the cleaning rule must be one of {', '.join(CLEANING_RULES)}, not {rule!r}")
+    if cut is None and rule == "legacy":
+        cut = LEGACY_CLEAN_CUT
     series = as_series(values)
     if m < 4:
         raise SeriesError(f"the window m must be at least 4, not {m}")
@@ -258,18 +296,39 @@ def clean(
         return Cleaned(values=series, removed=[], discords=[], accepted_distance=math.inf)
     profile = stumpy.aamp(series, m)[:, 0]
     found = top_discords(profile, discords, exclusion=m // 2)
-    distances = np.array([distance for _, distance in found])
-    median = float(np.median(distances))
-    mad = float(np.median(np.abs(distances - median)))
-    accepted = min(median + mad_multiplier * mad, cut)
-    keep = np.ones(len(series), dtype=bool)
+    accepted = max(discord_threshold([distance for _, distance in found], mad_multiplier), noise_floor(series, m))
+    if cut is not None:
+        accepted = min(accepted, cut)
+    kept = np.ones(len(series), dtype=bool)
     removed: list[tuple[int, int]] = []
-    for index, distance in sorted(found):
-        if distance > accepted:
-            start, stop = max(0, index - m), min(len(series), index + 2 * m)
-            keep[start:stop] = False
-            removed.append((start, stop))
-    return Cleaned(values=series[keep], removed=_merge(removed), discords=found, accepted_distance=accepted)
+    left_in = 0
+    for index, distance in found:  # the most abnormal first (top_discords' order)
+        if distance <= accepted:
+            continue
+        start, stop = max(0, index - m), min(len(series), index + 2 * m)
+        if np.count_nonzero(kept) - np.count_nonzero(kept[start:stop]) < keep:
+            left_in += 1
+            continue
+        kept[start:stop] = False
+        removed.append((start, stop))
+    return Cleaned(
+        values=series[kept], removed=_merge(removed), discords=found, accepted_distance=accepted, left_in=left_in
+    )
+
+
+def discord_threshold(distances: Iterable[float], mad_multiplier: float = CLEAN_MAD_MULTIPLIER) -> float:
+    """median + `mad_multiplier` × MAD of the discords' distances. When more than half of them are equal (MAD 0,
+    as quantized readings give), the MAD is estimated from the mean absolute deviation instead, which only the
+    few unequal ones move; if every distance is equal, that is the median itself and none is above it."""
+    distances = np.asarray(list(distances), dtype=np.float64)
+    if not len(distances):
+        return math.inf
+    median = float(np.median(distances))
+    deviations = np.abs(distances - median)
+    spread = float(np.median(deviations))
+    if spread == 0:
+        spread = MEAN_DEVIATION_TO_MAD * float(deviations.mean())
+    return median + mad_multiplier * spread
 
 
 def crosses_join(position: int, m: int, joins: Iterable[int]) -> bool:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -387,6 +388,12 @@ DETECTION_SELECTION_MAX_POINTS = env.int("DETECTION_SELECTION_MAX_POINTS", defau
 # Augmentation keeps the newest this many points of baseline plus history (28 days at 10 minutes): a detector's
 # update costs time in proportion to its baseline's length (docs/benchmarks.md).
 DETECTION_BASELINE_MAX_POINTS = env.int("DETECTION_BASELINE_MAX_POINTS", default=28 * 144)
+# How cleaning judges discords (docs/detection.md, "Cleaning"): "relative" to the series itself (median + 5 MAD of
+# its top discords), whatever the readings' unit; "legacy" adds the leak service's absolute cut of 2000, in its
+# data's units (a series of values around 10,000 loses everything to it). Only to reproduce old figures.
+DETECTION_CLEANING = env("DETECTION_CLEANING", default="relative")
+if DETECTION_CLEANING not in ("relative", "legacy"):
+    raise ImproperlyConfigured(f'DETECTION_CLEANING must be "relative" or "legacy", not {DETECTION_CLEANING!r}.')
 
 # ------------------------------------------------------------------------------
 # Health check

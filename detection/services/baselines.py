@@ -118,6 +118,10 @@ def _seeds_read(path: Path) -> list[dict]:
             engine.baseline_check(np.asarray(values, dtype=np.float64), window)
         except engine.SeriesError as exc:
             raise ApplicationError(f"{where} ({name}): {exc}") from exc
+        if min(values) == max(values):
+            # A sensor's own constant readings make a baseline (any change is then critical); a seed is meant to
+            # describe normal variation for sensors that have none of their own, so a constant one is a mistake.
+            raise ApplicationError(f"{where} ({name}): a seed must vary; every value is {values[0]!r}")
         entries.append(
             {"name": name, "window": window, "values": values, "description": str(entry.get("description", ""))}
         )
@@ -182,8 +186,8 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
     baseline (its detector restarts from it at its next batch). `window` (m) defaults to the sensor's setting; it
     is the window the readings are cleaned with and the max distance computed for (the settings keep theirs).
 
-    ApplicationError when `points` or `window` is not sensible, when the sensor has fewer than m readings, or when
-    fewer than 2m points are left after cleaning.
+    ApplicationError when `points` or `window` is not sensible, or when the sensor has fewer than 2m readings.
+    Cleaning never leaves fewer than 2m: discords whose removal would are left in, and the description says so.
     """
     config = detector_settings_ensure([sensor.pk])[sensor.pk]
     m = window if window is not None else config.window
@@ -192,22 +196,22 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
     if points < 1:
         raise ApplicationError("points must be a positive number.", fields={"points": [f"{points} is not positive."]})
     values = list(Reading.objects.filter(sensor=sensor).order_by("timestamp").values_list("value", flat=True)[:points])
-    if len(values) < m:
+    need = engine.min_baseline_points(m)
+    if len(values) < need:
         raise ApplicationError(
-            f"Sensor {sensor.key} has {len(values)} readings; building a baseline needs at least m={m}.",
-            fields={"points": [f"{len(values)} readings, at least {m} needed."]},
+            f"Sensor {sensor.key}: {len(values)} readings to use; building a baseline needs at least 2m={need}.",
+            fields={"points": [f"{len(values)} readings, at least {need} needed."]},
         )
     try:
-        cleaned = engine.clean(values, m)
+        cleaned = engine.clean(values, m, rule=settings.DETECTION_CLEANING, keep=need)
     except engine.SeriesError as exc:
         raise ApplicationError(f"Sensor {sensor.key}: {exc}.") from exc
-    need = engine.min_baseline_points(m)
-    if len(cleaned.values) < need:
-        raise ApplicationError(
-            f"Sensor {sensor.key}: {len(cleaned.values)} of its first {len(values)} readings are left after "
-            f"cleaning; a baseline needs at least 2m={need}. Use more points.",
-            fields={"points": [f"{len(cleaned.values)} points left after cleaning, at least {need} needed."]},
-        )
+    left_in = (
+        f"; {cleaned.left_in} discord(s) above the accepted distance left in, to keep 2m={need} points (use more "
+        "points to have them removed)"
+        if cleaned.left_in
+        else ""
+    )
     now = timezone.now()
     try:
         baseline = baseline_create(
@@ -218,7 +222,7 @@ def baseline_build(*, sensor: Sensor, points: int, window: int | None = None) ->
             window=m,
             sensor=sensor,
             description=f"The first {len(values)} readings of {sensor.key}, {len(cleaned.values)} left after "
-            f"cleaning with m={m}.",
+            f"cleaning with m={m}{left_in}.",
         )
     except engine.SeriesError as exc:
         raise ApplicationError(f"Sensor {sensor.key}: {exc}.") from exc
@@ -320,7 +324,7 @@ def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engi
     if len(values) < m:
         reason = f"{len(values)} readings to use, fewer than m={m}"
     else:
-        cleaned = engine.clean(values, m)
+        cleaned = engine.clean(values, m, rule=settings.DETECTION_CLEANING)
         if len(cleaned.values) < m:
             reason = f"{len(cleaned.values)} of {len(values)} readings left after cleaning, fewer than m={m}"
     if reason is None:
@@ -359,6 +363,12 @@ def stats_distance(mean: float, variance: float, baseline: Baseline) -> float:
     return math.hypot(mean - baseline.mean, math.sqrt(variance) - math.sqrt(baseline.variance))
 
 
+def _figure(value: float) -> float:
+    """Six significant digits: readable in a summary at any scale (a fixed number of decimals is 0.0 for readings
+    around 1e-3 and noise for readings around 1e6)."""
+    return float(f"{value:.6g}")
+
+
 def _current_baseline(config: DetectorSettings) -> Baseline | None:
     baseline_id = config.baseline_id or default_seed_id()
     return Baseline.objects.filter(pk=baseline_id).first() if baseline_id else None
@@ -374,7 +384,7 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
     result, cleaned = cleaned, cleaned.values
     current = _current_baseline(config)
     mean, variance = float(cleaned.mean()), float(cleaned.var())
-    common = {"points": len(values), "cleaned": len(cleaned), "mean": round(mean, 4), "variance": round(variance, 4)}
+    common = {"points": len(values), "cleaned": len(cleaned), "mean": _figure(mean), "variance": _figure(variance)}
     # A sensor on a baseline of its own (built or augmented from its readings) keeps it while it fits: its own
     # history describes it better than a generic seed. Only when it raises warnings is a seed chosen instead.
     if current is not None and current.kind != Baseline.Kind.SEED:
@@ -418,8 +428,8 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
         kind=SystemEvent.Kind.ALERT_SUCCESS,
         job=job,
         sensor=sensor,
-        message=f"Baseline selection: {sensor.key} {verb} {chosen.name} (data mean {mean:.2f}, variance "
-        f"{variance:.2f}; refused for warnings: {', '.join(refused) or 'none'}).",
+        message=f"Baseline selection: {sensor.key} {verb} {chosen.name} (data mean {mean:.6g}, variance "
+        f"{variance:.6g}; refused for warnings: {', '.join(refused) or 'none'}).",
         data={"baseline": chosen.name, "previous": current.name if current else None, "refused": refused},
     )
     return {"outcome": "changed" if changed else "kept", "baseline": chosen.name, "refused": refused, **common}

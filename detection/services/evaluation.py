@@ -5,9 +5,9 @@ the database: the detector is `engine.detector_for`, the one production builds i
 at a time exactly as the batch service feeds it (docs/detection.md, "Quality").
 
 The scoring rules (they are also printed with every result):
-- The first `train` points are the training part: cleaned (`engine.clean`), they are the baseline. The rest
-  streams through the detector; its first m points are `undefined` (the newest window still holds baseline
-  points), so scoring starts at point train + m.
+- The first `train` points are the training part: cleaned (`engine.clean`, keeping 2m points), they are the
+  baseline. The rest streams through the detector; its first m points are `undefined` (the newest window still
+  holds baseline points), so scoring starts at point train + m.
 - A window is found when a warning/critical reading falls inside it (ends included), and its first detection is
   the first such reading. Windows that end before scoring starts are listed but not scored.
 - A flagged reading is attributed to a window when it falls inside it or within `tail` points after its last
@@ -57,17 +57,77 @@ def _timestamp(raw: object, *, where: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def series_read_csv(path: str | Path) -> tuple[list[datetime], np.ndarray]:
-    """The `timestamp,value` rows of a CSV file (header required), sorted by time.
+@dataclass(frozen=True)
+class Series:
+    """A series as read from a file: `timestamps` (aware, UTC, strictly increasing) and their `values` (finite).
 
-    Raises `ApplicationError` with one line naming the file and row for anything unusable: a missing file, a
-    missing column, a bad timestamp or value, a repeated timestamp, no rows.
+    What reading changed is kept, so that it is reported: `duplicates` rows were left out because an earlier row of
+    the file had the same timestamp (the first row of each timestamp, in file order, is kept), and `unsorted` says
+    the rows were not in time order (they were sorted). Gaps and an irregular cadence are kept as they are.
+
+    It unpacks as `timestamps, values`, as `series_read_csv` returned before it reported anything.
+    """
+
+    timestamps: list[datetime]
+    values: np.ndarray
+    duplicates: int = 0
+    unsorted: bool = False
+
+    def __iter__(self):
+        return iter((self.timestamps, self.values))
+
+    @property
+    def notes(self) -> list[str]:
+        return input_notes(duplicates=self.duplicates, unsorted=self.unsorted)
+
+
+def input_notes(*, duplicates: int, unsorted: bool) -> list[str]:
+    """What reading a series changed, in words (the evaluation's notes, the command's output)."""
+    notes = []
+    if unsorted:
+        notes.append("the rows were not in time order: sorted by timestamp")
+    if duplicates:
+        notes.append(
+            f"{duplicates} row(s) repeated an earlier timestamp and were left out (the first row of each timestamp "
+            "is kept)"
+        )
+    return notes
+
+
+def series_from_rows(rows: Sequence[tuple[datetime, float]]) -> Series:
+    """Rows in any order, sorted by time; of rows with the same timestamp the first in `rows` is kept and the
+    others are counted in `duplicates`. `unsorted` says whether the kept rows came out of time order (a repeat
+    further down is counted as a duplicate, not as disorder). The caller has checked that every timestamp is
+    aware and every value finite."""
+    first: dict[datetime, float] = {}
+    for timestamp, value in rows:
+        first.setdefault(timestamp, value)
+    timestamps = list(first)  # the kept rows, in the order they came
+    unsorted = any(after < before for before, after in zip(timestamps, timestamps[1:], strict=False))
+    timestamps.sort()
+    return Series(
+        timestamps=timestamps,
+        values=np.array([first[timestamp] for timestamp in timestamps], dtype=np.float64),
+        duplicates=len(rows) - len(timestamps),
+        unsorted=unsorted,
+    )
+
+
+def series_read_csv(path: str | Path) -> Series:
+    """The `timestamp,value` rows of a CSV file (header required), sorted by time, one row per timestamp.
+
+    Real files are taken as they come: rows in any order, repeated timestamps (the first row of each is kept, the
+    rest counted), gaps, constant stretches, negative values, any scale. Raises `ApplicationError` with one line
+    naming the file and row only for what cannot be used: a missing or empty file, a missing column, a bad
+    timestamp, a value that is not a finite number, no rows.
     """
     path = Path(path)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
-            columns = [name.strip().lower() for name in reader.fieldnames or []]
+            if reader.fieldnames is None:
+                raise ApplicationError(f"{path} is empty.")
+            columns = [name.strip().lower() for name in reader.fieldnames]
             if "timestamp" not in columns or "value" not in columns:
                 raise ApplicationError(f"{path}: the header must name the columns timestamp and value.")
             reader.fieldnames = columns
@@ -93,11 +153,7 @@ def series_read_csv(path: str | Path) -> tuple[list[datetime], np.ndarray]:
         raise ApplicationError(f"{path} is not a readable CSV file ({exc}).") from exc
     if not rows:
         raise ApplicationError(f"{path} holds no rows.")
-    rows.sort(key=lambda row: row[0])
-    for (before, _), (after, _) in zip(rows, rows[1:], strict=False):
-        if before == after:
-            raise ApplicationError(f"{path}: the timestamp {after.isoformat()} appears more than once.")
-    return [ts for ts, _ in rows], np.array([value for _, value in rows], dtype=np.float64)
+    return series_from_rows(rows)
 
 
 def windows_parse(data: object, *, source: str = "labels") -> list[tuple[datetime, datetime]]:
@@ -152,6 +208,7 @@ class Run:
     max_distance: float | None  # the baseline method's reference distance (None for the discord method)
     levels: np.ndarray  # NaN where undefined
     method: str = Method.BASELINE
+    left_in: int = 0  # discords cleaning left in the training part to keep 2m points (engine.Cleaned.left_in)
 
 
 def train_points(total: int, train: int | None) -> int:
@@ -200,12 +257,11 @@ def detector_run(
         except ValueError as exc:
             raise ApplicationError(f"The discord detector cannot run: {exc}.") from exc
         epochs = None if timestamps is None else [ts.timestamp() for ts in timestamps]
-        verdicts = detector.feed_many(values, epochs)
-        levels = np.array([math.nan if v.level is None else v.level for v in verdicts[train:]], dtype=np.float64)
+        levels = detector.feed_arrays(values, epochs)[0][train:]
         return Run(train=train, window=m, baseline_points=0, max_distance=None, levels=levels, method=method)
     try:
         # As `build_baseline` builds a sensor's baseline: cleaned, its cuts recorded as joins.
-        result = engine.clean(values[:train], m)
+        result = engine.clean(values[:train], m, rule=settings.DETECTION_CLEANING, keep=engine.min_baseline_points(m))
         cleaned = result.values
         stats = engine.baseline_stats(cleaned, m, result.joins)
     except engine.SeriesError as exc:
@@ -214,7 +270,14 @@ def detector_run(
     levels = np.array(
         [math.nan if v.level is None else v.level for v in detector.feed_all(values[train:])], dtype=np.float64
     )
-    return Run(train=train, window=m, baseline_points=len(cleaned), max_distance=stats["max_distance"], levels=levels)
+    return Run(
+        train=train,
+        window=m,
+        baseline_points=len(cleaned),
+        max_distance=stats["max_distance"],
+        levels=levels,
+        left_in=result.left_in,
+    )
 
 
 # --- scoring ----------------------------------------------------------------------------------------------------
@@ -288,6 +351,8 @@ class Evaluation:
     critical_readings: int = 0
     scored_points: int = 0
     notes: list[str] = field(default_factory=list)
+    duplicates: int = 0  # rows of the file left out for repeating a timestamp (Series.duplicates)
+    unsorted: bool = False  # the file's rows were not in time order (Series.unsorted)
     method: str = Method.BASELINE
     levels: np.ndarray | None = None  # one per point of the series; NaN in the training part and where undefined
     nab: dict[str, nab_scoring.FileScore] = field(default_factory=dict)  # by profile; empty if it cannot be scored
@@ -369,6 +434,7 @@ class Evaluation:
                     f"{self.ok_run} unflagged reading(s), count as one false alarm"
                 ),
             },
+            "input": {"duplicates": self.duplicates, "unsorted": self.unsorted},
             "notes": self.notes,
         }
 
@@ -504,17 +570,22 @@ def detection_evaluate(
     critical: float | None = None,
     tail: int | None = None,
     ok_run: int = 1,
+    duplicates: int = 0,
+    unsorted: bool = False,
 ) -> Evaluation:
     """Window F1 and the NAB score of one series over its labeled windows, with the production detector.
 
     Defaults: method DETECTION_METHOD, train = the first 15 % of the points, the method's window
     (`default_window`) and the levels from the DETECTION_* settings, tail = m, ok_run = 1 (false alarm runs
-    strictly contiguous). Raises `ApplicationError` (one line) for unusable input.
+    strictly contiguous). Raises `ApplicationError` (one line) for unusable input. `duplicates` and `unsorted`
+    (a `Series`' own) are reported in the result's `input` and notes.
     """
     if len(timestamps) != len(values):
         raise ApplicationError("timestamps and values differ in length.")
     method = settings.DETECTION_METHOD if method is None else method
     window = default_window(method) if window is None else window
+    if len(values) < window:
+        raise ApplicationError(f"The series has {len(values)} points, fewer than one window (m={window}).")
     warning = settings.DETECTION_WARNING_LEVEL if warning is None else warning
     critical = settings.DETECTION_CRITICAL_LEVEL if critical is None else critical
     if not 0 < warning <= critical:
@@ -526,6 +597,16 @@ def detection_evaluate(
         method=method,
         timestamps=timestamps,
     )
-    return evaluation_score(
+    evaluation = evaluation_score(
         timestamps=timestamps, run=run, windows=windows, warning=warning, critical=critical, tail=tail, ok_run=ok_run
     )
+    evaluation.duplicates, evaluation.unsorted = duplicates, unsorted
+    evaluation.notes[:0] = input_notes(duplicates=duplicates, unsorted=unsorted)
+    if run.left_in:
+        evaluation.notes.append(
+            f"cleaning left {run.left_in} discord(s) above its accepted distance in the training part, to keep the "
+            f"2m={2 * run.window} points a baseline needs (a longer --train lets it remove them)"
+        )
+    if settings.DETECTION_CLEANING != "relative":
+        evaluation.notes.append(f"cleaning rule {settings.DETECTION_CLEANING!r} (DETECTION_CLEANING)")
+    return evaluation

@@ -1,10 +1,14 @@
 """Cleaning, the shipped seeds, building a baseline, and the selection and augmentation services."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from django.conf import settings as django_settings
 
 from common.exceptions import ApplicationError
 from detection import engine
@@ -73,6 +77,66 @@ def test_cleaning_fewer_than_m_points_is_a_clear_error():
         engine.clean(normal_series(DAY - 1), DAY)
 
 
+def planted_series():
+    series = normal_series(10 * DAY, seed=3)
+    series[400:420] += 60.0
+    series[1000:1030] -= 40.0
+    return series
+
+
+@pytest.mark.parametrize(("scale", "offset"), [(1e-4, 0.0), (1e-4, -3.0), (1.0, -100.0), (1e3, 1e6), (1e4, 0.0)])
+def test_cleaning_removes_the_same_stretches_at_any_scale_and_offset(scale, offset):
+    series = planted_series()
+    reference = engine.clean(series, DAY)
+    scaled = engine.clean(series * scale + offset, DAY)
+    assert scaled.removed == reference.removed != []
+    assert scaled.accepted_distance == pytest.approx(reference.accepted_distance * scale, rel=1e-9)
+    np.testing.assert_allclose(scaled.values, reference.values * scale + offset, rtol=1e-12)
+
+
+def test_the_legacy_rule_restores_the_absolute_cut_of_2000():
+    """Values around 30,000: every top discord is above 2000, so the old rule cuts the whole series away."""
+    series = planted_series() * 1000.0
+    assert engine.clean(series, DAY).removed == engine.clean(planted_series(), DAY).removed
+    legacy = engine.clean(series, DAY, rule="legacy")
+    assert legacy.accepted_distance == engine.LEGACY_CLEAN_CUT
+    assert len(legacy.values) < 2 * DAY  # not even a baseline left
+    with pytest.raises(ValueError, match="relative, legacy"):
+        engine.clean(series, DAY, rule="absolute")
+
+
+def test_an_unknown_cleaning_rule_stops_the_settings_from_loading():
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings.base"],
+        cwd=django_settings.BASE_DIR,
+        env={**os.environ, "DETECTION_CLEANING": "absolute"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert 'DETECTION_CLEANING must be "relative" or "legacy", not \'absolute\'.' in result.stderr
+
+
+def test_discords_are_judged_by_their_spread_even_when_most_are_equal():
+    # Quantized readings: more than half of the top distances equal, so the MAD is 0. The mean deviation then
+    # gives the spread, and only the far discord is above the accepted distance, not every one above the median.
+    distances = [5.0] * 8 + [5.1, 5.2, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert 9.0 < engine.discord_threshold(distances) < 10.0
+    assert engine.discord_threshold([5.0] * 15) == 5.0  # nothing is above equal distances
+
+
+def test_rounding_noise_in_a_constant_series_is_not_cleaned():
+    series = 1e6 + np.random.default_rng(3).normal(0, 1e-4, 6 * DAY)  # constant to a ten-billionth
+    series[300:305] += 4e-3  # and a bump of four billionths
+    cleaned = engine.clean(series, DAY)
+    distances = [distance for _, distance in cleaned.discords]
+    assert max(distances) > engine.discord_threshold(distances)  # among noise, the bump is an outlier...
+    assert cleaned.removed == []  # ...but not a discord: below the noise floor
+    assert cleaned.accepted_distance == engine.noise_floor(series, DAY)
+
+
 # --- seeds --------------------------------------------------------------------------------------------------------
 
 
@@ -134,6 +198,11 @@ def test_a_changed_seed_is_refused_unless_replaced_and_its_users_follow(tmp_path
             '{"format": "sensorhub-baselines/1", "baselines": [{"name": "s", "window": 4, "values": [1, "x"]}]}',
             "'values' must be a list of finite numbers",
         ),
+        (
+            '{"format": "sensorhub-baselines/1", "baselines": '
+            '[{"name": "s", "window": 4, "values": [2, 2, 2, 2, 2, 2, 2, 2]}]}',
+            "baseline 1 (s): a seed must vary; every value is 2",
+        ),
     ],
 )
 def test_a_bad_seeds_file_is_refused_in_one_line(tmp_path, content, message):
@@ -162,15 +231,60 @@ def test_build_uses_the_first_readings_cleaned_and_becomes_the_sensors_baseline(
     assert DetectorSettings.objects.get(pk=sensor.pk).baseline == baseline
 
 
-def test_build_refuses_too_few_readings_and_too_few_cleaned_points():
+def test_build_refuses_fewer_than_2m_readings():
     sensor = SensorFactory(key="new")
-    store(sensor, normal_series(DAY - 1))
-    with pytest.raises(ApplicationError, match="new has 143 readings; building a baseline needs at least m=144"):
+    store(sensor, normal_series(2 * DAY - 1))
+    with pytest.raises(ApplicationError, match="new: 287 readings to use; building a baseline needs at least 2m=288"):
         baseline_build(sensor=sensor, points=1000)
-    store(sensor, normal_series(DAY + 50, start=DAY - 1), first=DAY - 1)
-    with pytest.raises(ApplicationError, match=r"a baseline needs at least 2m=288\. Use more points"):
-        baseline_build(sensor=sensor, points=1000)
+    with pytest.raises(ApplicationError, match="new: 200 readings to use; building a baseline needs at least 2m=288"):
+        baseline_build(sensor=sensor, points=200)
     assert not Baseline.objects.exists()
+
+
+def test_build_cleaning_keeps_2m_points_leaving_the_mildest_discords_in():
+    sensor = SensorFactory(key="short")
+    values = normal_series(8 * DAY, seed=5)
+    values[250:260] += 80.0  # the worst: cleaned away (about 3.5m of the 8m points)
+    values[800:810] += 40.0  # removing it too would leave fewer than 2m
+    store(sensor, values)
+    baseline = baseline_build(sensor=sensor, points=8 * DAY)
+    expected = engine.clean(values, DAY, keep=2 * DAY)
+    assert expected.left_in == 2  # the +40 stretch's two discords
+    assert len(engine.clean(values, DAY).values) < 2 * DAY  # what cleaning without a floor would have left
+    np.testing.assert_array_equal(baseline.array(), expected.values)
+    assert baseline.points >= 2 * DAY
+    assert baseline.array().max() < 80.0
+    assert f"{expected.left_in} discord(s) above the accepted distance left in, to keep 2m=288" in baseline.description
+
+
+def test_build_cleans_readings_around_10000_relative_to_themselves(settings):
+    """The leak service's absolute cut (2000) removed every discord's neighbourhood of such readings and left no
+    baseline; the default rule judges their discords by their own spread. `legacy` still restores the old cut."""
+    sensor = SensorFactory(key="big")
+    values = normal_series(8 * DAY, seed=5, mean=10_000.0, amplitude=2_500.0, noise=400.0)
+    values[300:310] += 6_000.0
+    store(sensor, values)
+    baseline = baseline_build(sensor=sensor, points=6 * DAY)
+    np.testing.assert_array_equal(baseline.array(), engine.clean(values[: 6 * DAY], DAY).values)
+    # The spike's neighbourhood only: as much as the same readings in thousands lose.
+    assert baseline.points == len(engine.clean(values[: 6 * DAY] / 1000.0, DAY).values) > 2 * DAY
+    assert "left in" not in baseline.description
+    settings.DETECTION_CLEANING = "legacy"  # every discord is above 2000: only keeping 2m stops the cuts
+    legacy = baseline_build(sensor=sensor, points=6 * DAY)
+    assert legacy.points < 3 * DAY
+    assert "discord(s) above the accepted distance left in" in legacy.description
+
+
+@pytest.mark.filterwarnings("ignore:A large number of values in `P`")  # stumpy's note on the constant series
+def test_build_from_constant_readings_makes_a_baseline_on_which_any_change_is_critical():
+    sensor = SensorFactory(key="shut")
+    store(sensor, np.full(3 * DAY, -4.25))
+    baseline = baseline_build(sensor=sensor, points=3 * DAY)
+    assert (baseline.points, baseline.mean, baseline.variance) == (3 * DAY, -4.25, 0.0)
+    assert baseline.max_distance == engine.noise_floor(baseline.array(), DAY)
+    detector = engine.detector_for(baseline.array(), DAY, warning=120, critical=200, max_distance=baseline.max_distance)
+    verdicts = detector.feed_all([-4.25] * DAY + [-4.25, -4.0])
+    assert [v.status for v in verdicts[DAY:]] == ["ok", "critical"]
 
 
 # --- selection ------------------------------------------------------------------------------------------------------

@@ -78,7 +78,11 @@ def test_build_baseline_sets_the_sensors_baseline():
     baseline = DetectorSettings.objects.get(pk=sensor.pk).baseline
     assert (baseline.kind, baseline.window) == ("built", 72)
     assert out.startswith(f"Built {baseline.name} for tank: {baseline.points} points (m=72), mean ")
-    assert out.endswith("it is now the sensor's baseline.\n")
+    assert out.endswith(f"it is now the sensor's baseline.\n{baseline.description}\n")
+    assert (
+        baseline.description
+        == f"The first {3 * DAY} readings of tank, {baseline.points} left after cleaning with m=72."
+    )
 
 
 @pytest.mark.parametrize(
@@ -87,7 +91,7 @@ def test_build_baseline_sets_the_sensors_baseline():
         (["--sensor", "nope", "--points", "500"], "No sensor with key 'nope'."),
         (
             ["--sensor", "tank", "--points", "500"],
-            "Sensor tank has 100 readings; building a baseline needs at least m=144.",
+            "Sensor tank: 100 readings to use; building a baseline needs at least 2m=288.",
         ),
         (["--sensor", "tank", "--points", "0"], "points must be a positive number."),
         (["--sensor", "tank", "--points", "50", "--window", "2"], "The window m must be at least 4."),

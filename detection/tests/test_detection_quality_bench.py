@@ -132,8 +132,13 @@ def labeled(tmp_path, settings):
     data = tmp_path / "data"
     write_series(data / "cat" / "spiky.csv", spiked_values(), windows=[[stamp(795), stamp(805)]])
     stamps = [stamp(i) for i in range(ROWS)]
-    stamps[301] = stamps[300]  # a repeated timestamp: series_read_csv refuses the file (for now)
+    stamps[301] = stamps[300]  # a repeated timestamp: the first row is kept, the file is scored
     write_series(data / "cat" / "repeated.csv", spiked_values(), stamps=stamps, windows=[[stamp(795), stamp(805)]])
+    broken = data / "cat" / "broken.csv"
+    write_series(broken, spiked_values(), windows=[[stamp(795), stamp(805)]])
+    lines = broken.read_text().splitlines()
+    lines[500] = lines[500].split(",")[0] + ",n/a"  # not a number: the one thing the bench must refuse
+    broken.write_text("\n".join(lines) + "\n")
     return data
 
 
@@ -151,16 +156,16 @@ def test_detector_mode_scores_sensorhubs_detector_and_reports_refused_files(labe
     output = run_json(capsys, labeled, "--window", M, "--method", "baseline")
     assert output["settings"]["method"] == "baseline"
     files = {entry["file"]: entry for entry in output["files"]}
-    assert "appears more than once" in files["cat/repeated.csv"]["refused"]
+    assert "is not a number" in files["cat/broken.csv"]["refused"]
+    assert "refused" not in files["cat/repeated.csv"]
     spiky = files["cat/spiky.csv"]
     assert spiky["window_f1"]["first_detections"] == [800]
     assert spiky["window_f1"]["f1"] == 1.0
     assert spiky["nab"]["standard"]["first_detections"] == [800]
     assert spiky["median_delay"] == pytest.approx(5 / 11)  # (800 - 795) / 11 rows
     overall = output["overall"]
-    assert (overall["scored_files"], overall["refused_files"]) == (1, 1)
-    assert (overall["found"], overall["scored_windows"]) == (1, 1)
+    assert (overall["scored_files"], overall["refused_files"]) == (2, 1)
+    assert (overall["found"], overall["scored_windows"]) == (2, 2)
     # Over all files, the refused one counted as a detector that never flags: its window is missed.
     everything = output["overall_refused_as_never_flagging"]
-    assert (everything["scored_files"], everything["found"], everything["scored_windows"]) == (2, 1, 2)
-    assert everything["nab_normalized"]["standard"] < overall["nab_normalized"]["standard"]
+    assert (everything["scored_files"], everything["found"], everything["scored_windows"]) == (3, 2, 3)

@@ -49,12 +49,32 @@ def test_cleaned_joins_are_where_cuts_were_made():
     assert cleaned.joins == [20]
 
 
-@pytest.mark.filterwarnings("ignore:A large number of values in `P`")  # stumpy's note on the constant series
-def test_constant_or_short_baselines_are_refused():
-    with pytest.raises(engine.SeriesError, match="must vary"):
-        engine.baseline_stats(np.ones(4 * DAY), DAY)
+def test_short_baselines_are_refused():
     with pytest.raises(engine.SeriesError, match="at least 288"):
         engine.baseline_stats(np.arange(200.0), DAY)
+
+
+@pytest.mark.filterwarnings("ignore:A large number of values in `P`")  # stumpy's note on the constant series
+@pytest.mark.parametrize("level", [0.0, 7.5, -1e6])
+def test_a_constant_baseline_is_accepted_and_any_real_change_from_it_is_critical(level):
+    baseline = np.full(4 * DAY, level)
+    stats = engine.baseline_stats(baseline, DAY)
+    assert stats["max_distance"] == engine.noise_floor(baseline, DAY) > 0  # floored, never 0
+    detector = engine.detector_for(baseline, DAY, warning=120, critical=200)
+    same = detector.feed_all(np.full(DAY + 3, level))
+    assert [(v.level, v.status) for v in same[DAY:]] == [(0.0, "ok")] * 3
+    changed = detector.feed(level + 1e-6 * max(abs(level), 1.0))  # a millionth of its magnitude
+    assert changed.status == "critical"
+    assert changed.level <= engine.LEVEL_CAP
+
+
+def test_the_noise_floor_is_rounding_noise_of_the_series_magnitude():
+    assert engine.noise_floor(np.array([1e6, -3e6, 5.0]), 16) == pytest.approx(1e-9 * 3e6 * 4)
+    assert engine.noise_floor(np.zeros(10), 16) == np.finfo(np.float64).tiny
+    # A varying baseline is far above it, whatever its scale and offset.
+    for scale, offset in [(1e-4, 0.0), (1.0, 0.0), (1e3, 1e6)]:
+        baseline = normal_series(4 * DAY) * scale + offset
+        assert engine.baseline_stats(baseline, DAY)["max_distance"] > 1e4 * engine.noise_floor(baseline, DAY)
 
 
 def test_a_window_crosses_a_join_when_it_holds_points_of_both_pieces():

@@ -28,6 +28,7 @@ class Command(BaseCommand):
             raise CommandError(exc.detail) from exc
         self.stdout.write(
             f"Built {baseline.name} for {found.key}: {baseline.points} points (m={baseline.window}), mean "
-            f"{baseline.mean:.2f}, variance {baseline.variance:.2f}, max distance {baseline.max_distance:.2f}; "
+            f"{baseline.mean:.6g}, variance {baseline.variance:.6g}, max distance {baseline.max_distance:.6g}; "
             f"it is now the sensor's baseline."
         )
+        self.stdout.write(baseline.description)

@@ -72,11 +72,11 @@ class Command(BaseCommand):
     def handle(self, *args, file, labels, method, train, window, warning, critical, tail, ok_run, as_json, **options):
         output, plot = options.get("output"), options.get("plot")
         try:
-            timestamps, values = series_read_csv(file)
+            series = series_read_csv(file)
             windows = windows_read_json(labels)
             evaluation = detection_evaluate(
-                timestamps=timestamps,
-                values=values,
+                timestamps=series.timestamps,
+                values=series.values,
                 windows=windows,
                 method=method,
                 train=train,
@@ -85,12 +85,19 @@ class Command(BaseCommand):
                 critical=critical if critical is not None else self._critical(warning),
                 tail=tail,
                 ok_run=ok_run,
+                duplicates=series.duplicates,
+                unsorted=series.unsorted,
             )
             if output:
-                evaluation_rows_write(output, timestamps=timestamps, values=values, evaluation=evaluation)
+                evaluation_rows_write(output, timestamps=series.timestamps, values=series.values, evaluation=evaluation)
             if plot:
                 evaluation_plot(
-                    plot, timestamps=timestamps, values=values, windows=windows, evaluation=evaluation, title=file
+                    plot,
+                    timestamps=series.timestamps,
+                    values=series.values,
+                    windows=windows,
+                    evaluation=evaluation,
+                    title=file,
                 )
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc

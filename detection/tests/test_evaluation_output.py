@@ -59,7 +59,9 @@ def test_output_has_one_row_per_point_with_level_and_status(tmp_path, labeled, m
 def test_plot_writes_a_png(tmp_path, labeled):
     csv_path, labels, _ = labeled
     picture = tmp_path / "out.png"
-    call_command("evaluate_detection", str(csv_path), "--labels", str(labels), "--plot", str(picture), stdout=StringIO())
+    call_command(
+        "evaluate_detection", str(csv_path), "--labels", str(labels), "--plot", str(picture), stdout=StringIO()
+    )
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert picture.stat().st_size > 10_000
 

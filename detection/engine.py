@@ -370,6 +370,9 @@ def warm() -> None:
     detector = detector_for(series, 8, warning=100, critical=200)
     detector.feed_all(series[:20])
     clean(series, 8)
+    from detection import discord  # the discord method's compiled functions too
+
+    discord.warm()
     _warm = True
 
 

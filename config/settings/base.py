@@ -358,11 +358,9 @@ DETECTION_METHOD = env("DETECTION_METHOD", default="discord")
 # m: points per subsequence, for the baseline method (144 = 24 h of 10-minute readings) and the discord method.
 DETECTION_WINDOW = env.int("DETECTION_WINDOW", default=144)
 DETECTION_DISCORD_WINDOW = env.int("DETECTION_DISCORD_WINDOW", default=16)
-# discord: the recent values searched for a neighbour, the recent scores a level is relative to, and a pause
-# longer than this many usual steps between readings starts a new segment (docs/detection.md, "Methods").
-DETECTION_DISCORD_HISTORY = env.int("DETECTION_DISCORD_HISTORY", default=1000)
-DETECTION_DISCORD_REFERENCE = env.int("DETECTION_DISCORD_REFERENCE", default=500)
-DETECTION_DISCORD_GAP = env.float("DETECTION_DISCORD_GAP", default=10.0)
+# discord: a new sensor's first readings are `undefined` (learned from, not judged): its first day at 5-minute
+# readings, while it shows its range and daily shape for the first time.
+DETECTION_DISCORD_LEARNING = env.int("DETECTION_DISCORD_LEARNING", default=288)
 # Levels are % of the baseline's largest matrix-profile distance: warning from this, critical from that. The
 # leak service warned at 100; 120 is the measured best (docs/detection.md, "Quality").
 DETECTION_WARNING_LEVEL = env.float("DETECTION_WARNING_LEVEL", default=120.0)

@@ -136,16 +136,6 @@ def _seed(meta: Baseline, m: int) -> engine._Seeded:
     return engine.seeded((meta.pk, meta.created_at), m, load)
 
 
-def discord_params(window: int) -> discord.DiscordParams:
-    """The discord method's parameters for window m (the rest from the DETECTION_DISCORD_* settings)."""
-    return discord.DiscordParams(
-        m=window,
-        history=max(settings.DETECTION_DISCORD_HISTORY, 3 * window),
-        reference=settings.DETECTION_DISCORD_REFERENCE,
-        gap=settings.DETECTION_DISCORD_GAP,
-    )
-
-
 def _detector(
     state: DetectorState, config: DetectorSettings, baseline: Baseline | None
 ) -> engine.Detector | discord.DiscordDetector:
@@ -161,10 +151,12 @@ def _detector(
     if same and cached and (cached.version, cached.baseline_id, cached.window) == (state.version, baseline_id, m):
         detector = cached.detector
     elif method == Method.DISCORD:
-        if same:
-            detector = discord.DiscordDetector.from_vector(discord_params(m), array_from_bytes(state.method_state))
-        else:
-            detector = discord.DiscordDetector(discord_params(m), values=array_from_bytes(state.values))
+        vector = array_from_bytes(state.method_state)
+        if same and len(vector) == discord.STATE_FLOATS:
+            detector = discord.DiscordDetector.from_vector(m, vector, learning=settings.DETECTION_DISCORD_LEARNING)
+        else:  # a new method or window (or a state of another layout): start from the recent values
+            detector = discord.DiscordDetector(m, learning=settings.DETECTION_DISCORD_LEARNING)
+            detector.feed_arrays(array_from_bytes(state.values))
     else:
         values = array_from_bytes(state.values)
         if not same:

@@ -250,10 +250,8 @@ def detector_run(
             f"m={m} to give any level."
         )
     if method == Method.DISCORD:
-        from detection.services.detect import discord_params
-
         try:
-            detector = discord.DiscordDetector(discord_params(m))
+            detector = discord.DiscordDetector(m, learning=settings.DETECTION_DISCORD_LEARNING)
         except ValueError as exc:
             raise ApplicationError(f"The discord detector cannot run: {exc}.") from exc
         epochs = None if timestamps is None else [ts.timestamp() for ts in timestamps]

@@ -35,6 +35,12 @@ def spiky_series(n=1200):
     return values
 
 
+@pytest.fixture(autouse=True)
+def _learning(settings):
+    """A day of 10-minute readings to learn from (the default is a day of 5-minute readings)."""
+    settings.DETECTION_DISCORD_LEARNING = DAY
+
+
 def test_new_sensors_use_the_discord_method_without_any_baseline():
     assert not Baseline.objects.exists()  # load_baselines never ran
     sensor = SensorFactory()
@@ -47,7 +53,8 @@ def test_new_sensors_use_the_discord_method_without_any_baseline():
     assert state.method == Method.DISCORD
     assert state.baseline_id is None
     got = detected(sensor)
-    assert got[0][0] == Status.UNDEFINED
+    assert {status for status, _ in got[:DAY]} == {Status.UNDEFINED}  # learning
+    assert got[DAY][0] != Status.UNDEFINED
     assert got[-1][0] == Status.OK
     assert {status for status, _ in got[1000:1004]} & {Status.WARNING, Status.CRITICAL}
     anomaly = Anomaly.objects.get(sensor=sensor)
@@ -94,10 +101,12 @@ def test_gaps_in_stored_readings_start_a_new_segment():
         for i, v in enumerate(values[600:])
     )
     readings_detect(sensors={sensor.pk: START})
-    got = detected(sensor)
-    assert got[599][0] != Status.UNDEFINED
-    assert got[600][0] == Status.UNDEFINED
-    assert got[-1][0] != Status.UNDEFINED
+    distances = list(Detection.objects.filter(sensor=sensor).order_by("timestamp").values_list("distance", flat=True))
+    # No subsequence spans the pause: the window's distance is undefined until one fits after it.
+    assert distances[599] is not None
+    assert distances[600] is None
+    assert distances[-1] is not None
+    assert Status.UNDEFINED not in [status for status, _ in detected(sensor)[DAY:]]  # the level stays defined
 
 
 def test_scaled_readings_get_the_same_statuses():

@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -97,7 +98,7 @@ class Command(BaseCommand):
                     values=series.values,
                     windows=windows,
                     evaluation=evaluation,
-                    title=file,
+                    title="/".join(Path(file).parts[-2:]),
                 )
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc

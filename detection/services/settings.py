@@ -7,7 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from common.exceptions import ApplicationError
-from detection import engine
+from detection import discord, engine
 from detection.models import Baseline, DetectorSettings, Method
 from detection.services.detect import default_seed_id, detector_settings_ensure
 from sensors.models import Sensor
@@ -38,6 +38,9 @@ def detector_settings_errors(*, config: DetectorSettings, changed: set[str]) -> 
         errors["method"] = [f"Must be one of {', '.join(Method.values)}, not {config.method!r}."]
     if config.window < 4:
         errors["window"] = [f"Must be at least 4, not {config.window}."]
+    elif config.method == Method.DISCORD and config.window > discord.WINDOW_MAX:
+        # Its subsequences and their neighbours must fit the history the discord method keeps.
+        errors["window"] = [f"Must be at most {discord.WINDOW_MAX} with the discord method, not {config.window}."]
     if config.warning_level <= 0:
         errors["warning_level"] = ["Must be above 0."]
     if config.critical_level < config.warning_level:
@@ -69,16 +72,16 @@ def detector_settings_errors(*, config: DetectorSettings, changed: set[str]) -> 
 
 @transaction.atomic
 def detector_settings_update(*, sensor: Sensor, **changes: Any) -> DetectorSettings:
-    """Change some of the sensor's detector settings (those of `EDITABLE`; `baseline` is a Baseline or None for
-    the default seed) and return them, created with the defaults first if missing.
+    """Change some of the sensor's detector settings (those of `EDITABLE`; `baseline` is a Baseline or None for the
+    default seed) and return them, created with the defaults first if missing.
 
-    Guarantees, checked on the settings as they would be after the change (each refusal an ApplicationError
-    naming the field, nothing saved): the method is one of `Method`; window ≥ 4; 0 < warning_level ≤
-    critical_level; ok_run ≥ 1; the baseline is a seed or one of this sensor's own; with the baseline method, when
-    the method, the window or the baseline changes, every baseline the detector may use with the new settings (the
-    chosen one or the default seed, and the feedback baseline in feedback mode) holds at least 2m points.
-    The detection service notices a new method, window or baseline itself and restarts the detector from the
-    sensor's recent values.
+    Guarantees, checked on the settings as they would be after the change (each refusal an ApplicationError naming
+    the field, nothing saved): the method is one of `Method`; window ≥ 4 (and ≤ 300 with the discord method); 0 <
+    warning_level ≤ critical_level; ok_run ≥ 1; the baseline is a seed or one of this sensor's own; with the
+    baseline method, when the method, the window or the baseline changes, every baseline the detector may use with
+    the new settings (the chosen one or the default seed, and the feedback baseline in feedback mode) holds at least
+    2m points. The detection service notices a new method, window or baseline itself and restarts the detector from
+    the sensor's recent values.
     """
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:

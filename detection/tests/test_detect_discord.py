@@ -128,3 +128,13 @@ def test_feedback_mode_is_refused_for_the_discord_method():
         feedback_set(sensor=sensor, enabled=True)
     assert refused.value.code == "not_applicable"
     assert refused.value.status_code == 409
+
+
+def test_a_window_too_long_for_the_discord_history_is_refused():
+    from common.exceptions import ApplicationError
+
+    sensor = SensorFactory()
+    with pytest.raises(ApplicationError) as refused:
+        detector_settings_update(sensor=sensor, window=301)
+    assert "at most 300" in refused.value.fields["window"][0]
+    assert detector_settings_update(sensor=sensor, window=300).window == 300

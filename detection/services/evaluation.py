@@ -605,6 +605,12 @@ def detection_evaluate(
             f"cleaning left {run.left_in} discord(s) above its accepted distance in the training part, to keep the "
             f"2m={2 * run.window} points a baseline needs (a longer --train lets it remove them)"
         )
+    learning = settings.DETECTION_DISCORD_LEARNING
+    if run.method == Method.DISCORD and learning > run.train:
+        evaluation.notes.append(
+            f"the discord detector learns from a sensor's first {learning} readings (DETECTION_DISCORD_LEARNING), "
+            f"more than the {run.train} training points: no level before point {learning}"
+        )
     if settings.DETECTION_CLEANING != "relative":
         evaluation.notes.append(f"cleaning rule {settings.DETECTION_CLEANING!r} (DETECTION_CLEANING)")
     return evaluation

@@ -73,3 +73,11 @@ def test_an_unwritable_output_is_one_line(tmp_path, labeled):
             "evaluate_detection", str(csv_path), "--labels", str(labels),
             "--output", str(tmp_path / "missing" / "rows.csv"), stdout=StringIO(),
         )  # fmt: skip
+
+
+def test_a_short_file_says_the_discord_detector_is_still_learning(tmp_path, labeled, settings):
+    settings.DETECTION_DISCORD_LEARNING = 400
+    csv_path, labels, _ = labeled
+    out = StringIO()
+    call_command("evaluate_detection", str(csv_path), "--labels", str(labels), "--method", "discord", stdout=out)
+    assert "note: the discord detector learns from a sensor's first 400 readings" in out.getvalue()

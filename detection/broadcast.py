@@ -6,13 +6,12 @@ Like readings, detections go out as one message per sensor per detection batch, 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from channels.layers import get_channel_layer
 
-from sensors.broadcast import group_has_members, layer_run
+from sensors.broadcast import groups_with_members, layer_run
 
 if TYPE_CHECKING:
     from detection.models import Detection, SensorEvent, SystemEvent
@@ -76,7 +75,7 @@ def detections_broadcast(by_sensor: Mapping[tuple[int, str], Sequence[Detection]
 
 
 async def _detections_send(layer, by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
-    watched = await _watched(layer, [detections_group(sensor_id) for sensor_id, _ in by_sensor])
+    watched = await groups_with_members(layer, [detections_group(sensor_id) for sensor_id, _ in by_sensor])
     for (sensor_id, key), detections in by_sensor.items():
         group = detections_group(sensor_id)
         if not watched[group]:
@@ -118,14 +117,7 @@ def _send(messages: list[tuple[str, dict]]) -> None:
 
 
 async def _send_watched(layer, messages: list[tuple[str, dict]]) -> None:
-    watched = await _watched(layer, [group for group, _ in messages])
+    watched = await groups_with_members(layer, [group for group, _ in messages])
     for group, message in messages:  # in order: the parts of one group arrive in order
         if watched[group]:
             await layer.group_send(group, message)
-
-
-async def _watched(layer, groups: list[str]) -> dict[str, bool]:
-    """Whether each group has members, asked concurrently (one Redis round trip each, overlapped)."""
-    unique = list(dict.fromkeys(groups))
-    answers = await asyncio.gather(*(group_has_members(layer, group) for group in unique))
-    return dict(zip(unique, answers, strict=True))

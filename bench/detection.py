@@ -128,6 +128,10 @@ def step_timers() -> None:
     ):
         if hasattr(detect, name):
             setattr(detect, name, _timed(name, getattr(detect, name)))
+    from django.db import connection
+
+    detect.detector_settings_ensure = _timed("detector_settings_ensure", detect.detector_settings_ensure)
+    connection._commit = _timed("commit", connection._commit)  # deferred foreign-key checks run here
     engine.Detector.feed = _timed("Detector.feed", engine.Detector.feed)
     discord.DiscordDetector.feed_arrays = _timed("DiscordDetector.feed_arrays", discord.DiscordDetector.feed_arrays)
     discord.DiscordDetector.state_vector = _timed("DiscordDetector.state_vector", discord.DiscordDetector.state_vector)

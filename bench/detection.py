@@ -118,7 +118,7 @@ def step_timers() -> None:
 
     for name in (
         "_states_locked",
-        "_states_rebuild_fetch",
+        "_states_arrays_fetch",
         "_pending",
         "_states_save",
         "_detections_insert",

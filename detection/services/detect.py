@@ -392,9 +392,12 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
         result.sensors = len(pending)
         result.events = len(events)
         _detections_insert(by_sensor)
-        for anomaly in touched.values():
-            anomaly.save(update_fields=_Tracker.ANOMALY_FIELDS)
+        _anomalies_save(list(touched.values()))
         sensor_events_store(events)
+        for pk, *_ in fed:
+            state = states[pk]
+            if state.anomaly is not None:  # a new anomaly got its id only now
+                state.anomaly_id = state.anomaly.pk
         _states_save([states[pk] for pk, *_ in fed])
         transaction.on_commit(lambda: detections_broadcast(by_sensor))
     if result.failed:
@@ -506,6 +509,24 @@ def _detections_insert(by_sensor: Mapping[tuple[int, str], list[DetectionRow]]) 
     )
 
 
+def _anomalies_save(anomalies: list[Anomaly]) -> None:
+    """The anomalies the batch opened (one INSERT) and changed (one parameterised UPDATE each, sent as one batch):
+    a fixed number of round trips however many sensors are alarmed at once."""
+    new = [anomaly for anomaly in anomalies if anomaly.pk is None]
+    Anomaly.objects.bulk_create(new)
+    changed = [anomaly for anomaly in anomalies if anomaly.pk is not None and all(anomaly is not n for n in new)]
+    if not changed:
+        return
+    quote = connection.ops.quote_name
+    columns = [Anomaly._meta.get_field(name).column for name in _Tracker.ANOMALY_FIELDS]
+    assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {quote(Anomaly._meta.db_table)} SET {assignments} WHERE id = %s",  # noqa: S608 (names)
+            [[*(getattr(anomaly, column) for column in columns), anomaly.pk] for anomaly in changed],
+        )
+
+
 # The staging table of `_states_save` on PostgreSQL: this session's own, emptied after each use.
 STATES_INCOMING = "detection_detectorstate_incoming"
 STATES_INCOMING_TYPES = {
@@ -593,7 +614,7 @@ class _Tracker:
         self.config: DetectorSettings = config
         self.key = key
         self.events: list[tuple[str, SensorEvent]] = events
-        self.touched: dict[int, Anomaly] = touched
+        self.touched: dict[int, Anomaly] = touched  # by id(): a new anomaly has no pk before the batch is saved
         self.opened = 0
 
     def track(self, detection: Detection) -> None:
@@ -606,7 +627,7 @@ class _Tracker:
                 state.ok_streak += 1
                 if state.ok_streak >= self.config.ok_run:
                     anomaly.closed_at = detection.timestamp
-                    self.touched[anomaly.pk] = anomaly
+                    self.touched[id(anomaly)] = anomaly
                     if state.state == SensorState.CRITICAL:
                         self._change(SensorState.OK, detection, "alarm over after {n} ok readings", anomaly)
         if state.state == SensorState.NOT_AVAILABLE:
@@ -617,7 +638,8 @@ class _Tracker:
         state.ok_streak = 0
         anomaly = state.anomaly
         if anomaly is None or not self._joins(anomaly, detection.timestamp):
-            anomaly = Anomaly.objects.create(
+            # Inserted with the batch's other new anomalies (`_anomalies_save`): no query per sensor.
+            anomaly = Anomaly(
                 sensor_id=state.sensor_id,
                 started_at=detection.timestamp,
                 ended_at=detection.timestamp,
@@ -637,7 +659,7 @@ class _Tracker:
                 detection.timestamp,
                 detection.status,
             )
-        self.touched[anomaly.pk] = anomaly
+        self.touched[id(anomaly)] = anomaly
         if detection.status == Status.CRITICAL and state.state != SensorState.CRITICAL:
             self._change(SensorState.CRITICAL, detection, "critical at level {level:.0f} %", anomaly)
 

@@ -68,3 +68,25 @@ def test_the_stored_arrays_are_read_only_for_detectors_to_rebuild():
     detector_cache_clear()
     cold = _batch_queries(ids, 61)
     assert len([sql for sql in cold if sql.startswith("SELECT") and "method_state" in sql]) == 1
+
+
+def test_anomalies_opened_and_changed_by_a_batch_cost_two_queries(django_assert_num_queries):
+    from detection.models import Anomaly, Status
+    from detection.services.detect import _anomalies_save
+
+    Sensor.objects.bulk_create([Sensor(key=f"alarmed-{n}") for n in range(6)])
+    ids = list(Sensor.objects.filter(key__startswith="alarmed-").values_list("pk", flat=True))
+
+    def anomaly(pk):
+        return Anomaly(
+            sensor_id=pk, started_at=START, ended_at=START, peak_level=150.0, peak_at=START, peak_status=Status.WARNING
+        )
+
+    old = [anomaly(pk) for pk in ids[:3]]
+    Anomaly.objects.bulk_create(old)
+    for item in old:
+        item.flagged, item.closed_at = 7, START + timedelta(seconds=5)
+    with django_assert_num_queries(2):
+        _anomalies_save([*old, *(anomaly(pk) for pk in ids[3:])])
+    assert Anomaly.objects.count() == 6
+    assert set(Anomaly.objects.filter(flagged=7).values_list("sensor_id", flat=True)) == set(ids[:3])

@@ -446,31 +446,35 @@ def _pending(
     pending: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
     if not bounds:
         return pending
-    for sensor_id, timestamp, value in _undetected(bounds):
+    last = {pk: states[pk].last_timestamp for pk in bounds}
+    for sensor_id, timestamp, value in _undetected(bounds, last):
         pending[sensor_id].append((timestamp, value))
     return pending
 
 
-def _undetected(bounds: dict[int, datetime]):
+def _undetected(bounds: dict[int, datetime], last: dict[int, datetime | None]):
     """(sensor id, timestamp, value) of readings from each sensor's bound on that have no detection, ordered."""
     if connection.vendor == "postgresql":
         # One join against the bounds as arrays: an OR of 1,000 conditions costs the ORM and the planner ~0.5 s.
-        # LATERAL: each sensor's readings from its bound on through the (sensor, timestamp) index, each probed
-        # against the detections' index; a plain join let the planner merge the whole tables.
+        # LATERAL: each sensor's readings from its bound on through the (sensor, timestamp) index; a plain join
+        # let the planner merge the whole tables. Only readings not after the sensor's last detected one are
+        # probed against the detections' index: this service alone writes detections, in the transaction that
+        # moves `last_timestamp` (forward only) to the newest of them, so none is newer (and if one were, the
+        # unique constraint would fail the batch, never detect a reading twice).
         sql = f"""
             SELECT b.sensor_id, (extract(epoch FROM r."timestamp") * 1000000)::bigint, r.value
-            FROM unnest(%s::bigint[], %s::timestamptz[]) AS b(sensor_id, since)
+            FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS b(sensor_id, since, last)
             CROSS JOIN LATERAL (
                 SELECT r."timestamp", r.value FROM {Reading._meta.db_table} r
-                WHERE r.sensor_id = b.sensor_id AND r."timestamp" >= b.since AND NOT EXISTS (
+                WHERE r.sensor_id = b.sensor_id AND r."timestamp" >= b.since AND (r."timestamp" > b.last OR NOT EXISTS (
                     SELECT 1 FROM {Detection._meta.db_table} d
                     WHERE d.sensor_id = r.sensor_id AND d."timestamp" = r."timestamp"
-                )
+                ))
             ) r
             ORDER BY b.sensor_id, r."timestamp"
         """  # noqa: S608 (table names from the models)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [list(bounds), list(bounds.values())])
+            cursor.execute(sql, [list(bounds), list(bounds.values()), [last[pk] for pk in bounds]])
             rows = cursor.fetchall()
         # Microseconds since the epoch, an integer: exact, and ~10 times cheaper to load than a timestamptz
         # (Django's time-zone-aware loader is pure Python): 10,000 readings a batch.

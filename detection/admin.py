@@ -25,6 +25,7 @@ from detection.models import (
     DetectorSettings,
     DetectorState,
     JobRun,
+    Method,
     SensorEvent,
     SystemEvent,
 )
@@ -306,6 +307,8 @@ class DetectorStateAdmin(ReadOnlyAdmin):
 
     @admin.display(description="values held")
     def values_held(self, state: DetectorState) -> str:
+        if state.method == Method.DISCORD:  # its recent values are inside its state vector
+            return f"{len(state.method_state or b'') // 8} numbers of discord state (values included)"
         return f"{len(state.values or b'') // 8} (replayed after a restart of the worker)"
 
 

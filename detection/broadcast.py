@@ -6,12 +6,12 @@ Like readings, detections go out as one message per sensor per detection batch, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from channels.layers import get_channel_layer
 
-from sensors.broadcast import group_has_members, layer_run
+from sensors.broadcast import groups_with_members, layer_run
 
 if TYPE_CHECKING:
     from detection.models import Detection, SensorEvent, SystemEvent
@@ -64,19 +64,27 @@ def system_event_payload(event: SystemEvent) -> dict:
     }
 
 
-def detections_broadcast(by_sensor: dict[tuple[int, str], list[Detection]]) -> None:
-    """Each sensor's new detections (keyed by (sensor id, key)), oldest first, to its watched group."""
-    messages = []
+def detections_broadcast(by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
+    """Each sensor's new detections (keyed by (sensor id, key); anything with a Detection's timestamp, level,
+    distance and status), oldest first, to its watched group. Payloads are built only for watched groups: a batch
+    holds thousands of detections, and most of the time nobody watches."""
+    layer = get_channel_layer()
+    if layer is None or not by_sensor:
+        return
+    layer_run(_detections_send, layer, by_sensor)
+
+
+async def _detections_send(layer, by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
+    watched = await groups_with_members(layer, [detections_group(sensor_id) for sensor_id, _ in by_sensor])
     for (sensor_id, key), detections in by_sensor.items():
+        group = detections_group(sensor_id)
+        if not watched[group]:
+            continue
         items = [detection_payload(d) for d in sorted(detections, key=lambda d: d.timestamp)]
         for start in range(0, len(items), CHUNK):
-            messages.append(
-                (
-                    detections_group(sensor_id),
-                    {"type": DETECTIONS_EVENT, "sensor": key, "detections": items[start : start + CHUNK]},
-                )
+            await layer.group_send(
+                group, {"type": DETECTIONS_EVENT, "sensor": key, "detections": items[start : start + CHUNK]}
             )
-    _send(messages)
 
 
 def sensor_events_broadcast(events: Iterable[tuple[str, SensorEvent]]) -> None:
@@ -109,9 +117,7 @@ def _send(messages: list[tuple[str, dict]]) -> None:
 
 
 async def _send_watched(layer, messages: list[tuple[str, dict]]) -> None:
-    watched: dict[str, bool] = {}
+    watched = await groups_with_members(layer, [group for group, _ in messages])
     for group, message in messages:  # in order: the parts of one group arrive in order
-        if group not in watched:
-            watched[group] = await group_has_members(layer, group)
         if watched[group]:
             await layer.group_send(group, message)

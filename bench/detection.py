@@ -8,7 +8,7 @@
 With a PostgreSQL DATABASE_URL it works in `<name>_bench_detection` next to it (created and migrated if missing);
 otherwise in its own SQLite file. Each run starts from empty detection tables. `--method` is the sensors' detection
 method: `discord` (the default for new sensors; each state starts from a detector that has seen 1,200 readings, so
-its history and reference are full) or `baseline` (the 14-day default seed, m values in each state). It prints:
+its learning is over and every part defined) or `baseline` (the 14-day default seed, m values in each state). It prints:
 
 (a) bare numerical work: the same readings, in the same batches, fed to one detector object per sensor (built
     from the same state), no database: `DiscordDetector.feed_arrays` per sensor and batch, or `Detector.feed` per
@@ -373,10 +373,7 @@ def main() -> None:
 
     m = settings.DETECTION_WINDOW
     started = time.perf_counter()
-    engine.warm()
-    from detection import discord
-
-    discord.discord_scores(np.zeros(64), 60, 0, discord.DiscordParams(m=4, history=12))  # compile (cached)
+    engine.warm()  # stumpy's and the discord method's compiled functions
     print(
         f"{vendor}; method {args.method}; {args.sensors:,} sensors x {args.per_sensor} readings a batch; "
         f"warm-up {time.perf_counter() - started:.1f} s; load average {load_average()}"

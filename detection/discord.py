@@ -1,7 +1,7 @@
 """The `discord` detection method: each reading judged against the sensor's own recent past, no baseline.
 
 The default for new sensors (docs/detection.md, "Methods"), chosen by measurement on real labeled series (the NAB
-development set: NAB standard score 76.48, mean window F1 0.774, no alarm on its series without anomalies; the
+development set: NAB standard score 77.16, mean window F1 0.774, no alarm on its series without anomalies; the
 baseline method scores far below, docs/detection.md "Quality"). Numbers in, numbers out: no database, no Django.
 
 Per reading x_t the detector returns a LEVEL and a SCORE:
@@ -32,11 +32,12 @@ The three parts (counted in readings; timestamps serve only to find gaps)
    distances seen recently; a new normal finds neighbours after about 1.5 m readings and enters the statistics.
    Non-normalized distances, because z-normalized ones scored far lower on the real series (13.9 against 59.5 for
    this part alone): they erase exactly the level and amplitude changes that real anomalies show.
-3. B, "day-scale block novelty" (a missing or altered daily cycle). Means of blocks of BLK_F readings; the left
-   matrix profile (non-normalized) of BLK_M consecutive blocks (BLK_F × BLK_M = 288 readings, one day at 5-minute
-   readings) over the last BLK_H block means, evaluated once per block: it flags when the block score is at least
+3. B, "day-scale block novelty" (a missing or altered daily cycle). Means of blocks of BLK_F readings, BLK_F being
+   a twelfth of a day of the sensor's own readings (24 at 5-minute readings; its usual step from its first NSTEPS
+   steps); the left matrix profile (non-normalized) of BLK_M consecutive blocks (one day) over the last BLK_H block
+   means, evaluated once per block: it flags when the block score is at least
    BLK_C × the largest earlier one over the last BLK_NG groups of BLK_G scores and the current partial group
-   (125 to 129 scores, about ten days). Scores count once 2 × 288 readings have been seen (before, every day is
+   (125 to 129 scores, about ten days). Scores count once two days of readings have been seen (before, every day is
    "new"), and it needs BLK_MIN earlier scores.
    Why: a day that looks like no day of the last ten scores well above every earlier day.
 
@@ -73,7 +74,11 @@ MP_H = 900
 WINDOW_MIN, WINDOW_MAX = 4, MP_H // 3  # the sensor's window m: a subsequence and its neighbours fit the history
 LIK_SHORT, LIK_BLOCK, LIK_NB, LIK_Z, LIK_SUPP, LIK_MIN = 10, 200, 15, 4.25, 100, 100
 LIK_REL_VAR = 1e-12  # a variance below 1e-12 × mean² (std < 1e-6 of the mean) is rounding, not spread
-BLK_F, BLK_M, BLK_H, BLK_C, BLK_MIN = 24, 12, 125, 1.5, 10
+BLK_M, BLK_H, BLK_C, BLK_MIN = 12, 125, 1.5, 10
+# The day part's block size BLK_F is the sensor's own: a day of its readings, DAY / (BLK_M × its usual step),
+# decided once from the first NSTEPS steps (24 for 5-minute readings, 2 for hourly ones, 7,200 for one a second);
+# without timestamps (or with fewer than GAP_MIN_STEPS distinct ones by reading BLK_DECIDE) 5-minute readings.
+DAY_SECONDS, BLK_F_DEFAULT, BLK_F_MAX, BLK_DECIDE = 86_400.0, 24, 86_400 // 12, 128
 BLK_G, BLK_NG = 5, 25  # block scores are remembered as the max of each group of BLK_G, for BLK_NG groups
 # BLK_MIN >= BLK_G: part 3 compares with at least one complete group of scores.
 GAP, NSTEPS, GAP_MIN_STEPS = 10.0, 32, 8
@@ -101,7 +106,10 @@ L_CNT, L_HINT, L_PN, L_PMEAN, L_PM2, L_CN, L_CMEAN, L_CM2 = range(8)
 # consecutive defined scores; start+1 of the previous nearest neighbour (reading number, -1 none);
 # (count, mean, M2) of the partial block; (count, mean, M2) merged over the complete blocks in the ring
 K_LIK = 8
-NSC = S_LIK + K_LIK * NM
+S_BF = S_LIK + K_LIK * NM  # B: block size in readings (0: not decided yet)
+S_BCNT = S_BF + 1  # B: readings in the current partial block
+S_BROWS = S_BF + 2  # B: readings since the block size was decided
+NSC = S_BF + 3
 
 STATE_LAYOUT = {
     "hist": (MP_H,),  # the last MP_H values (relative to S_OFF), oldest first, right-aligned
@@ -208,7 +216,7 @@ def _feed(values, times, hist, ext, lik_s, lik_a, lik_b, blk, blk_g, steps, sc, 
     # contiguous working copies: raw history + this call's values, block means + this call's blocks
     w = np.empty(MP_H + nv)
     w[:MP_H] = hist
-    bw = np.empty(BLK_H + nv // BLK_F + 1)
+    bw = np.empty(BLK_H + nv + 1)
     bw[:BLK_H] = blk
     bend = BLK_H - 1  # index of the newest block mean in bw
     for t in range(nv):
@@ -325,15 +333,28 @@ def _feed(values, times, hist, ext, lik_s, lik_a, lik_b, blk, blk_g, steps, sc, 
                 sc[S_LLAST] = n
             level = lv if np.isnan(level) else max(level, lv)
 
-        # ---- 3. B: day-scale block novelty, once per block of BLK_F readings ----
-        sc[S_BSUM] += x
-        if (n + 1) % BLK_F == 0:
+        # ---- 3. B: day-scale block novelty, once per block of BLK_F readings (a day is BLK_M blocks) ----
+        if sc[S_BF] == 0:
+            nst = int(sc[S_NST])
+            if nst >= NSTEPS or n + 1 >= BLK_DECIDE:
+                if nst >= GAP_MIN_STEPS:
+                    per_day = DAY_SECONDS / (BLK_M * np.median(steps[: min(nst, NSTEPS)]))
+                    sc[S_BF] = min(BLK_F_MAX, max(1.0, float(round(per_day))))
+                else:
+                    sc[S_BF] = BLK_F_DEFAULT
+        blk_f = sc[S_BF]
+        if blk_f > 0:
+            sc[S_BSUM] += x
+            sc[S_BCNT] += 1
+            sc[S_BROWS] += 1
+        if blk_f > 0 and sc[S_BCNT] >= blk_f:
             bend += 1
-            bw[bend] = sc[S_BSUM] / BLK_F
+            bw[bend] = sc[S_BSUM] / blk_f
             sc[S_BSUM] = 0.0
+            sc[S_BCNT] = 0.0
             sc[S_BN] += 1
             bs, _ = _nn(bw, bend, int(min(sc[S_BN], BLK_H)), BLK_M, BLK_M // 2, -1)
-            if not np.isnan(bs) and n + 1 > 2 * BLK_F * BLK_M:
+            if not np.isnan(bs) and sc[S_BROWS] > 2 * blk_f * BLK_M:
                 k = int(sc[S_BSN])  # earlier scores
                 if k >= BLK_MIN:  # at least one complete group (BLK_MIN >= BLK_G)
                     mx = sc[S_BGMAX] if k % BLK_G == 0 else max(sc[S_BGMAX], sc[S_BGMAX_P])

@@ -143,3 +143,27 @@ def test_learning_readings_are_undefined_also_across_restarts():
     head, _ = first.feed_arrays(values[:100])
     tail, _ = DiscordDetector.from_vector(M, first.state_vector(), learning=288).feed_arrays(values[100:])
     np.testing.assert_array_equal(np.concatenate([head, tail]), whole)
+
+
+@pytest.mark.parametrize(
+    ("step", "block"),
+    [(300.0, 24), (3600.0, 2), (600.0, 12), (1.0, 7200), (None, discord.BLK_F_DEFAULT)],
+)
+def test_the_day_part_counts_a_day_of_the_sensors_own_readings(step, block):
+    """Blocks of a day / 12 of the sensor's usual step: 24 five-minute readings, 2 hourly ones, 7,200 of one a
+    second; with no timestamps, 5-minute readings are assumed."""
+    detector = DiscordDetector(M)
+    times = None if step is None else np.arange(200) * step
+    detector.feed_arrays(daily(200), times)
+    assert detector.state["sc"][discord.S_BF] == block
+
+
+def test_a_missing_daily_cycle_is_flagged_at_any_cadence():
+    """Hourly readings: a day whose cycle is missing (flat at the mean, inside the usual range) is unusual."""
+    days, per_day = 40, 24
+    values = daily(days * per_day, period=per_day, noise=0.3)
+    missing = slice(30 * per_day, 31 * per_day)
+    values[missing] = 40.0 + np.random.default_rng(4).normal(0, 0.3, per_day)
+    levels, _ = run(values, np.arange(len(values)) * 3600.0)
+    assert np.nanmax(levels[missing.start : missing.stop + per_day]) >= FLAG
+    assert (levels[10 * per_day : 30 * per_day] >= FLAG).sum() <= 2

@@ -54,7 +54,7 @@ Why MP_H = 900 (the raw history is most of the state): only part 2 depends on it
 0.747 / 0.718: with a shorter history more normal shapes lack a close neighbour. 900 (three days at 5 minutes) is
 the shortest that keeps the longer history's figures.
 
-State: STATE_FLOATS (1,274) float64 per sensor (10,192 bytes), fixed size (STATE_LAYOUT); integers are stored as
+State: STATE_FLOATS (1,277) float64 per sensor (10,216 bytes), fixed size (STATE_LAYOUT); integers are stored as
 floats (exact below 2**53). Feeding in any chunking gives the same levels as feeding all at once, also with the
 state round-tripped through bytes, so any worker continues any sensor exactly. Work per reading: two bounded
 nearest-neighbour searches (numba-compiled, early abandoning seeded with the previous neighbour's successor), the

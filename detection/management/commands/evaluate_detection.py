@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from common.exceptions import ApplicationError
 from detection.models import Method
+from detection.nab import nab_normalize
 from detection.services.evaluation import (
     Evaluation,
     detection_evaluate,
@@ -147,11 +148,8 @@ class Command(BaseCommand):
         )
         standard = e.nab.get("standard")
         if standard is not None:
-            normalized = (
-                f"{100 * (standard.score - standard.null) / (standard.perfect - standard.null):.1f}"
-                if standard.perfect != standard.null
-                else "undefined (no window)"
-            )
+            value = nab_normalize([standard])
+            normalized = f"{value:.1f}" if value is not None else "undefined (no window)"
             write(
                 f"NAB standard score {standard.score:.3f} (never flagging {standard.null:g}, perfect "
                 f"{standard.perfect:g}; normalized {normalized}): {standard.detected} windows detected, "

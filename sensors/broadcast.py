@@ -69,9 +69,8 @@ def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, 
 
 
 async def _send_watched(layer, by_sensor: dict[int, list[StoredReading]]) -> None:
-    sensor_ids = list(by_sensor)
-    watched = await asyncio.gather(*(group_has_members(layer, readings_group(i)) for i in sensor_ids))
-    per_group = [_messages(i, by_sensor[i]) for i, yes in zip(sensor_ids, watched, strict=True) if yes]
+    watched = await groups_with_members(layer, [readings_group(i) for i in by_sensor])
+    per_group = [_messages(i, readings) for i, readings in by_sensor.items() if watched[readings_group(i)]]
     # Groups in parallel; the parts of one group one after the other, so that they arrive in order.
     await asyncio.gather(*(_send_in_order(layer, messages) for messages in per_group))
 
@@ -83,21 +82,18 @@ async def _send_in_order(layer, messages: list[tuple[str, dict]]) -> None:
 
 async def group_has_members(layer, group: str) -> bool:
     """Whether any live channel is in `group` (unknown layer types: assume so)."""
-    if isinstance(layer, InMemoryChannelLayer):
-        return bool(layer.groups.get(group))
-    if isinstance(layer, RedisChannelLayer):
-        # channels-redis keeps a group as a sorted set of channel names scored by the time they joined, and
-        # ignores members older than `group_expiry` (channels_redis.core.RedisChannelLayer.group_send).
-        connection = layer.connection(layer.consistent_hash(group))
-        joined_after = int(time.time()) - layer.group_expiry
-        return await connection.zcount(layer._group_key(group), joined_after, "+inf") > 0
-    return True
+    return (await groups_with_members(layer, [group]))[group]
 
 
 async def groups_with_members(layer, groups: list[str]) -> dict[str, bool]:
-    """`group_has_members` of many groups; with Redis one pipelined round trip per server, not one per group."""
+    """Whether any live channel is in each of `groups` (unknown layer types: assume so). With Redis one pipelined
+    round trip per server, not one per group."""
+    if isinstance(layer, InMemoryChannelLayer):
+        return {group: bool(layer.groups.get(group)) for group in groups}
     if not isinstance(layer, RedisChannelLayer):
-        return {group: await group_has_members(layer, group) for group in groups}
+        return dict.fromkeys(groups, True)
+    # channels-redis keeps a group as a sorted set of channel names scored by the time they joined, and ignores
+    # members older than `group_expiry` (channels_redis.core.RedisChannelLayer.group_send).
     joined_after = int(time.time()) - layer.group_expiry
     by_server: dict[int, list[str]] = {}
     for group in dict.fromkeys(groups):

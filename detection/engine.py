@@ -60,6 +60,17 @@ def status_of(level: float | None, *, warning: float, critical: float) -> str:
     return "ok"
 
 
+def statuses_of(levels: np.ndarray, *, warning: float | np.ndarray, critical: float | np.ndarray) -> list[str]:
+    """`status_of` of many levels at once (NaN: undefined); the thresholds may be one per level."""
+    levels = np.asarray(levels, dtype=np.float64)
+    statuses = np.full(len(levels), "undefined", dtype=object)
+    defined = ~np.isnan(levels)
+    statuses[defined & (levels < warning)] = "ok"
+    statuses[defined & (levels >= warning)] = "warning"
+    statuses[defined & (levels >= critical)] = "critical"
+    return statuses.tolist()
+
+
 def as_series(values: Iterable[float]) -> np.ndarray:
     series = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
     if series.ndim != 1:

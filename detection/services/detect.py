@@ -251,16 +251,6 @@ def _feed(
     )
 
 
-def _statuses(levels: np.ndarray, warning: np.ndarray, critical: np.ndarray) -> list[str]:
-    """`engine.status_of` of every level at once (NaN: undefined), each against its own sensor's thresholds."""
-    statuses = np.full(len(levels), Status.UNDEFINED.value, dtype=object)
-    defined = ~np.isnan(levels)
-    statuses[defined & (levels < warning)] = Status.OK.value
-    statuses[defined & (levels >= warning)] = Status.WARNING.value
-    statuses[defined & (levels >= critical)] = Status.CRITICAL.value
-    return statuses.tolist()
-
-
 def _optional(values: np.ndarray) -> list[float | None]:
     return [None if value != value else value for value in values.tolist()]  # NaN is the only x != x
 
@@ -357,10 +347,10 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
         # 2. The statuses of the whole batch at once, each against its sensor's thresholds.
         sizes = [len(levels) for _, _, _, levels, _ in fed]
         all_levels = np.concatenate([levels for _, _, _, levels, _ in fed]) if fed else np.empty(0)
-        statuses = _statuses(
+        statuses = engine.statuses_of(
             all_levels,
-            np.repeat([configs[pk].warning_level for pk, *_ in fed], sizes),
-            np.repeat([configs[pk].critical_level for pk, *_ in fed], sizes),
+            warning=np.repeat([configs[pk].warning_level for pk, *_ in fed], sizes),
+            critical=np.repeat([configs[pk].critical_level for pk, *_ in fed], sizes),
         )
         result.flagged = sum(status in FLAGGED for status in statuses)
         # 3. Each sensor's detections, in time order, through its anomaly and state tracking.

@@ -357,10 +357,7 @@ class Evaluation:
 
     def statuses(self) -> list[str]:
         """Each point's status as production would store it (`undefined` in the training part)."""
-        return [
-            engine.status_of(None if math.isnan(level) else float(level), warning=self.warning, critical=self.critical)
-            for level in self.levels
-        ]
+        return engine.statuses_of(self.levels, warning=self.warning, critical=self.critical)
 
     @property
     def found(self) -> int:

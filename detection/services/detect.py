@@ -501,8 +501,8 @@ def _anomalies_save(anomalies: list[Anomaly]) -> None:
     """The anomalies the batch opened (one INSERT) and changed (one parameterised UPDATE each, sent as one batch):
     a fixed number of round trips however many sensors are alarmed at once."""
     new = [anomaly for anomaly in anomalies if anomaly.pk is None]
+    changed = [anomaly for anomaly in anomalies if anomaly.pk is not None]  # before the INSERT gives `new` ids
     Anomaly.objects.bulk_create(new)
-    changed = [anomaly for anomaly in anomalies if anomaly.pk is not None and all(anomaly is not n for n in new)]
     if not changed:
         return
     quote = connection.ops.quote_name

@@ -141,19 +141,20 @@ def new_state() -> dict[str, np.ndarray]:
     return st
 
 
-def state_to_bytes(state: dict[str, np.ndarray]) -> bytes:
-    """All arrays, in STATE_LAYOUT order, as little-endian float64."""
-    return b"".join(state[k].astype("<f8").tobytes() for k in STATE_LAYOUT)
+def state_to_vector(state: dict[str, np.ndarray]) -> np.ndarray:
+    """All arrays, in STATE_LAYOUT order, as one float64 vector (stored as little-endian bytes)."""
+    return np.concatenate([state[k].ravel() for k in STATE_LAYOUT])
 
 
-def state_from_bytes(blob: bytes) -> dict[str, np.ndarray]:
-    flat = np.frombuffer(blob, dtype="<f8")
+def state_from_vector(vector: np.ndarray) -> dict[str, np.ndarray]:
+    """The inverse of `state_to_vector`: writable native arrays shaped like STATE_LAYOUT."""
+    flat = np.asarray(vector, dtype=np.float64)
     if flat.size != STATE_FLOATS:
         raise ValueError(f"a state holds {STATE_FLOATS} floats, not {flat.size}")
     st, i = {}, 0
     for k, shape in STATE_LAYOUT.items():
         size = int(np.prod(shape))
-        st[k] = flat[i : i + size].astype(np.float64).reshape(shape)  # a writable native copy
+        st[k] = flat[i : i + size].copy().reshape(shape)
         i += size
     return st
 
@@ -392,10 +393,10 @@ class DiscordDetector:
         """The detector `state_vector()` came from; an empty vector gives a new detector."""
         if len(vector) == 0:
             return cls(m, learning=learning)
-        return cls(m, state_from_bytes(np.asarray(vector, dtype="<f8").tobytes()), learning=learning)
+        return cls(m, state_from_vector(vector), learning=learning)
 
     def state_vector(self) -> np.ndarray:
-        return np.frombuffer(state_to_bytes(self.state), dtype="<f8").astype(np.float64)
+        return state_to_vector(self.state)
 
     @property
     def seen(self) -> int:

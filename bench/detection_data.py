@@ -1,25 +1,16 @@
-"""Labeled series for measuring detection quality, and the sweep and report over them (docs/detection.md, "Quality").
+"""Detection quality on the labeled synthetic series: write them, sweep the settings, report (docs/detection.md,
+"Quality").
 
     .venv/bin/python -m bench.detection_data OUTDIR                  # write the files (fixed seeds: same bytes)
     .venv/bin/python -m bench.detection_data OUTDIR --sweep          # tune on the `tune` files
     .venv/bin/python -m bench.detection_data OUTDIR --report [--window 144 --train-share 0.15 --warning 100]
 
-Each file is 60 days of 10-minute readings of one normal profile with five planted anomalies of one kind:
-
-- profiles: `low`, `mid`, `high` variance (about the seed baselines' stats: low (24, 115), mid (34, 743),
-  high (38, 1809)): a daily cycle with a morning and an evening peak, quieter weekends, Gaussian noise;
-- kinds: `leak` (a ramp up over 3-24 h, held 6-24 h, then repaired), `spike` (1-3 readings far off),
-  `level_shift` (a step up or down held 1-3 days), `drift` (a linear drift over 2-4 days, then recalibrated),
-  `seasonal` (the daily cycle's amplitude scaled ×0.3-0.5 or ×1.6-2.0, or its phase moved 3-6 h, for 2-3 days).
-
-Each label window is the whole altered stretch (from the first altered reading to the last one). Anomalies start
-on days 17, 25, 33, 41 and 49 plus a few hours, so that none falls into the training part (at most 25 % = 15
-days) or the first m undefined points (m at most 2 days), and the tail of one never reaches the next.
-
-Every (profile, kind) is written twice with different seeds: the `tune` set (used by --sweep to choose the
-settings) and the `test` set (held out: --report gives the figures published in the docs). Files:
-`<set>-<profile>-<kind>.csv` (timestamp,value), `<same>.json` (the [start, end] windows, as evaluate_detection
-reads them) and `manifest.json` (profile, kind, set and each anomaly's parameters).
+The series (60 days of 10-minute readings, one normal profile, five planted anomalies of one kind; the profiles,
+kinds and label windows) are made by `sensors.synthetic.labeled`. Every (profile, kind) is written twice with
+different seeds: the `tune` set (used by --sweep to choose the settings) and the `test` set (held out: --report
+gives the figures published in the docs). Files: `<set>-<profile>-<kind>.csv` (timestamp,value), `<same>.json`
+(the [start, end] windows, as evaluate_detection reads them) and `manifest.json` (profile, kind, set and each
+anomaly's parameters).
 """
 
 from __future__ import annotations
@@ -31,101 +22,14 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-
-START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
-STEP = timedelta(minutes=10)
-DAY = 144
-DAYS = 60
-ANOMALY_DAYS = (17, 25, 33, 41, 49)
-SETS = {"tune": 1000, "test": 2000}  # base seeds
-PROFILES = {
-    # mean, daily amplitude, noise standard deviation
-    "low": (24.0, 17.0, 3.0),
-    "mid": (34.0, 43.0, 8.0),
-    "high": (38.0, 65.0, 16.0),
-}
-KINDS = ("leak", "spike", "level_shift", "drift", "seasonal")
-
-
-def daily_shape(t: np.ndarray, phase: float = 0.0) -> np.ndarray:
-    """A day with a morning and an evening peak, amplitude about 1 (t in points, phase in points)."""
-    x = 2 * np.pi * (t - phase) / DAY
-    return 0.8 * np.sin(x - 2.0) + 0.45 * np.sin(2 * x - 0.5)
-
-
-def normal_parts(profile: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(level, daily factor, noise) of a profile's 60 days; value = level + factor × shape + noise."""
-    mean, amplitude, noise = PROFILES[profile]
-    n = DAYS * DAY
-    t = np.arange(n)
-    weekday = (t // DAY) % 7
-    weekend = weekday >= 5
-    factor = np.where(weekend, 0.7 * amplitude, amplitude)
-    level = np.where(weekend, mean - 0.15 * amplitude, mean)
-    return level.astype(float), factor.astype(float), rng.normal(0, noise, n), amplitude
-
-
-def plant(kind: str, values: np.ndarray, factor: np.ndarray, amplitude: float, noise: float, rng, start: int):
-    """Alter `values` in place from index `start`; returns (first, last) altered index and the parameters."""
-    t = np.arange(len(values))
-    if kind == "leak":
-        ramp, hold = int(rng.integers(18, 145)), int(rng.integers(36, 145))
-        height = float(rng.uniform(0.25, 0.8) * amplitude)
-        values[start : start + ramp] += np.linspace(0, height, ramp, endpoint=False)
-        values[start + ramp : start + ramp + hold] += height
-        return (start, start + ramp + hold - 1), {"ramp_points": ramp, "hold_points": hold, "height": height}
-    if kind == "spike":
-        width = int(rng.integers(1, 4))
-        size = float(rng.uniform(4, 10) * noise + rng.uniform(0.5, 1.5) * amplitude) * rng.choice([-1, 1])
-        values[start : start + width] += size
-        return (start, start + width - 1), {"width_points": width, "size": size}
-    if kind == "level_shift":
-        length = int(rng.integers(DAY, 3 * DAY + 1))
-        step = float(rng.uniform(0.25, 0.7) * amplitude) * rng.choice([-1, 1])
-        values[start : start + length] += step
-        return (start, start + length - 1), {"length_points": length, "step": step}
-    if kind == "drift":
-        length = int(rng.integers(2 * DAY, 4 * DAY + 1))
-        reach = float(rng.uniform(0.3, 0.9) * amplitude) * rng.choice([-1, 1])
-        values[start : start + length] += np.linspace(0, reach, length)
-        return (start, start + length - 1), {"length_points": length, "reach": reach}
-    if kind == "seasonal":
-        length = int(rng.integers(2 * DAY, 3 * DAY + 1))
-        span = slice(start, start + length)
-        change = rng.choice(["amplitude", "phase"])
-        if change == "amplitude":
-            scale = float(rng.choice([rng.uniform(0.3, 0.5), rng.uniform(1.6, 2.0)]))
-            values[span] += (scale - 1) * factor[span] * daily_shape(t[span])
-            return (start, start + length - 1), {"length_points": length, "amplitude_scale": scale}
-        shift = int(rng.integers(18, 37))
-        values[span] += factor[span] * (daily_shape(t[span], phase=shift) - daily_shape(t[span]))
-        return (start, start + length - 1), {"length_points": length, "phase_shift_points": shift}
-    raise ValueError(kind)
-
-
-def series_make(set_name: str, profile: str, kind: str) -> tuple[np.ndarray, list[dict]]:
-    seed = SETS[set_name] + 10 * list(PROFILES).index(profile) + KINDS.index(kind)
-    rng = np.random.default_rng(seed)
-    level, factor, noise_values, amplitude = normal_parts(profile, rng)
-    t = np.arange(DAYS * DAY)
-    values = level + factor * daily_shape(t) + noise_values
-    anomalies = []
-    for day in ANOMALY_DAYS:
-        start = day * DAY + int(rng.integers(36, 108))  # between 06:00 and 18:00
-        (first, last), params = plant(kind, values, factor, amplitude, PROFILES[profile][2], rng, start)
-        anomalies.append({"kind": kind, "first": first, "last": last, **params})
-    return values, anomalies
-
-
-def at(index: int) -> datetime:
-    return START + index * STEP
+from sensors.synthetic.labeled import DAYS, KINDS, PROFILES, SETS, at, series_make
+from sensors.synthetic.signals import POINTS_PER_DAY
 
 
 def files_write(outdir: Path) -> list[dict]:
+    """Every labeled series of both sets as a CSV and its windows as JSON in `outdir`, and the manifest."""
     outdir.mkdir(parents=True, exist_ok=True)
     manifest = []
     for set_name in SETS:
@@ -177,7 +81,7 @@ def _run(job: tuple[str, str, int, int | None]):
 
 
 def runs(outdir: Path, names: list[str], *, window: int, train_share: float, workers: int):
-    train = round(DAYS * DAY * train_share)
+    train = round(DAYS * POINTS_PER_DAY * train_share)
     jobs = [(str(outdir), name, window, train) for name in names]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(_run, jobs))

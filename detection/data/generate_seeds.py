@@ -1,11 +1,12 @@
 """Generate the seed baselines shipped with the app: `python -m detection.data.generate_seeds [FILE]`.
 
-Each seed is 14 days of 10-minute readings (2,016 points) of a flow-like signal: a low night flow, morning and
-evening peaks, a weekend shape that differs a little, and noise that grows with the flow. The series is then scaled
-to the (mean, variance) the old leak-detection service reported for its seeds (low, mid, high): a power of the signal
-for the spread, a factor for the level, so values stay positive. The stored stats are computed by `baseline_create`
-when loaded (never copied) and come out at those targets up to the rounding to 0.01. A fixed random seed makes
-the output reproducible: running this again writes the same file.
+Each seed is 14 days of 10-minute readings (2,016 points) of a flow-like signal made by
+`sensors.synthetic.signals.flow_series`: a low night flow, morning and evening peaks, a weekend shape that differs a
+little, and noise that grows with the flow, scaled to the (mean, variance) the old leak-detection service reported
+for its seeds (low, mid, high): a power of the signal for the spread, a factor for the level, so values stay
+positive. The stored stats are computed by `baseline_create` when loaded (never copied) and come out at those
+targets up to the rounding to 0.01. A fixed random seed makes the output reproducible: running this again writes
+the same file.
 """
 
 from __future__ import annotations
@@ -16,44 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-DAY = 144  # 10-minute points per day: the default window m
+from sensors.synthetic.signals import POINTS_PER_DAY, flow_series
+
 DAYS = 14
 SEEDS_FILE = Path(__file__).with_name("seeds.json")
-# (mean, variance) of the old service's seeds (NOTES.md, "stumpy").
+# (mean, variance) of the old leak-detection service's seeds (docs/detection.md, "Seeds").
 TARGETS = {"low": (23.92, 115.11), "mid": (33.70, 742.79), "high": (37.95, 1808.53)}
 RANDOM_SEED = 20261123
 
 
-def daily_profile(t: np.ndarray) -> np.ndarray:
-    """Relative flow over a day (t in points): night minimum, a morning and a larger evening peak."""
-    hour = (t % DAY) / 6.0
-    morning = np.exp(-0.5 * ((hour - 7.5) / 1.5) ** 2)
-    evening = 1.3 * np.exp(-0.5 * ((hour - 19.0) / 2.0) ** 2)
-    midday = 0.35 * np.exp(-0.5 * ((hour - 13.0) / 2.5) ** 2)
-    return 0.15 + morning + evening + midday
-
-
 def series(name: str, *, days: int = DAYS, rng: np.random.Generator) -> np.ndarray:
-    """One seed's series scaled to its target (mean, variance); values rounded to 0.01."""
+    """One seed's series: a flow scaled to its target (mean, variance); values rounded to 0.01."""
     mean, variance = TARGETS[name]
-    t = np.arange(days * DAY)
-    weekday = (t // DAY) % 7
-    shape = daily_profile(t) * np.where(weekday >= 5, 0.85, 1.0)
-    # Multiplicative noise (busier hours vary more) plus a little smooth drift within each day.
-    raw = shape * rng.lognormal(0.0, 0.25, t.size) * (1.0 + 0.05 * np.sin(2 * np.pi * t / (3.5 * DAY)))
-    # A power of the (positive) signal reaches the target spread without going below zero: a higher power makes
-    # the peaks sharper relative to the night flow, so the coefficient of variation grows with it (bisection).
-    target_cv = np.sqrt(variance) / mean
-    low, high = 0.05, 20.0
-    for _ in range(100):
-        power = (low + high) / 2
-        shaped = raw**power
-        if shaped.std() / shaped.mean() < target_cv:
-            low = power
-        else:
-            high = power
-    values = shaped * (mean / shaped.mean())
-    return np.round(values, 2)
+    return flow_series(mean, variance, days=days, rng=rng)
 
 
 def seeds() -> dict:
@@ -64,7 +40,7 @@ def seeds() -> dict:
         "baselines": [
             {
                 "name": f"seed-{name}",
-                "window": DAY,
+                "window": POINTS_PER_DAY,
                 "description": f"Synthetic {name} flow, 14 days at 10-minute cadence, target (mean, variance) "
                 f"= {TARGETS[name]}.",
                 "values": series(name, rng=rng).tolist(),

@@ -11,7 +11,7 @@ from django.db import DatabaseError
 from tqdm import tqdm
 
 from common.exceptions import ApplicationError
-from sensors.services.simulate import (
+from sensors.services.simulator import (
     TARGETS,
     SimulationReport,
     TargetOptions,
@@ -20,7 +20,7 @@ from sensors.services.simulate import (
     simulation_run,
     target_open,
 )
-from sensors.simulation import AnomalyRates, Simulation, sensor_specs
+from sensors.synthetic.fleet import AnomalyRates, Simulation, sensor_specs
 
 MAX_SENSORS = 10_000
 MAX_RATE = 1000.0

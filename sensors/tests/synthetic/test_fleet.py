@@ -1,11 +1,11 @@
-"""The synthetic series generator: pure, so no database."""
+"""The live simulator's sensors (sensors.synthetic.fleet): pure, so no database."""
 
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 
 import pytest
 
-from sensors.simulation import PROFILES, AnomalyRates, SensorSpec, Simulation, sensor_specs
+from sensors.synthetic.fleet import PROFILES, AnomalyRates, SensorSpec, Simulation, sensor_specs
 
 START = datetime(2024, 12, 1, tzinfo=UTC)
 QUIET = AnomalyRates(leak=0, spike=0, level_shift=0)

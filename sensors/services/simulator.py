@@ -27,7 +27,8 @@ from common.exceptions import ApplicationError
 from sensors.models import IngestSource, Platform, Sensor
 from sensors.services.catalog import platform_save, sensor_save
 from sensors.services.ingest import naive_timezone, readings_ingest
-from sensors.simulation import SECONDS_PER_HOUR, Sample, SensorSpec, Simulation
+from sensors.synthetic.fleet import Sample, SensorSpec, Simulation
+from sensors.synthetic.signals import SECONDS_PER_HOUR
 
 BACKFILL_BATCH = 5000  # readings per write while backfilling
 

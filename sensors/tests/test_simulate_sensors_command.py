@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from sensors.models import IngestSource, Platform, Reading, Sensor
-from sensors.services import simulate
+from sensors.services import simulator
 from sensors.services.ingest import readings_ingest
 from sensors.sources.mqtt import broker_client
 
@@ -102,7 +102,7 @@ def test_backfill_then_live_continues_the_series_without_gap_or_overlap(frozen_n
     assert {round((b - a).total_seconds(), 6) for a, b in zip(stamps, stamps[1:], strict=False)} == {0.1}
 
 
-class StopAfterThreeWrites(simulate.ServiceTarget):
+class StopAfterThreeWrites(simulator.ServiceTarget):
     """Sends SIGTERM to this process from inside the run, where the command's handler is surely in place."""
 
     writes = 0
@@ -116,7 +116,7 @@ class StopAfterThreeWrites(simulate.ServiceTarget):
 
 
 def test_sigterm_stops_cleanly_with_a_summary_and_the_labels(monkeypatch, tmp_path):
-    monkeypatch.setitem(simulate.TARGETS, "service", StopAfterThreeWrites)
+    monkeypatch.setitem(simulator.TARGETS, "service", StopAfterThreeWrites)
     StopAfterThreeWrites.writes = 0
     handler_before = signal.getsignal(signal.SIGTERM)
     labels = tmp_path / "labels.json"
@@ -266,7 +266,7 @@ def test_default_target_is_the_service_without_redis(settings, frozen_now):
     assert "Simulated 1 sensors to service" in summary
     assert counts(summary)["stored"] == 3
     settings.REDIS_URL = "redis://127.0.0.1:6379/0"
-    assert simulate.default_target() == "stream"
+    assert simulator.default_target() == "stream"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Synthetic sensor series: a pure, seedable generator (no database, no clock, no I/O).
+"""The live simulator's sensors: a pure, seedable generator of every sensor's reading at an instant (no database,
+no clock, no I/O).
 
 Each simulated sensor's value at an instant is
 
@@ -18,6 +19,9 @@ Guarantees:
   off gives exactly the anomaly-free series (what the tests compare against).
 - Timestamps must increase per sensor; the drift and the anomaly chances scale with the time between them, so
   the series looks alike at 1 Hz and at a 10-minute cadence.
+
+The streams are Python's `random`, not NumPy's: each is seeded by a string (seed, sensor key, stream name), and a
+given seed keeps giving the series and labels it always gave.
 """
 
 from __future__ import annotations
@@ -28,12 +32,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 
-LEAK = "leak"
-SPIKE = "spike"
-LEVEL_SHIFT = "level_shift"
-ANOMALY_KINDS = (LEAK, SPIKE, LEVEL_SHIFT)
+from sensors.synthetic.anomalies import LEAK, LEVEL_SHIFT, SPIKE, chance, leak_deviation, signed
+from sensors.synthetic.signals import SECONDS_PER_HOUR, daily_cosine, hour_of_day, reflect
 
-SECONDS_PER_HOUR = 3600.0
+ANOMALY_KINDS = (LEAK, SPIKE, LEVEL_SHIFT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +68,8 @@ class KindProfile:
         return self.mean - reach, self.mean + reach
 
 
-# Gas is close to the leak service's "low" seed baseline (mean 23.92, variance 115; NOTES.md), so the detector's
-# seed baselines fit the simulated gas sensors.
+# Gas is close to the leak service's "low" seed baseline (mean 23.92, variance 115; docs/detection.md, "Seeds"), so
+# the detector's seed baselines fit the simulated gas sensors.
 PROFILES: dict[str, KindProfile] = {
     profile.kind: profile
     for profile in (
@@ -201,17 +203,14 @@ class _Leak:
     decay: float
 
     def deviation(self, at: float) -> float:
-        """A smooth rise to the magnitude, a plateau, then a decay back to zero (seconds since the start)."""
-        elapsed = at - self.window.start.timestamp()
-        magnitude = self.window.magnitude
-        if elapsed < self.rise:
-            x = elapsed / self.rise
-            return magnitude * x * x * (3 - 2 * x)
-        elapsed -= self.rise
-        if elapsed < self.plateau:
-            return magnitude
-        x = min(1.0, (elapsed - self.plateau) / self.decay)
-        return magnitude * (1 - x) ** 2
+        """The leak's deviation at `at` (epoch seconds)."""
+        return leak_deviation(
+            at - self.window.start.timestamp(),
+            magnitude=self.window.magnitude,
+            rise=self.rise,
+            plateau=self.plateau,
+            decay=self.decay,
+        )
 
 
 @dataclass(slots=True)
@@ -276,7 +275,7 @@ class Simulation:
         if timestamp.tzinfo is None:
             raise ValueError("Timestamps must be timezone-aware.")
         at = timestamp.timestamp()
-        hour = _hour_of_day(timestamp, self.zone)
+        hour = hour_of_day(timestamp, self.zone)
         return [Sample(state.spec.key, timestamp, self._value(state, timestamp, at, hour)) for state in self._states]
 
     def run(self, *, start: datetime, step: float, count: int) -> Iterator[list[Sample]]:
@@ -291,8 +290,8 @@ class Simulation:
         dt = 0.0 if state.last is None else at - state.last
         state.last, state.last_at = at, timestamp
 
-        cycle = profile.amplitude * math.cos(2 * math.pi * (hour - profile.peak_hour - state.jitter_hours) / 24)
-        state.drift = _reflect(
+        cycle = daily_cosine(hour, amplitude=profile.amplitude, peak_hour=profile.peak_hour, jitter=state.jitter_hours)
+        state.drift = reflect(
             state.drift + state.drift_rng.gauss(0, profile.drift_rate * math.sqrt(dt / SECONDS_PER_HOUR)),
             profile.drift_limit,
         )
@@ -312,7 +311,7 @@ class Simulation:
 
         if state.leak is not None and at > state.leak.window.end.timestamp():
             state.leak = None
-        if state.leak is None and dt > 0 and leak_roll < _chance(rates.leak, dt):
+        if state.leak is None and dt > 0 and leak_roll < chance(rates.leak, dt):
             # Whole seconds, so the labeled windows read cleanly.
             rise, plateau, decay = rng.randint(300, 7200), rng.randint(1800, 14400), rng.randint(1200, 10800)
             window = AnomalyWindow(
@@ -325,17 +324,17 @@ class Simulation:
 
         if state.shift is not None and at >= state.shift.end.timestamp():
             state.shift = None
-        if state.shift is None and dt > 0 and shift_roll < _chance(rates.level_shift, dt):
+        if state.shift is None and dt > 0 and shift_roll < chance(rates.level_shift, dt):
             length = rng.randint(1800, 6 * 3600)
             state.shift = AnomalyWindow(
-                key, LEVEL_SHIFT, timestamp, timestamp + timedelta(seconds=length), _signed(rng, profile.shift)
+                key, LEVEL_SHIFT, timestamp, timestamp + timedelta(seconds=length), signed(rng, profile.shift)
             )
             state.windows.append(state.shift)
         if state.shift is not None:
             deviation += state.shift.magnitude
 
         if spike_roll < rates.spike:
-            spike = AnomalyWindow(key, SPIKE, timestamp, timestamp, _signed(rng, profile.spike))
+            spike = AnomalyWindow(key, SPIKE, timestamp, timestamp, signed(rng, profile.spike))
             state.windows.append(spike)
             deviation += spike.magnitude
         return deviation
@@ -354,29 +353,3 @@ class Simulation:
         for window in self.windows():
             counts[window.kind] += 1
         return counts
-
-
-def _hour_of_day(timestamp: datetime, zone: tzinfo) -> float:
-    local = timestamp.astimezone(zone)
-    return local.hour + local.minute / 60 + (local.second + local.microsecond / 1e6) / 3600
-
-
-def _reflect(value: float, limit: float) -> float:
-    """Keep a random walk within ±limit by reflecting it at the bounds."""
-    if value > limit:
-        value = 2 * limit - value
-    elif value < -limit:
-        value = -2 * limit - value
-    return max(-limit, min(limit, value))
-
-
-def _chance(per_hour: float, seconds: float) -> float:
-    """The chance of an event in `seconds` when it happens with probability `per_hour` in an hour."""
-    if per_hour >= 1:
-        return 1.0
-    return 1 - (1 - per_hour) ** (seconds / SECONDS_PER_HOUR)
-
-
-def _signed(rng: random.Random, bounds: tuple[float, float]) -> float:
-    magnitude = rng.uniform(*bounds)
-    return magnitude if rng.random() < 0.5 else -magnitude

@@ -1,5 +1,6 @@
 """The live simulator's sensors (sensors.synthetic.fleet): pure, so no database."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 
@@ -39,6 +40,16 @@ def test_same_seed_same_series_and_labels_other_seed_differs():
     assert first == second
     assert first[0] != other[0]
     assert first[1], "the rates above inject anomalies in three days"
+
+
+def test_a_seed_keeps_giving_the_series_it_always_gave():
+    # A seed printed by a past run replays that run (docs/simulator.md): moving code must not change the numbers.
+    simulation = Simulation(sensor_specs(4), seed=1, rates=AnomalyRates(leak=0.3, spike=0.02, level_shift=0.1))
+    values = [sample.value for tick in series(simulation, count=432) for sample in tick]
+    assert hashlib.sha256(repr(values).encode()).hexdigest() == (
+        "4c8df9cef0f54d21ff12cd1b1c2af321359789872761240f44e5791f84dff944"
+    )
+    assert simulation.anomaly_counts() == {"leak": 38, "spike": 37, "level_shift": 15}
 
 
 def test_a_sensor_series_does_not_depend_on_the_other_sensors():

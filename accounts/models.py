@@ -1,4 +1,6 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -15,17 +17,33 @@ class UserManager(BaseUserManager["User"]):
     def get_by_natural_key(self, username: str | None) -> "User":
         return self.get(email__iexact=self.normalize_email(username))
 
-    def create_user(self, email: str, password: str | None = None, **extra_fields) -> "User":
-        # Kept for Django's own tools (createsuperuser, tests); Sensorhub code calls accounts.services.
-        from accounts.services import user_create
+    def create_user(self, email: str, password: str | None = None, *, validate: bool = False, **extra_fields) -> "User":
+        """Create and save a user: the email normalised and required, the password hashed (an unusable one when
+        None). With `validate=True` the password must pass the configured validators first.
 
-        return user_create(email=email, password=password, **extra_fields)
+        Problems with the input raise Django's `ValidationError` by field (`email`, `password`); an email that is
+        already taken (without regard to case) fails on the database constraint (`IntegrityError`).
+        Sensorhub code calls `accounts.services.user_create`, which adds roles and our error type on top.
+        """
+        email = self.normalize_email(email)
+        if not email:
+            raise ValidationError({"email": ["This field is required."]})
+        user = self.model(email=email, **extra_fields)
+        if password is None:
+            user.set_unusable_password()
+        else:
+            if validate:
+                try:
+                    validate_password(password, user)
+                except ValidationError as exc:
+                    raise ValidationError({"password": exc.messages}) from exc
+            user.set_password(password)
+        user.save(using=self._db)
+        return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
-        from accounts.services import user_create
-
         extra_fields.update(is_staff=True, is_superuser=True)
-        return user_create(email=email, password=password, **extra_fields)
+        return self.create_user(email, password, **extra_fields)
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -42,29 +41,22 @@ def user_create(
     With `validate=True` the password must pass the configured validators. Without a password the account has
     an unusable one (it can set one through password reset).
     """
-    email = User.objects.normalize_email(email)
-    if not email:
-        raise ApplicationError("An email address is required.", fields={"email": ["This field is required."]})
-    user = User(
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        is_active=is_active,
-        is_staff=is_staff,
-        is_superuser=is_superuser,
-    )
-    if password is None:
-        user.set_unusable_password()
-    else:
-        if validate:
-            try:
-                validate_password(password, user)
-            except ValidationError as exc:
-                raise ApplicationError("The password is too weak.", fields={"password": exc.messages}) from exc
-        user.set_password(password)
     try:
         with transaction.atomic():
-            user.save()
+            user = User.objects.create_user(
+                email=email,
+                password=password,
+                validate=validate,
+                first_name=first_name,
+                last_name=last_name,
+                is_active=is_active,
+                is_staff=is_staff,
+                is_superuser=is_superuser,
+            )
+    except ValidationError as exc:
+        fields = exc.message_dict
+        detail = "The password is too weak." if "password" in fields else "An email address is required."
+        raise ApplicationError(detail, fields=fields) from exc
     except IntegrityError as exc:
         raise ApplicationError(
             "A user with this email address already exists.",

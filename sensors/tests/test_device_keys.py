@@ -114,3 +114,8 @@ def test_admin_refuses_a_key_with_two_targets(admin_client):
     )
     assert response.status_code == 200
     assert not DeviceKey.objects.exists()
+
+
+def test_the_api_schema_describes_device_keys(api_client):
+    schema = api_client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
+    assert schema["components"]["securitySchemes"]["deviceKey"]["type"] == "apiKey"

@@ -6,14 +6,12 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from knox.models import AuthToken
 
-from accounts.models import DeviceKey, User
+from accounts.models import User
 from accounts.roles import Role, user_role
 from accounts.selectors import user_list
 from accounts.services import (
     api_token_create,
     api_token_revoke,
-    device_key_create,
-    device_key_revoke,
     user_approve,
     user_set_role,
 )
@@ -143,61 +141,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in tokens:
             api_token_revoke(token=token)
         self.message_user(request, f"{len(tokens)} token(s) revoked.", messages.SUCCESS)
-
-
-class DeviceKeyCreateForm(forms.ModelForm):
-    class Meta:
-        model = DeviceKey
-        fields = ("name", "platform", "sensor")
-
-    def clean(self):
-        cleaned = super().clean()
-        if bool(cleaned.get("platform")) == bool(cleaned.get("sensor")):
-            raise forms.ValidationError("Choose a platform or a sensor (exactly one).")
-        return cleaned
-
-
-@admin.register(DeviceKey)
-class DeviceKeyAdmin(admin.ModelAdmin):
-    """Device keys are stored as digests: the raw key is shown once, right after it is made."""
-
-    list_display = ("name", "prefix", "platform", "sensor", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "platform")
-    list_select_related = ("platform", "sensor")
-    search_fields = ("name", "prefix", "sensor__key", "platform__name")
-    autocomplete_fields = ("platform", "sensor")
-    detail_fields = ("name", "prefix", "platform", "sensor", "created_by", "created_at", "last_used_at", "revoked_at")
-    actions = ("revoke",)
-
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = DeviceKeyCreateForm
-        return super().get_form(request, obj, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        return ("name", "platform", "sensor") if obj is None else self.detail_fields
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Shown read-only: nothing about a key changes except through the revoke action.
-        return False
-
-    def save_model(self, request, obj, form, change):
-        key, raw = device_key_create(
-            name=form.cleaned_data["name"],
-            platform=form.cleaned_data.get("platform"),
-            sensor=form.cleaned_data.get("sensor"),
-            created_by=request.user,
-        )
-        form.instance = key
-        obj.pk = key.pk
-        self.message_user(request, f"New device key (copy it now, it is not shown again): {raw}", messages.WARNING)
-
-    def save_related(self, request, form, formsets, change):
-        pass
-
-    @admin.action(description="Revoke selected device keys")
-    def revoke(self, request, queryset):
-        keys = list(queryset.filter(revoked_at__isnull=True))
-        for key in keys:
-            device_key_revoke(key=key)
-        self.message_user(request, f"{len(keys)} device key(s) revoked.", messages.SUCCESS)

@@ -1,4 +1,6 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -15,17 +17,33 @@ class UserManager(BaseUserManager["User"]):
     def get_by_natural_key(self, username: str | None) -> "User":
         return self.get(email__iexact=self.normalize_email(username))
 
-    def create_user(self, email: str, password: str | None = None, **extra_fields) -> "User":
-        # Kept for Django's own tools (createsuperuser, tests); Sensorhub code calls accounts.services.
-        from accounts.services import user_create
+    def create_user(self, email: str, password: str | None = None, *, validate: bool = False, **extra_fields) -> "User":
+        """Create and save a user: the email normalised and required, the password hashed (an unusable one when
+        None). With `validate=True` the password must pass the configured validators first.
 
-        return user_create(email=email, password=password, **extra_fields)
+        Problems with the input raise Django's `ValidationError` by field (`email`, `password`); an email that is
+        already taken (without regard to case) fails on the database constraint (`IntegrityError`).
+        Sensorhub code calls `accounts.services.user_create`, which adds roles and our error type on top.
+        """
+        email = self.normalize_email(email)
+        if not email:
+            raise ValidationError({"email": ["This field is required."]})
+        user = self.model(email=email, **extra_fields)
+        if password is None:
+            user.set_unusable_password()
+        else:
+            if validate:
+                try:
+                    validate_password(password, user)
+                except ValidationError as exc:
+                    raise ValidationError({"password": exc.messages}) from exc
+            user.set_password(password)
+        user.save(using=self._db)
+        return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra_fields) -> "User":
-        from accounts.services import user_create
-
         extra_fields.update(is_staff=True, is_superuser=True)
-        return user_create(email=email, password=password, **extra_fields)
+        return self.create_user(email, password, **extra_fields)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -73,56 +91,3 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name or self.email
-
-
-class DeviceKey(models.Model):
-    """A secret a device sends (`Authorization: Device <key>`) to write readings of one platform or one sensor.
-
-    Only the SHA-256 digest of the key is stored; the key itself is shown once, when created. A revoked key
-    stops working at once and stays listed for the record.
-    """
-
-    PREFIX_LENGTH = 8
-
-    name = models.CharField(max_length=200)
-    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The key's first characters.")
-    digest = models.CharField(max_length=64, unique=True, editable=False)
-    platform = models.ForeignKey(
-        "sensors.Platform", on_delete=models.CASCADE, null=True, blank=True, related_name="device_keys"
-    )
-    sensor = models.ForeignKey(
-        "sensors.Sensor", on_delete=models.CASCADE, null=True, blank=True, related_name="device_keys"
-    )
-    created_by = models.ForeignKey(
-        "accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(platform__isnull=False, sensor__isnull=True)
-                | models.Q(platform__isnull=True, sensor__isnull=False),
-                name="accounts_devicekey_one_target",
-                violation_error_message="A device key is bound to exactly one platform or one sensor.",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
-
-    @property
-    def target(self) -> str:
-        return f"sensor {self.sensor}" if self.sensor_id else f"platform {self.platform}"
-
-    def may_write(self, *, sensor_id: int, platform_id: int | None) -> bool:
-        if self.sensor_id is not None:
-            return self.sensor_id == sensor_id
-        return platform_id is not None and self.platform_id == platform_id

@@ -2,7 +2,6 @@
 
 from rest_framework.permissions import BasePermission
 
-from accounts.models import DeviceKey
 from accounts.roles import can_operate, can_read
 
 
@@ -33,13 +32,3 @@ class CanReadOrOperate(BasePermission):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return can_read(request.user)
         return can_operate(request.user)
-
-
-class CanWriteReadings(BasePermission):
-    """Operators write readings of any sensor; a device key only those of its own platform or sensor (the
-    ingestion service checks which sensors)."""
-
-    message = "Writing readings requires the operator role or a device key."
-
-    def has_permission(self, request, view) -> bool:
-        return isinstance(request.auth, DeviceKey) or can_operate(request.user)

@@ -4,20 +4,17 @@ The sign-up pages (allauth adapter), the admin, the API, the management commands
 so the rules hold whichever way a change arrives.
 """
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from knox.models import AuthToken
 from knox.settings import knox_settings
 
-from accounts.models import DeviceKey, User
+from accounts.models import User
 from accounts.roles import ROLE_NAMES, Role
 from common.exceptions import ApplicationError
 
@@ -42,29 +39,22 @@ def user_create(
     With `validate=True` the password must pass the configured validators. Without a password the account has
     an unusable one (it can set one through password reset).
     """
-    email = User.objects.normalize_email(email)
-    if not email:
-        raise ApplicationError("An email address is required.", fields={"email": ["This field is required."]})
-    user = User(
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        is_active=is_active,
-        is_staff=is_staff,
-        is_superuser=is_superuser,
-    )
-    if password is None:
-        user.set_unusable_password()
-    else:
-        if validate:
-            try:
-                validate_password(password, user)
-            except ValidationError as exc:
-                raise ApplicationError("The password is too weak.", fields={"password": exc.messages}) from exc
-        user.set_password(password)
     try:
         with transaction.atomic():
-            user.save()
+            user = User.objects.create_user(
+                email=email,
+                password=password,
+                validate=validate,
+                first_name=first_name,
+                last_name=last_name,
+                is_active=is_active,
+                is_staff=is_staff,
+                is_superuser=is_superuser,
+            )
+    except ValidationError as exc:
+        fields = exc.message_dict
+        detail = "The password is too weak." if "password" in fields else "An email address is required."
+        raise ApplicationError(detail, fields=fields) from exc
     except IntegrityError as exc:
         raise ApplicationError(
             "A user with this email address already exists.",
@@ -165,62 +155,3 @@ def api_token_obtain(*, email: str, password: str, request=None) -> tuple[AuthTo
         # Same answer for unknown email, wrong password and inactive account: no account enumeration.
         raise ApplicationError("Unable to log in with these credentials.", code="invalid_credentials", status_code=401)
     return api_token_create(user=user)
-
-
-# --- device keys ------------------------------------------------------------------------------------------------
-
-DEVICE_KEY_PREFIX = "dk_"
-
-
-def device_key_digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
-
-
-@transaction.atomic
-def device_key_create(
-    *, name: str, platform=None, sensor=None, created_by: User | None = None
-) -> tuple[DeviceKey, str]:
-    """Create a key bound to one platform or one sensor; returns the row and the raw key (shown once)."""
-    if (platform is None) == (sensor is None):
-        raise ApplicationError(
-            "A device key is bound to exactly one platform or one sensor.",
-            fields={
-                "platform": ["Give a platform or a sensor, not both."],
-                "sensor": ["Give a platform or a sensor, not both."],
-            },
-        )
-    name = (name or "").strip()
-    if not name:
-        raise ApplicationError("A device key needs a name.", fields={"name": ["This field is required."]})
-    raw = DEVICE_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = DeviceKey.objects.create(
-        name=name,
-        prefix=raw[len(DEVICE_KEY_PREFIX) : len(DEVICE_KEY_PREFIX) + DeviceKey.PREFIX_LENGTH],
-        digest=device_key_digest(raw),
-        platform=platform,
-        sensor=sensor,
-        created_by=created_by,
-    )
-    return key, raw
-
-
-def device_key_revoke(*, key: DeviceKey) -> DeviceKey:
-    """Revoke a key: it stops working at once; the row stays for the record."""
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-    return key
-
-
-def device_key_authenticate(*, raw: str) -> DeviceKey | None:
-    """The active key with this secret, or None. Marks it used (at most once a minute, to spare writes)."""
-    if not raw.startswith(DEVICE_KEY_PREFIX):
-        return None
-    key = DeviceKey.objects.filter(digest=device_key_digest(raw), revoked_at__isnull=True).first()
-    if key is None:
-        return None
-    now = timezone.now()
-    if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):
-        DeviceKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
-    return key

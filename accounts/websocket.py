@@ -40,7 +40,7 @@ def header_credentials(scheme: bytes, credentials: str) -> tuple:
     from knox.auth import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
 
-    from accounts.services import device_key_authenticate
+    from sensors.services.device_keys import device_key_authenticate
 
     if scheme == DEVICE_SCHEME:
         return AnonymousUser(), device_key_authenticate(raw=credentials)

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from accounts.models import DeviceKey
 from accounts.roles import can_read
+from sensors.models import DeviceKey
 
 logger = logging.getLogger(__name__)
 

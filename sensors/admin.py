@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
@@ -5,8 +6,18 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from common.admin import EstimatedCountPaginator, ReadOnlyAdmin
-from sensors.models import Installation, Platform, Reading, RejectedMessage, Sensor, SensorSource, SourceFetch
+from sensors.models import (
+    DeviceKey,
+    Installation,
+    Platform,
+    Reading,
+    RejectedMessage,
+    Sensor,
+    SensorSource,
+    SourceFetch,
+)
 from sensors.services.catalog import installation_delete, installation_save, platform_save, sensor_save
+from sensors.services.device_keys import device_key_create, device_key_revoke
 from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, source_save
 from sensors.services.ingest import rejected_message_reprocess
 
@@ -266,3 +277,61 @@ class SourceFetchAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class DeviceKeyCreateForm(forms.ModelForm):
+    class Meta:
+        model = DeviceKey
+        fields = ("name", "platform", "sensor")
+
+    def clean(self):
+        cleaned = super().clean()
+        if bool(cleaned.get("platform")) == bool(cleaned.get("sensor")):
+            raise forms.ValidationError("Choose a platform or a sensor (exactly one).")
+        return cleaned
+
+
+@admin.register(DeviceKey)
+class DeviceKeyAdmin(admin.ModelAdmin):
+    """Device keys are stored as digests: the raw key is shown once, right after it is made."""
+
+    list_display = ("name", "prefix", "platform", "sensor", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "platform")
+    list_select_related = ("platform", "sensor")
+    search_fields = ("name", "prefix", "sensor__key", "platform__name")
+    autocomplete_fields = ("platform", "sensor")
+    detail_fields = ("name", "prefix", "platform", "sensor", "created_by", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = DeviceKeyCreateForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ("name", "platform", "sensor") if obj is None else self.detail_fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Shown read-only: nothing about a key changes except through the revoke action.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        key, raw = device_key_create(
+            name=form.cleaned_data["name"],
+            platform=form.cleaned_data.get("platform"),
+            sensor=form.cleaned_data.get("sensor"),
+            created_by=request.user,
+        )
+        form.instance = key
+        obj.pk = key.pk
+        self.message_user(request, f"New device key (copy it now, it is not shown again): {raw}", messages.WARNING)
+
+    def save_related(self, request, form, formsets, change):
+        pass
+
+    @admin.action(description="Revoke selected device keys")
+    def revoke(self, request, queryset):
+        keys = list(queryset.filter(revoked_at__isnull=True))
+        for key in keys:
+            device_key_revoke(key=key)
+        self.message_user(request, f"{len(keys)} device key(s) revoked.", messages.SUCCESS)

@@ -7,14 +7,18 @@ latest values of many sensors are one plain query.
 
 A sensor may have a `SensorSource` (an HTTP JSON or CSV endpoint fetched on a schedule); each attempt leaves a
 `SourceFetch` row.
+
+A `DeviceKey` lets a device write the readings of one platform or one sensor, and nothing else.
 """
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 SENSOR_KEY = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}"  # unanchored, for URL patterns
 SENSOR_KEY_PATTERN = rf"^{SENSOR_KEY}$"
@@ -348,3 +352,52 @@ class SourceFetch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id} {self.status} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DeviceKey(models.Model):
+    """A secret a device sends (`Authorization: Device <key>`) to write readings of one platform or one sensor.
+
+    Only the SHA-256 digest of the key is stored; the key itself is shown once, when created. A revoked key
+    stops working at once and stays listed for the record.
+    """
+
+    PREFIX_LENGTH = 8
+
+    name = models.CharField(max_length=200)
+    prefix = models.CharField(max_length=PREFIX_LENGTH, editable=False, help_text="The key's first characters.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, null=True, blank=True, related_name="device_keys")
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, null=True, blank=True, related_name="device_keys")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(platform__isnull=False, sensor__isnull=True)
+                | models.Q(platform__isnull=True, sensor__isnull=False),
+                name="sensors_devicekey_one_target",
+                violation_error_message="A device key is bound to exactly one platform or one sensor.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def target(self) -> str:
+        return f"sensor {self.sensor}" if self.sensor_id else f"platform {self.platform}"
+
+    def may_write(self, *, sensor_id: int, platform_id: int | None) -> bool:
+        if self.sensor_id is not None:
+            return self.sensor_id == sensor_id
+        return platform_id is not None and self.platform_id == platform_id

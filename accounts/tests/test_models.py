@@ -1,4 +1,5 @@
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from accounts.models import User
@@ -43,3 +44,23 @@ def test_an_unknown_default_role_is_a_system_check_error(settings):
     assert [error.id for error in default_role_check(None)] == ["accounts.E001"]
     settings.ACCOUNTS_DEFAULT_ROLE = ""
     assert default_role_check(None) == []
+
+
+def test_the_manager_creates_users_by_the_same_rule():
+    user = User.objects.create_user("  Mary@Example.COM ", "a-secret-passphrase")
+    assert user.email == "mary@example.com"
+    assert user.check_password("a-secret-passphrase")
+    assert not User.objects.create_user("nopass@example.com").has_usable_password()
+    admin = User.objects.create_superuser("root@example.com", "a-secret-passphrase")
+    assert admin.is_staff
+    assert admin.is_superuser
+
+
+def test_the_manager_refuses_a_missing_email_and_weak_passwords_by_field():
+    with pytest.raises(ValidationError) as excinfo:
+        User.objects.create_user("  ", "a-secret-passphrase")
+    assert "email" in excinfo.value.message_dict
+    with pytest.raises(ValidationError) as excinfo:
+        User.objects.create_user("weak@example.com", "password", validate=True)
+    assert excinfo.value.message_dict["password"]
+    assert not User.objects.exists()

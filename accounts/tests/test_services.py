@@ -40,6 +40,13 @@ def test_user_create_validates_weak_passwords_when_asked():
     assert not User.objects.exists()
 
 
+def test_user_create_requires_an_email():
+    with pytest.raises(ApplicationError) as excinfo:
+        user_create(email=" ", password="x" * 12)
+    assert excinfo.value.detail == "An email address is required."
+    assert excinfo.value.fields == {"email": ["This field is required."]}
+
+
 def test_user_create_without_password_gives_an_unusable_one():
     user = user_create(email="nopass@example.com")
     assert not user.has_usable_password()

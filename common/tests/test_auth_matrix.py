@@ -5,8 +5,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
-from accounts.services import api_token_create, device_key_create
+from accounts.services import api_token_create
 from accounts.tests.factories import UserFactory
+from sensors.services.device_keys import device_key_create
 from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db

@@ -244,7 +244,7 @@ REST_FRAMEWORK = {
         "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         # Devices: `Authorization: Device <key>`; passes only the permission that writes readings.
-        "accounts.authentication.DeviceKeyAuthentication",
+        "sensors.authentication.DeviceKeyAuthentication",
     ],
     # Reading needs the viewer role at least; views that write ask for more.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.CanRead"],

@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 
-from accounts.services import api_token_create, device_key_create
+from accounts.services import api_token_create
 from accounts.tests.factories import UserFactory
 from detection.consumers import SystemEventsConsumer
 from detection.models import Detection, SensorEvent, Status, SystemEvent
@@ -20,6 +20,7 @@ from detection.services.detect import readings_detect
 from detection.services.events import system_event_emit
 from detection.tests.factories import DAY, normal_series, seed_baseline
 from sensors.models import Reading
+from sensors.services.device_keys import device_key_create
 from sensors.tests.factories import SensorFactory
 
 pytestmark = [

@@ -16,8 +16,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.viewsets import ModelViewSet
 
-from accounts.models import DeviceKey
-from accounts.permissions import CanReadOrOperate, CanWriteReadings
+from accounts.permissions import CanReadOrOperate
 from common.exceptions import ApplicationError
 from common.pagination import TimestampCursorPagination
 from sensors.api.serializers import (
@@ -32,7 +31,8 @@ from sensors.api.serializers import (
     SensorSerializer,
 )
 from sensors.filters import InstallationFilter, SensorFilter
-from sensors.models import SENSOR_KEY, IngestSource, Installation, Platform, Sensor
+from sensors.models import SENSOR_KEY, DeviceKey, IngestSource, Installation, Platform, Sensor
+from sensors.permissions import CanWriteReadings
 from sensors.selectors import (
     CSV_CHUNK_ROWS,
     Bucket,

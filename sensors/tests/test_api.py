@@ -6,11 +6,12 @@ from asgiref.sync import async_to_sync
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.services import api_token_create, device_key_create, device_key_revoke
+from accounts.services import api_token_create
 from accounts.tests.factories import UserFactory
 from common.pagination import TimestampCursorPagination as ReadingCursorPagination
 from sensors import selectors
 from sensors.models import IngestSource, Installation, Platform, Reading, Sensor
+from sensors.services.device_keys import device_key_create, device_key_revoke
 from sensors.services.ingest import readings_ingest
 from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory, SensorSourceFactory
 

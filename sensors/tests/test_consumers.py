@@ -14,11 +14,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from accounts.services import api_token_create, device_key_create
+from accounts.services import api_token_create
 from accounts.tests.factories import UserFactory
 from sensors.broadcast import readings_group
 from sensors.consumers import SensorReadingsConsumer
 from sensors.models import IngestSource
+from sensors.services.device_keys import device_key_create
 from sensors.services.ingest import readings_ingest
 from sensors.tests.factories import SensorFactory
 

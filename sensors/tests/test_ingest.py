@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
-from accounts.services import device_key_create
 from common.exceptions import ApplicationError
 from conftest import require_server
 from sensors.models import IngestSource, Reading, RejectedMessage, Sensor
+from sensors.services.device_keys import device_key_create
 from sensors.services.ingest import readings_ingest, rejected_message_reprocess
 from sensors.tests.factories import PlatformFactory, SensorFactory
 

@@ -20,8 +20,9 @@ class DeviceKeyAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid device key.") from None
-        # Imported here: DRF loads this class while `accounts.services` itself is still importing DRF.
-        from accounts.services import device_key_authenticate
+        # Imported here: DRF loads this class while `rest_framework.views` is still importing, and the services
+        # import DRF themselves (through common.exceptions).
+        from sensors.services.device_keys import device_key_authenticate
 
         key = device_key_authenticate(raw=raw)
         if key is None:

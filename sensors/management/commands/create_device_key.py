@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import device_key_create
 from common.exceptions import ApplicationError
 from sensors.models import Platform, Sensor
+from sensors.services.device_keys import device_key_create
 
 
 class Command(BaseCommand):

@@ -1,10 +1,10 @@
-"""OpenAPI (drf-spectacular) descriptions of our own authentication classes; loaded by AccountsConfig.ready()."""
+"""OpenAPI (drf-spectacular) descriptions of our own authentication classes; loaded by SensorsConfig.ready()."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class DeviceKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.DeviceKeyAuthentication"
+    target_class = "sensors.authentication.DeviceKeyAuthentication"
     name = "deviceKey"
 
     def get_security_definition(self, auto_schema):

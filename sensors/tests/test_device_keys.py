@@ -8,9 +8,14 @@ from django.db import IntegrityError
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.models import DeviceKey
-from accounts.services import device_key_authenticate, device_key_create, device_key_digest, device_key_revoke
 from common.exceptions import ApplicationError
+from sensors.models import DeviceKey
+from sensors.services.device_keys import (
+    device_key_authenticate,
+    device_key_create,
+    device_key_digest,
+    device_key_revoke,
+)
 from sensors.tests.factories import PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,25 +94,28 @@ def test_command_for_a_platform_and_errors():
 def test_admin_creates_a_key_shows_it_once_and_revokes(admin_client):
     sensor = SensorFactory()
     response = admin_client.post(
-        reverse("admin:accounts_devicekey_add"), {"name": "field unit", "sensor": sensor.pk}, follow=True
+        reverse("admin:sensors_devicekey_add"), {"name": "field unit", "sensor": sensor.pk}, follow=True
     )
     shown = " ".join(str(m) for m in get_messages(response.wsgi_request))
     raw = re.search(r"copy it now, it is not shown again\): (\S+)", shown).group(1)
     key = DeviceKey.objects.get()
     assert key.digest == device_key_digest(raw)
-    assert raw not in admin_client.get(reverse("admin:accounts_devicekey_change", args=[key.pk])).content.decode()
-    assert admin_client.get(reverse("admin:accounts_devicekey_changelist")).status_code == 200
+    assert raw not in admin_client.get(reverse("admin:sensors_devicekey_change", args=[key.pk])).content.decode()
+    assert admin_client.get(reverse("admin:sensors_devicekey_changelist")).status_code == 200
 
-    admin_client.post(
-        reverse("admin:accounts_devicekey_changelist"), {"action": "revoke", "_selected_action": [key.pk]}
-    )
+    admin_client.post(reverse("admin:sensors_devicekey_changelist"), {"action": "revoke", "_selected_action": [key.pk]})
     assert device_key_authenticate(raw=raw) is None
 
 
 def test_admin_refuses_a_key_with_two_targets(admin_client):
     response = admin_client.post(
-        reverse("admin:accounts_devicekey_add"),
+        reverse("admin:sensors_devicekey_add"),
         {"name": "x", "sensor": SensorFactory().pk, "platform": PlatformFactory().pk},
     )
     assert response.status_code == 200
     assert not DeviceKey.objects.exists()
+
+
+def test_the_api_schema_describes_device_keys(api_client):
+    schema = api_client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
+    assert schema["components"]["securitySchemes"]["deviceKey"]["type"] == "apiKey"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from config.celery_app import app
+from common.jobs import job_enqueue
 
 if TYPE_CHECKING:
     from sensors.services.ingest import StoredReading
@@ -38,5 +38,12 @@ def readings_handoff(stored: list[StoredReading]) -> None:
     for sensor_id, timestamp in earliest.items():
         by_queue.setdefault(detection_queue(sensor_id), {})[str(sensor_id)] = timestamp.isoformat()
     for queue, sensors in by_queue.items():
-        # A short kwargsrepr: Celery's own repr of a thousand-sensor argument costs milliseconds a batch.
-        app.send_task(DETECT_TASK, kwargs={"sensors": sensors}, queue=queue, kwargsrepr=f"{{{len(sensors)} sensors}}")
+        # A short kwargsrepr: Celery's own repr of a thousand-sensor argument costs milliseconds a batch. Ingest
+        # hooks already run after commit: sent now.
+        job_enqueue(
+            task=DETECT_TASK,
+            kwargs={"sensors": sensors},
+            queue=queue,
+            kwargsrepr=f"{{{len(sensors)} sensors}}",
+            after_commit=False,
+        )

@@ -10,8 +10,8 @@ from typing import Any
 from celery import current_app
 from celery.result import AsyncResult
 from celery_progress.backend import Progress
-from django_celery_results.models import TaskResult
 from django.db import transaction
+from django_celery_results.models import TaskResult
 from rest_framework import serializers
 
 

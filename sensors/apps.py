@@ -6,3 +6,10 @@ class SensorsConfig(AppConfig):
 
     name = "sensors"
     verbose_name = "Sensors"
+
+    def ready(self) -> None:
+        from common.health import health_check_register
+        from sensors.health import ingest_check, sources_check
+
+        health_check_register("sources", lambda results: sources_check())
+        health_check_register("ingest", lambda results: ingest_check(redis_result=results["redis"]))

@@ -1,7 +1,8 @@
 """The ingest hook that hands stored readings to detection (SENSORS_INGEST_HOOKS).
 
 It runs in the ingesting process after commit, so it only queues a Celery task naming the sensors and the
-earliest new timestamp of each; the task detects off the request path. Nothing here imports stumpy.
+earliest new timestamp of each; the task detects off the request path. It loads no detector code (stumpy takes
+seconds to import): the `web-no-stumpy` contract in pyproject.toml checks it.
 
 Tasks go to the shard queue of each sensor (`detection-<id mod DETECTION_SHARDS>`), each read by one
 single-process worker: a sensor's detector then stays in one process's memory. Spread over processes at

@@ -17,7 +17,8 @@ def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
     `GET /api/v1/detection/jobs/<id>/` shows. Unknown keys are refused (ApplicationError naming them), and
     nothing is queued.
 
-    The task is sent by name, so the web process never imports the task's code (which loads stumpy)."""
+    The task is sent by name (`common.jobs.job_enqueue`), so the web process never imports the task's code (which
+    loads stumpy; the `web-no-stumpy` contract in pyproject.toml checks the API's imports)."""
     sensor_ids = None
     if sensors is not None:
         found = dict(Sensor.objects.filter(key__in=sensors).values_list("key", "pk"))

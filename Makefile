@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test    install the test dependencies (and Chromium) and run the whole suite"
-	@echo "make lint    ruff format --check and ruff check"
+	@echo "make lint    ruff format --check, ruff check and lint-imports (the import contracts of pyproject.toml)"
 	@echo "make format  ruff format and ruff check --fix"
 
 $(BIN)/python:
@@ -51,10 +51,11 @@ test: $(VENV)/.dev-installed browser
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .import_linter_cache

@@ -6,11 +6,13 @@
 - Scripts send the REST API's header, `Authorization: Token <token>` (knox). They need no Origin header: no web page
   can make a browser send this header, so it cannot be replayed from another site.
 - Devices' `Authorization: Device <key>` is recognised only to be refused by consumers: device keys write readings
-  and read nothing.
+  and read nothing. The middleware lets it through unchecked (no user); the consumers look the key up
+  (`sensors.consumers.ReadersConsumer`), so that accounts needs no device-key code.
 
 Tokens never travel in the URL (`?token=`): URLs end up in the access logs of servers and proxies and in browser
 history, where a secret does not belong. Consumers find `scope["user"]` (`AnonymousUser` when the credentials are
-missing or wrong) and `scope["auth"]`: the `AuthToken`, the `DeviceKey`, or None for a session.
+missing or wrong) and `scope["auth"]`: the `AuthToken`, or None for a session or a device key; `reader_refusal`
+is the rule for the users of a socket that only reads.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
 
+from accounts.roles import can_read
+from common.live import FORBIDDEN, UNAUTHENTICATED
+
 TOKEN_SCHEME = b"token"
 DEVICE_SCHEME = b"device"
 
 
-def _authorization(scope) -> tuple[bytes, str] | None:
+def authorization(scope) -> tuple[bytes, str] | None:
     """(scheme in lower case, credentials) of a Token or Device Authorization header, else None."""
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
@@ -36,15 +41,12 @@ def _authorization(scope) -> tuple[bytes, str] | None:
 
 
 def header_credentials(scheme: bytes, credentials: str) -> tuple:
-    """(user, auth) for an Authorization header, checked exactly as the REST API checks it."""
+    """(user, auth) for an Authorization header, checked exactly as the REST API checks it (a device key: no user,
+    the consumer checks the key)."""
     from knox.auth import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
 
-    from sensors.services.device_keys import device_key_authenticate
-
-    if scheme == DEVICE_SCHEME:
-        return AnonymousUser(), device_key_authenticate(raw=credentials)
-    if not credentials or " " in credentials:
+    if scheme == DEVICE_SCHEME or not credentials or " " in credentials:
         return AnonymousUser(), None
     try:
         return TokenAuthentication().authenticate_credentials(credentials.encode("latin-1"))
@@ -61,8 +63,18 @@ class WebSocketAuthMiddleware:
         self.browser = AllowedHostsOriginValidator(AuthMiddlewareStack(inner))
 
     async def __call__(self, scope, receive, send):
-        header = _authorization(scope)
+        header = authorization(scope)
         if header is None:
             return await self.browser(scope, receive, send)
         user, auth = await database_sync_to_async(header_credentials)(*header)
         return await self.inner({**scope, "user": user, "auth": auth}, receive, send)
+
+
+async def reader_refusal(scope) -> tuple[int, str] | None:
+    """Why the user of `scope` may not read, as (close code, detail), or None: viewers, operators and staff may."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return UNAUTHENTICATED, "Log in, or send 'Authorization: Token <token>'."
+    if not await database_sync_to_async(can_read)(user):
+        return FORBIDDEN, "The viewer role (or above) is needed."
+    return None

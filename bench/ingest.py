@@ -1,4 +1,4 @@
-"""Ingest throughput on PostgreSQL, each path as a ratio to raw COPY measured in the same run (SPEC §8).
+"""Ingest throughput on PostgreSQL, each path as a ratio to raw COPY measured in the same run (docs/benchmarks.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \
         .venv/bin/python -m bench.ingest [--rows 300000] [--clients 2]
@@ -36,6 +36,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.server import free_port, wait_for
 from bench.setup import django_on_scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,12 +210,6 @@ def _send_raw(url: str, protocol: bytes, *, replies: int) -> float:
     return time.perf_counter() - started
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def bench_rest(rows: int, clients: int) -> float:
     from accounts.models import User
     from accounts.services import api_token_create, user_create
@@ -282,18 +277,6 @@ def bench_rest(rows: int, clients: int) -> float:
     finally:
         server.terminate()
         server.wait(10)
-
-
-def wait_for(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (local server)
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 if __name__ == "__main__":

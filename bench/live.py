@@ -1,4 +1,4 @@
-"""Live delivery: publish → WebSocket latency and loss at 2,000 readings/s with 50 clients (SPEC §8).
+"""Live delivery: publish → WebSocket latency and loss at 2,000 readings/s with 50 clients (docs/benchmarks.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \
         .venv/bin/python -m bench.live [--clients 50] [--sensors 1] [--rate 2000] [--seconds 20] \
@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.server import free_port, wait_for
 from bench.setup import django_on_scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,8 +98,6 @@ def live_latency(
     REDIS_URL set (`bench.setup.django_on_scratch_database`). `source` is `consume_readings --source`; `pubsub`
     publishes on a channel of its own (pub/sub ignores Redis database numbers), `stream` adds entries to a stream
     key of its own in REDIS_URL's database (deleted afterwards)."""
-    from bench.ingest import free_port, wait_for
-
     redis_url = os.environ.get("REDIS_URL", "")
     if not redis_url:
         sys.exit("bench/live.py needs Redis: set REDIS_URL=redis://...")

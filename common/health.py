@@ -1,24 +1,36 @@
 """Health of the parts Sensorhub depends on, for `GET /healthcheck` and operators.
 
-Each check returns `{"state": "up" | "down" | "disabled", ...}`; "disabled" means the part is not configured
-(Redis in the embedded mode) and does not make the system unhealthy. The rates check may also say "degraded"
-(stale rates or a failing last update): reported, but down (503) only with RATES_HEALTH_REQUIRED. The external
-sources check says "degraded" while any enabled source failed its last fetch; it never makes the system down.
-The ingest check reports the Redis stream's lag and says "degraded" when entries wait and no consumer has read
-for a minute (the stream consumer is stopped or stuck); it never makes the system down either.
+Each check returns `{"state": "up" | "down" | "disabled" | "degraded", ...}`; "disabled" means the part is not
+configured (Redis in the embedded mode) and does not make the system unhealthy; "degraded" is reported but does
+not either. Only "down" makes `/healthcheck` answer 503.
+
+The generic checks (database, Redis, Celery worker) are here; each app registers its own in its
+`AppConfig.ready()` from `<app>/health.py` (`health_check_register`): rates, sources, ingest, detection.
 """
 
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
+from celery import current_app as celery_app
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from config.celery_app import app as celery_app
-
 UP, DOWN, DISABLED, DEGRADED = "up", "down", "disabled", "degraded"
+
+# A check gets the results of the checks made before it (e.g. Redis's, so as not to wait twice for a dead server).
+HealthCheck = Callable[[Mapping[str, dict[str, Any]]], dict[str, Any]]
+_checks: dict[str, HealthCheck] = {}
+# The order of the parts in the answer, as operators know it; registered parts not named here come after.
+REPORT_ORDER = ("database", "redis", "worker", "rates", "sources", "ingest", "detection")
+
+
+def health_check_register(name: str, check: HealthCheck) -> None:
+    """Report `check(results so far)` as the part `name` of the system's health (from an `AppConfig.ready()`).
+    Registering a name again replaces its check."""
+    _checks[name] = check
 
 
 def _elapsed_ms(started: float) -> float:
@@ -76,106 +88,17 @@ def worker_check(*, timeout: float | None = None, redis_result: dict[str, Any] |
     return {"state": UP, "workers": len(replies)}
 
 
-def rates_check() -> dict[str, Any]:
-    """Exchange rates: the last successful update, the last failure, and whether the rates are stale."""
-    from rates.selectors import rates_status
-
-    try:
-        status = rates_status()
-    except Exception as exc:  # the database check reports the cause; here the part is unknown
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    success, failure = status["last_success"], status["last_failure"]
-    problems = [text for flag, text in [(status["stale"], "stale"), (status["failing"], "last update failed")] if flag]
-    result: dict[str, Any] = {
-        "state": UP,
-        "stale": status["stale"],
-        "last_success": success.finished_at.isoformat() if success else None,
-        "last_failure": failure.finished_at.isoformat() if failure else None,
-    }
-    if failure and status["failing"]:
-        result["error"] = f"{failure.provider}: {failure.error}"[:300]
-    if problems:
-        result["state"] = DOWN if settings.RATES_HEALTH_REQUIRED else DEGRADED
-        result["detail"] = ", ".join(problems)
-    return result
-
-
-def sources_check() -> dict[str, Any]:
-    """External sources: how many are fetched on schedule and how many failed their last fetch (counts only;
-    which ones and why is in the admin, since this answer is public)."""
-    from sensors.selectors import sources_status
-
-    try:
-        status = sources_status()
-    except Exception as exc:  # the database check reports the cause; here the part is unknown
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    result: dict[str, Any] = {"state": UP, **status}
-    if status["failing"]:
-        result["state"] = DEGRADED
-        result["detail"] = f"{status['failing']} of {status['enabled']} external sources failed their last fetch"
-    return result
-
-
-INGEST_STALL_MS = 60_000  # entries waiting this long with no consumer reading: the ingest check is degraded
-
-
-def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The no-loss stream (SENSORS_STREAM_KEY) and its consumer group: lag, pending entries, consumers."""
-    from sensors.sources.stream import stream_status
-
-    if not settings.REDIS_URL:
-        return {"state": DISABLED, "detail": "REDIS_URL is not set (embedded mode)"}
-    if redis_result is not None and redis_result["state"] != UP:
-        return {"state": DOWN, "detail": "Redis is unreachable"}
-    stream, group = settings.SENSORS_STREAM_KEY, settings.SENSORS_STREAM_GROUP
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        status = stream_status(client, stream=stream, group=group)
-    except redis.RedisError as exc:
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    finally:
-        client.close()
-    if status is None:
-        return {"state": DISABLED, "detail": f"no consumer group {group!r} on stream {stream!r} yet"}
-    result: dict[str, Any] = {"state": UP, "stream": stream, **status}
-    waiting = (status["lag"] or 0) + status["pending"]
-    if waiting and (status["idle_ms"] is None or status["idle_ms"] > INGEST_STALL_MS):
-        result["state"] = DEGRADED
-        result["detail"] = f"{waiting} entries wait and no consumer has read for {INGEST_STALL_MS // 1000} s"
-    return result
-
-
-def detection_check() -> dict[str, Any]:
-    """Detection: sensors detected, sensors whose new readings no detect worker has taken for 5 minutes, seeds."""
-    from detection.selectors import DETECTION_STALL_SECONDS, detection_status
-
-    try:
-        status = detection_status()
-    except Exception as exc:  # the database check reports the cause; here the part is unknown
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    result: dict[str, Any] = {"state": UP, **status}
-    if not status["seeds"]:
-        result["state"] = DEGRADED
-        result["detail"] = "no seed baseline: run manage.py load_baselines"
-    elif status["behind"]:
-        result["state"] = DEGRADED
-        result["detail"] = (
-            f"{status['behind']} sensors have readings no detect worker took for {DETECTION_STALL_SECONDS // 60} min"
-        )
-    return result
-
-
 def system_health() -> dict[str, Any]:
-    """All checks; `status` is "ok" unless a check is down, and `down` names the parts that are."""
+    """All checks, the generic ones and those the apps registered; `status` is "ok" unless a check is down, and
+    `down` names the parts that are."""
     redis_result = redis_check()
     checks = {
         "database": database_check(),
         "redis": redis_result,
         "worker": worker_check(redis_result=redis_result),
-        "rates": rates_check(),
-        "sources": sources_check(),
-        "ingest": ingest_check(redis_result=redis_result),
-        "detection": detection_check(),
     }
+    position = {name: index for index, name in enumerate(REPORT_ORDER)}
+    for name in sorted(_checks, key=lambda name: position.get(name, len(position))):
+        checks[name] = _checks[name](checks)
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

@@ -1,8 +1,8 @@
 """The live-stream pattern every WebSocket of Sensorhub shares: authenticate, join a group, send recent history,
 then forward the group's events, with no gap and no duplicate (docs/api.md, "Live streams").
 
-A subclass (`sensors.consumers`, `detection.consumers`) names its target, group, history, items field and live
-event type; the order of things, the close codes and the message shapes are this module's:
+A subclass (`sensors.consumers`, `detection.consumers`) says who may watch, and names its target, group, history,
+items field and live event type; the order of things, the close codes and the message shapes are this module's:
 
     {"type": "history", <envelope>, "<items>": [...]}   once, first (oldest item first)
     {"type": "<items>", <envelope>, "<items>": [...]}   then one per broadcast
@@ -16,11 +16,7 @@ import logging
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-
-from accounts.roles import can_read
-from sensors.models import DeviceKey
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +51,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     refresher: asyncio.Task | None = None
 
     # --- what a subclass provides --------------------------------------------------------------------------------
+
+    async def refusal(self) -> tuple[int, str] | None:
+        """Why the caller (`self.scope`) may not watch, as (close code, detail), or None when it may."""
+        raise NotImplementedError
 
     async def target(self) -> Any | None:
         """The watched object named by the URL, or None (the socket closes with 4404)."""
@@ -99,17 +99,6 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.sent_keys = {self.item_key(item) for item in history}
         await self.send_json({"type": "history", **self.head, self.items: history})
         self.refresher = asyncio.create_task(self.keep_membership())
-
-    async def refusal(self) -> tuple[int, str] | None:
-        """Why this caller may not watch, as (close code, detail), or None. Viewers, operators and staff may."""
-        if isinstance(self.scope.get("auth"), DeviceKey):
-            return FORBIDDEN, "Device keys only write readings."
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return UNAUTHENTICATED, "Log in, or send 'Authorization: Token <token>'."
-        if not await database_sync_to_async(can_read)(user):
-            return FORBIDDEN, "The viewer role (or above) is needed."
-        return None
 
     async def refuse(self, code: int, detail: str) -> None:
         # Closing before accepting would reach the client as a bare HTTP 403 without the code.

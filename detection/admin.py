@@ -2,7 +2,8 @@
 `detection.services.anomalies`, baseline jobs as the same Celery tasks as the schedules. What the detector and the
 jobs write (detections, states, events, job runs, baselines' values) is read here, never edited.
 
-Nothing here imports stumpy (`detection.engine`): the web process loads the admin at start.
+The web process loads the admin at start: the `web-no-stumpy` contract in pyproject.toml checks that it never
+imports stumpy (`detection.engine`); the settings service, which does, is imported on save only.
 """
 
 from __future__ import annotations

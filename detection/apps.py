@@ -6,3 +6,9 @@ class DetectionConfig(AppConfig):
 
     name = "detection"
     verbose_name = "Detection"
+
+    def ready(self) -> None:
+        from common.health import health_check_register
+        from detection.health import detection_check
+
+        health_check_register("detection", lambda results: detection_check())

@@ -7,11 +7,11 @@ Like readings, detections go out as one message per sensor per detection batch, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 
-from sensors.broadcast import groups_with_members, layer_run
+from common.channels import group_messages_send, groups_with_members, layer_run
 
 if TYPE_CHECKING:
     from detection.models import Detection, SensorEvent, SystemEvent
@@ -23,6 +23,50 @@ SYSTEM_EVENTS_GROUP = "detection.system"
 CHUNK = 1000
 
 
+class DetectionPayload(TypedDict):
+    timestamp: str  # ISO 8601, the reading's
+    level: float | None  # % of the baseline's max distance
+    distance: float | None
+    status: str
+
+
+class SensorEventPayload(TypedDict):
+    id: int
+    kind: str
+    at: str
+    level: float | None
+    anomaly: int | None
+    message: str
+    created_at: str
+
+
+class SystemEventPayload(TypedDict):
+    id: int
+    kind: str
+    job: str
+    sensor: str | None  # the sensor's key
+    message: str
+    data: Any
+    created_at: str
+
+
+class DetectionsMessage(TypedDict):
+    """A part of one sensor's detections of a batch (DETECTIONS_EVENT, to `detections_group`), oldest first."""
+
+    type: str
+    sensor: str
+    detections: list[DetectionPayload]
+
+
+class EventsMessage(TypedDict):
+    """Sensor events (SENSOR_EVENTS_EVENT, to `sensor_events_group`, with `sensor`) or system events
+    (SYSTEM_EVENTS_EVENT, to SYSTEM_EVENTS_GROUP, without)."""
+
+    type: str
+    sensor: NotRequired[str]
+    events: list[SensorEventPayload] | list[SystemEventPayload]
+
+
 def detections_group(sensor_id: int) -> str:
     return f"detection.{sensor_id}.detections"
 
@@ -31,7 +75,7 @@ def sensor_events_group(sensor_id: int) -> str:
     return f"detection.{sensor_id}.events"
 
 
-def detection_payload(detection: Detection) -> dict:
+def detection_payload(detection: Detection) -> DetectionPayload:
     return {
         "timestamp": detection.timestamp.isoformat(),
         "level": detection.level,
@@ -40,7 +84,7 @@ def detection_payload(detection: Detection) -> dict:
     }
 
 
-def sensor_event_payload(event: SensorEvent) -> dict:
+def sensor_event_payload(event: SensorEvent) -> SensorEventPayload:
     return {
         "id": event.pk,
         "kind": event.kind,
@@ -52,7 +96,7 @@ def sensor_event_payload(event: SensorEvent) -> dict:
     }
 
 
-def system_event_payload(event: SystemEvent) -> dict:
+def system_event_payload(event: SystemEvent) -> SystemEventPayload:
     return {
         "id": event.pk,
         "kind": event.kind,
@@ -74,7 +118,7 @@ def detections_broadcast(by_sensor: Mapping[tuple[int, str], Sequence[Detection]
     layer_run(_detections_send, layer, by_sensor)
 
 
-async def _detections_send(layer, by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
+async def _detections_send(layer: BaseChannelLayer, by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
     watched = await groups_with_members(layer, [detections_group(sensor_id) for sensor_id, _ in by_sensor])
     for (sensor_id, key), detections in by_sensor.items():
         group = detections_group(sensor_id)
@@ -82,18 +126,17 @@ async def _detections_send(layer, by_sensor: Mapping[tuple[int, str], Sequence[D
             continue
         items = [detection_payload(d) for d in sorted(detections, key=lambda d: d.timestamp)]
         for start in range(0, len(items), CHUNK):
-            await layer.group_send(
-                group, {"type": DETECTIONS_EVENT, "sensor": key, "detections": items[start : start + CHUNK]}
-            )
+            message = DetectionsMessage(type=DETECTIONS_EVENT, sensor=key, detections=items[start : start + CHUNK])
+            await layer.group_send(group, message)
 
 
 def sensor_events_broadcast(events: Iterable[tuple[str, SensorEvent]]) -> None:
     """Sensor events, given as (sensor key, event), to each sensor's events group."""
-    _send(
+    group_messages_send(
         [
             (
                 sensor_events_group(event.sensor_id),
-                {"type": SENSOR_EVENTS_EVENT, "sensor": key, "events": [sensor_event_payload(event)]},
+                EventsMessage(type=SENSOR_EVENTS_EVENT, sensor=key, events=[sensor_event_payload(event)]),
             )
             for key, event in events
         ]
@@ -101,23 +144,9 @@ def sensor_events_broadcast(events: Iterable[tuple[str, SensorEvent]]) -> None:
 
 
 def system_events_broadcast(events: Iterable[SystemEvent]) -> None:
-    _send(
+    group_messages_send(
         [
-            (SYSTEM_EVENTS_GROUP, {"type": SYSTEM_EVENTS_EVENT, "events": [system_event_payload(event)]})
+            (SYSTEM_EVENTS_GROUP, EventsMessage(type=SYSTEM_EVENTS_EVENT, events=[system_event_payload(event)]))
             for event in events
         ]
     )
-
-
-def _send(messages: list[tuple[str, dict]]) -> None:
-    layer = get_channel_layer()
-    if layer is None or not messages:
-        return
-    layer_run(_send_watched, layer, messages)
-
-
-async def _send_watched(layer, messages: list[tuple[str, dict]]) -> None:
-    watched = await groups_with_members(layer, [group for group, _ in messages])
-    for group, message in messages:  # in order: the parts of one group arrive in order
-        if watched[group]:
-            await layer.group_send(group, message)

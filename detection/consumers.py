@@ -1,5 +1,6 @@
 """WebSocket consumers of the detection app, on the pattern of `common.live.LiveConsumer` (docs/api.md, "Live
-streams"): a sensor's detections, a sensor's events, and the system events of jobs.
+streams"), for readers (`sensors.consumers.ReadersConsumer`): a sensor's detections, a sensor's events, and the
+system events of jobs.
 
     {"type": "history", "sensor": "<key>", "detections": [{"timestamp", "level", "distance", "status"}, ...]}
     {"type": "detections", "sensor": "<key>", "detections": [...]}   one per detection batch of the sensor
@@ -15,7 +16,6 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from common.live import LiveConsumer
 from detection import selectors
 from detection.broadcast import (
     DETECTIONS_EVENT,
@@ -28,11 +28,12 @@ from detection.broadcast import (
     sensor_events_group,
     system_event_payload,
 )
+from sensors.consumers import ReadersConsumer
 from sensors.models import Sensor
 from sensors.selectors import sensor_get
 
 
-class _SensorConsumer(LiveConsumer):
+class _SensorConsumer(ReadersConsumer):
     """A stream about one sensor, named by the `<key>` of the URL."""
 
     not_found = "No such sensor."
@@ -77,7 +78,7 @@ class SensorEventsConsumer(_SensorConsumer):
         return [sensor_event_payload(row) for row in rows]
 
 
-class SystemEventsConsumer(LiveConsumer):
+class SystemEventsConsumer(ReadersConsumer):
     """`ws/events/system/`: the last events jobs reported (alert_critical, alert_success, info), then each new
     one. It watches no sensor: every reader may watch it."""
 

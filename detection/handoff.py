@@ -1,7 +1,8 @@
 """The ingest hook that hands stored readings to detection (SENSORS_INGEST_HOOKS).
 
 It runs in the ingesting process after commit, so it only queues a Celery task naming the sensors and the
-earliest new timestamp of each; the task detects off the request path. Nothing here imports stumpy.
+earliest new timestamp of each; the task detects off the request path. It loads no detector code (stumpy takes
+seconds to import): the `web-no-stumpy` contract in pyproject.toml checks it.
 
 Tasks go to the shard queue of each sensor (`detection-<id mod DETECTION_SHARDS>`), each read by one
 single-process worker: a sensor's detector then stays in one process's memory. Spread over processes at
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from config.celery_app import app
+from common.jobs import job_enqueue
 
 if TYPE_CHECKING:
     from sensors.services.ingest import StoredReading
@@ -38,5 +39,12 @@ def readings_handoff(stored: list[StoredReading]) -> None:
     for sensor_id, timestamp in earliest.items():
         by_queue.setdefault(detection_queue(sensor_id), {})[str(sensor_id)] = timestamp.isoformat()
     for queue, sensors in by_queue.items():
-        # A short kwargsrepr: Celery's own repr of a thousand-sensor argument costs milliseconds a batch.
-        app.send_task(DETECT_TASK, kwargs={"sensors": sensors}, queue=queue, kwargsrepr=f"{{{len(sensors)} sensors}}")
+        # A short kwargsrepr: Celery's own repr of a thousand-sensor argument costs milliseconds a batch. Ingest
+        # hooks already run after commit: sent now.
+        job_enqueue(
+            task=DETECT_TASK,
+            kwargs={"sensors": sensors},
+            queue=queue,
+            kwargsrepr=f"{{{len(sensors)} sensors}}",
+            after_commit=False,
+        )

@@ -8,7 +8,6 @@ Guarantees:
 """
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,6 +21,7 @@ from rest_framework import status
 
 from common.db import copy_rows
 from common.exceptions import ApplicationError
+from common.jobs import job_enqueue
 from rates.models import RATE_QUANTUM, Currency, ExchangeRate, RateFetch
 from rates.providers import (
     ProviderError,
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 # progress(current, total, description): celery-progress's ProgressRecorder.set_progress or a tqdm adapter.
 Progress = Callable[[int, int, str], object]
 BATCH_ROWS = 50_000
+UPDATE_RATES_TASK = "rates.update_rates"  # rates.tasks.update_rates, queued by name: tasks import services
 
 
 class RatesUnavailableError(ApplicationError):
@@ -189,12 +190,7 @@ def rates_update(
 
 def rates_update_enqueue(*, provider: str | None = None, on: date | None = None) -> str:
     """Queue a background update once the current transaction commits; returns the Celery task id (job id)."""
-    from rates.tasks import update_rates
-
-    job_id = str(uuid.uuid4())
-    kwargs = {"provider": provider, "on": on.isoformat() if on else None}
-    transaction.on_commit(lambda: update_rates.apply_async(kwargs=kwargs, task_id=job_id))
-    return job_id
+    return job_enqueue(task=UPDATE_RATES_TASK, kwargs={"provider": provider, "on": on.isoformat() if on else None})
 
 
 @dataclass

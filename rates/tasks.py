@@ -6,7 +6,7 @@ from celery import shared_task
 from celery_progress.backend import ProgressRecorder
 from django.conf import settings
 
-from rates.services import RatesUnavailableError, rates_update
+from rates.services import UPDATE_RATES_TASK, RatesUnavailableError, rates_update
 
 MAX_COUNTDOWN = 3600.0
 
@@ -16,7 +16,7 @@ def retry_countdown(retries: int) -> float:
     return min(settings.RATES_RETRY_BACKOFF * 2**retries, MAX_COUNTDOWN)
 
 
-@shared_task(bind=True, name="rates.update_rates")
+@shared_task(bind=True, name=UPDATE_RATES_TASK)
 def update_rates(self, provider: str | None = None, on: str | None = None) -> dict:
     """Fetch rates (scheduled twice a day by migration 0003, or queued by the API); retried with exponential
     backoff while no provider delivers, up to RATES_RETRY_MAX times. Progress through celery-progress."""

@@ -8,4 +8,9 @@ class SensorsConfig(AppConfig):
     verbose_name = "Sensors"
 
     def ready(self) -> None:
+        from common.health import health_check_register
         from sensors import schema  # noqa: F401  (register the OpenAPI extension of device keys)
+        from sensors.health import ingest_check, sources_check
+
+        health_check_register("sources", lambda results: sources_check())
+        health_check_register("ingest", lambda results: ingest_check(redis_result=results["redis"]))

@@ -1,4 +1,5 @@
-"""WebSocket consumers of the sensors app: a sensor's live readings on the pattern of `common.live.LiveConsumer`.
+"""WebSocket consumers of the sensors app: a sensor's live readings on the pattern of `common.live.LiveConsumer`,
+and who may watch the live streams of sensors (`ReadersConsumer`, detection's streams too).
 
 {"type": "history", "sensor": "<key>", "readings": [{"timestamp": "...", "value": 1.0}, ...]}   once, first
 {"type": "readings", "sensor": "<key>", "readings": [...]}   then one per broadcast (one per ingest batch)
@@ -8,12 +9,27 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 
-from common.live import LiveConsumer
+from accounts.websocket import DEVICE_SCHEME, authorization, reader_refusal
+from common.live import FORBIDDEN, LiveConsumer
 from sensors import selectors
 from sensors.broadcast import READINGS_EVENT, reading_payload, readings_group
+from sensors.services.device_keys import device_key_authenticate
 
 
-class SensorReadingsConsumer(LiveConsumer):
+class ReadersConsumer(LiveConsumer):
+    """A live stream for readers: viewers, operators and staff may watch; a device key is refused (it writes
+    readings and reads nothing), a wrong one is no credentials."""
+
+    async def refusal(self) -> tuple[int, str] | None:
+        header = authorization(self.scope)
+        if header is not None and header[0] == DEVICE_SCHEME:
+            key = await database_sync_to_async(device_key_authenticate)(raw=header[1])
+            if key is not None:
+                return FORBIDDEN, "Device keys only write readings."
+        return await reader_refusal(self.scope)
+
+
+class SensorReadingsConsumer(ReadersConsumer):
     """`ws/sensors/<key>/readings/`: a sensor's last readings, then each batch the ingestion service stores."""
 
     live_event = READINGS_EVENT

@@ -417,7 +417,7 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "filters": {"over_capacity": {"()": "sensors.broadcast.OverCapacityWarning"}},
+    "filters": {"over_capacity": {"()": "common.channels.OverCapacityWarning"}},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # Its only record (INFO) says live messages were dropped; the filter makes it a WARNING.

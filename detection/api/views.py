@@ -4,7 +4,8 @@ Viewers read everything; operators act on anomalies, change a sensor's detector,
 queue baseline selection. Device keys read nothing here (as everywhere in the API but readings).
 
 The services that reach the detector (settings, feedback) are imported inside the views that use them: they
-import stumpy, which takes seconds, and the web process loads this module at start-up.
+import stumpy, which takes seconds, and the web process loads this module at start-up (the `web-no-stumpy`
+contract in pyproject.toml lists these two imports as its only exceptions).
 """
 
 from __future__ import annotations

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
-from django.db import transaction
-
 from common.exceptions import ApplicationError
+from common.jobs import job_enqueue
 from sensors.models import Sensor
 
 SELECT_BASELINES_TASK = "detection.select_baselines"
@@ -20,7 +17,8 @@ def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
     `GET /api/v1/detection/jobs/<id>/` shows. Unknown keys are refused (ApplicationError naming them), and
     nothing is queued.
 
-    The task is sent by name, so the web process never imports the task's code (which loads stumpy)."""
+    The task is sent by name (`common.jobs.job_enqueue`), so the web process never imports the task's code (which
+    loads stumpy; the `web-no-stumpy` contract in pyproject.toml checks the API's imports)."""
     sensor_ids = None
     if sensors is not None:
         found = dict(Sensor.objects.filter(key__in=sensors).values_list("key", "pk"))
@@ -36,11 +34,6 @@ def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
 
 def baselines_job_enqueue(*, task: str, sensor_ids: list[int] | None) -> str:
     """Queue the baseline job `task` (one of JOB_TASKS) for these sensors (None: all) after commit; its job id."""
-    from config.celery_app import app
-
     if task not in JOB_TASKS:
         raise ValueError(f"not a baseline job: {task!r}")
-    job_id = str(uuid.uuid4())
-    kwargs = {"sensor_ids": sensor_ids}
-    transaction.on_commit(lambda: app.send_task(task, kwargs=kwargs, task_id=job_id))
-    return job_id
+    return job_enqueue(task=task, kwargs={"sensor_ids": sensor_ids})

@@ -58,7 +58,7 @@ def test_readings_no_task_reached_are_swept(detected_sensor):
 
 
 def test_health_says_degraded_without_seeds_or_with_sensors_behind(detected_sensor):
-    from common.health import detection_check
+    from detection.health import detection_check
     from detection.models import Baseline
 
     assert detection_check() == {"state": "up", "sensors": 1, "behind": 0, "seeds": 1}

@@ -1,0 +1,34 @@
+"""The rates part of `GET /healthcheck` (registered in `RatesConfig.ready()`).
+
+It may say "degraded" (stale rates or a failing last update): reported, but down (503) only with
+RATES_HEALTH_REQUIRED.
+"""
+
+from typing import Any
+
+from django.conf import settings
+
+from common.health import DEGRADED, DOWN, UP
+from rates.selectors import rates_status
+
+
+def rates_check() -> dict[str, Any]:
+    """Exchange rates: the last successful update, the last failure, and whether the rates are stale."""
+    try:
+        status = rates_status()
+    except Exception as exc:  # the database check reports the cause; here the part is unknown
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    success, failure = status["last_success"], status["last_failure"]
+    problems = [text for flag, text in [(status["stale"], "stale"), (status["failing"], "last update failed")] if flag]
+    result: dict[str, Any] = {
+        "state": UP,
+        "stale": status["stale"],
+        "last_success": success.finished_at.isoformat() if success else None,
+        "last_failure": failure.finished_at.isoformat() if failure else None,
+    }
+    if failure and status["failing"]:
+        result["error"] = f"{failure.provider}: {failure.error}"[:300]
+    if problems:
+        result["state"] = DOWN if settings.RATES_HEALTH_REQUIRED else DEGRADED
+        result["detail"] = ", ".join(problems)
+    return result

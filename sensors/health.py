@@ -1,0 +1,56 @@
+"""The sensors' parts of `GET /healthcheck` (registered in `SensorsConfig.ready()`).
+
+The external sources check says "degraded" while any enabled source failed its last fetch; it never makes the
+system down. The ingest check reports the Redis stream's lag and says "degraded" when entries wait and no consumer
+has read for a minute (the stream consumer is stopped or stuck); it never makes the system down either.
+"""
+
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from common.health import DEGRADED, DISABLED, DOWN, UP
+from sensors.selectors import sources_status
+from sensors.sources.stream import stream_status
+
+
+def sources_check() -> dict[str, Any]:
+    """External sources: how many are fetched on schedule and how many failed their last fetch (counts only;
+    which ones and why is in the admin, since this answer is public)."""
+    try:
+        status = sources_status()
+    except Exception as exc:  # the database check reports the cause; here the part is unknown
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    result: dict[str, Any] = {"state": UP, **status}
+    if status["failing"]:
+        result["state"] = DEGRADED
+        result["detail"] = f"{status['failing']} of {status['enabled']} external sources failed their last fetch"
+    return result
+
+
+INGEST_STALL_MS = 60_000  # entries waiting this long with no consumer reading: the ingest check is degraded
+
+
+def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The no-loss stream (SENSORS_STREAM_KEY) and its consumer group: lag, pending entries, consumers."""
+    if not settings.REDIS_URL:
+        return {"state": DISABLED, "detail": "REDIS_URL is not set (embedded mode)"}
+    if redis_result is not None and redis_result["state"] != UP:
+        return {"state": DOWN, "detail": "Redis is unreachable"}
+    stream, group = settings.SENSORS_STREAM_KEY, settings.SENSORS_STREAM_GROUP
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        status = stream_status(client, stream=stream, group=group)
+    except redis.RedisError as exc:
+        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    finally:
+        client.close()
+    if status is None:
+        return {"state": DISABLED, "detail": f"no consumer group {group!r} on stream {stream!r} yet"}
+    result: dict[str, Any] = {"state": UP, "stream": stream, **status}
+    waiting = (status["lag"] or 0) + status["pending"]
+    if waiting and (status["idle_ms"] is None or status["idle_ms"] > INGEST_STALL_MS):
+        result["state"] = DEGRADED
+        result["detail"] = f"{waiting} entries wait and no consumer has read for {INGEST_STALL_MS // 1000} s"
+    return result

@@ -121,7 +121,7 @@ INGEST_STALL_MS = 60_000  # entries waiting this long with no consumer reading: 
 
 def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any]:
     """The no-loss stream (SENSORS_STREAM_KEY) and its consumer group: lag, pending entries, consumers."""
-    from sensors.sources.stream import stream_status
+    from sensors.transports.stream import stream_status
 
     if not settings.REDIS_URL:
         return {"state": DISABLED, "detail": "REDIS_URL is not set (embedded mode)"}

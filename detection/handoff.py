@@ -19,7 +19,7 @@ from django.conf import settings
 from config.celery_app import app
 
 if TYPE_CHECKING:
-    from sensors.services.ingest import StoredReading
+    from sensors.ingest import StoredReading
 
 DETECT_TASK = "detection.detect_readings"
 

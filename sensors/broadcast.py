@@ -21,7 +21,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
 if TYPE_CHECKING:
-    from sensors.services.ingest import StoredReading
+    from sensors.ingest import StoredReading
 
 logger = logging.getLogger(__name__)
 

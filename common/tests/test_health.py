@@ -20,7 +20,7 @@ from common.health import (
 from config.celery_app import app as celery_app
 from conftest import celery_worker_process
 from rates.tests.factories import RateFetchFactory
-from sensors.tests.factories import SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -160,10 +160,10 @@ def test_stale_rates_make_the_healthcheck_503_when_required(client, settings, ce
 
 def test_sources_degraded_while_one_failed_its_last_fetch_never_down(django_assert_num_queries):
     assert sources_check() == {"state": "up", "enabled": 0, "failing": 0}
-    SensorSourceFactory()
-    SensorSourceFactory(consecutive_failures=3)
-    SensorSourceFactory(consecutive_failures=1, enabled=False)  # not fetched on schedule: not counted
-    SensorSourceFactory(consecutive_failures=1, sensor=SensorFactory(active=False))
+    HttpSourceFactory()
+    HttpSourceFactory(consecutive_failures=3)
+    HttpSourceFactory(consecutive_failures=1, enabled=False)  # not fetched on schedule: not counted
+    HttpSourceFactory(consecutive_failures=1, sensor=SensorFactory(active=False))
     with django_assert_num_queries(1):
         result = sources_check()
     assert result == {

@@ -23,8 +23,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.sources.mqtt import Broker, broker_client, broker_parse
 from sensors.tests.consuming import run_consumer_until, wait_until
+from sensors.transports.mqtt import Broker, broker_client, broker_parse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,7 +165,7 @@ def test_bad_payloads_are_rejected_with_their_reasons_while_the_consumer_goes_on
     assert Reading.objects.filter(sensor__key="gas").count() == 2 * len(BAD) + 1
     rejected = list(RejectedMessage.objects.order_by("id"))
     assert len(rejected) == 2 * len(BAD) + 1
-    assert {r.source for r in rejected} == {"mqtt"}
+    assert {r.transport for r in rejected} == {"mqtt"}
     reasons = [r.reason for r in rejected]
     for _, reason in BAD:
         assert sum(text.startswith(reason) for text in reasons) == 2, reason

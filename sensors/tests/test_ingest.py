@@ -7,8 +7,9 @@ from django.db import connection
 from accounts.services import device_key_create
 from common.exceptions import ApplicationError
 from conftest import require_server
-from sensors.models import IngestSource, Reading, RejectedMessage, Sensor
-from sensors.services.ingest import readings_ingest, rejected_message_reprocess
+from sensors.ingest import message_decode, naive_timezone, reading_parse, readings_ingest, rejected_message_reprocess
+from sensors.ingest.validation import FastPath
+from sensors.models import Reading, RejectedMessage, Sensor, Transport
 from sensors.tests.factories import PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db(transaction=False)
@@ -21,7 +22,7 @@ def msg(sensor="temperature", value=14, timestamp="2024-12-01 12:00:00", **extra
 
 
 def ingest(messages, **kwargs):
-    kwargs.setdefault("source", IngestSource.PUBSUB)
+    kwargs.setdefault("transport", Transport.PUBSUB)
     kwargs.setdefault("received_at", NOW)
     return readings_ingest(messages=messages, **kwargs)
 
@@ -100,7 +101,7 @@ def test_malformed_messages_are_rejected_with_their_reason(message, field):
     assert (result.stored, result.rejected) == (1, 1)
     rejected = RejectedMessage.objects.get()
     assert rejected.reason.startswith(f"{field}:")
-    assert rejected.source == "pubsub"
+    assert rejected.transport == "pubsub"
     assert len(rejected.payload) <= RejectedMessage.PAYLOAD_LIMIT
     assert rejected.payload_truncated == (len(message) > RejectedMessage.PAYLOAD_LIMIT)
 
@@ -159,7 +160,7 @@ def test_atomic_batch_names_each_bad_index_and_stores_nothing():
             ],
             atomic=True,
             decoded=True,
-            source=IngestSource.REST,
+            transport=Transport.REST,
         )
 
     assert set(caught.value.fields) == {"1", "3"}
@@ -190,7 +191,7 @@ def test_hooks_get_only_the_stored_readings_after_commit(settings, django_captur
     received = []
     settings.SENSORS_INGEST_HOOKS = ["sensors.tests.test_ingest.record_hook"]
     RECORDED.clear()
-    from sensors.services.ingest import ingest_hooks
+    from sensors.ingest.hooks import ingest_hooks
 
     ingest_hooks.cache_clear()
     try:
@@ -214,7 +215,7 @@ def record_hook(stored):
 
 def test_a_failing_hook_never_undoes_ingestion(settings, django_capture_on_commit_callbacks):
     settings.SENSORS_INGEST_HOOKS = ["sensors.tests.test_ingest.failing_hook"]
-    from sensors.services.ingest import ingest_hooks
+    from sensors.ingest.hooks import ingest_hooks
 
     ingest_hooks.cache_clear()
     try:
@@ -259,7 +260,7 @@ def test_large_batch_round_trip():
 def test_nul_characters_never_break_storing_a_rejection():
     result = ingest(
         [{"sensor": "a\x00b", "value": 1, "timestamp": "2024-12-01 12:00:00"}, '{"sensor": "x\u0000"}'],
-        source=IngestSource.CSV,
+        transport=Transport.CSV,
     )
     assert result.rejected == 2
     assert RejectedMessage.objects.filter(sensor_key="a\ufffdb").exists()
@@ -288,7 +289,7 @@ def test_concurrent_batches_of_one_sensor_never_deadlock():
                     for n in range(offset + round_ * 4000, offset + round_ * 4000 + 2000)
                 ]
                 barrier.wait(timeout=30)
-                readings_ingest(messages=messages, source=IngestSource.STREAM, decoded=True)
+                readings_ingest(messages=messages, transport=Transport.STREAM, decoded=True)
         except BaseException as exc:  # noqa: BLE001 (reported below)
             errors.append(exc)
             barrier.abort()
@@ -318,20 +319,18 @@ def test_concurrent_batches_of_one_sensor_never_deadlock():
     ],
 )
 def test_the_fast_validation_path_gives_what_the_full_one_gives(message, options, settings):
-    from sensors.services import ingest
-
     settings.SENSORS_NAIVE_TIMEZONE = "Europe/Oslo"  # naive times, with a DST gap and a repeated hour above
     received = datetime(2025, 1, 1, tzinfo=UTC)
-    zone = ingest.naive_timezone()
+    zone = naive_timezone()
     latest = received + timedelta(seconds=300)
-    fast = ingest._FastPath(
+    fast = FastPath(
         sensor_key=options.get("sensor_key"),
         text_values=options.get("text_values", False),
         zone=zone,
         latest=latest,
         limit=65536,
     ).parse(message)
-    full = ingest.reading_parse(ingest.message_decode(message), received_at=received, zone=zone, **options)
+    full = reading_parse(message_decode(message), received_at=received, zone=zone, **options)
     assert fast is not None
     assert fast == full
     assert fast.timestamp.utcoffset() == timedelta(0)
@@ -354,13 +353,11 @@ def test_the_fast_validation_path_gives_what_the_full_one_gives(message, options
     ],
 )
 def test_the_fast_validation_path_leaves_everything_else_to_the_full_one(message, options):
-    from sensors.services import ingest
-
     received = datetime(2025, 1, 1, tzinfo=UTC)
-    fast = ingest._FastPath(
+    fast = FastPath(
         sensor_key=options.get("sensor_key"),
         text_values=False,
-        zone=ingest.naive_timezone(),
+        zone=naive_timezone(),
         latest=received + timedelta(seconds=300),
         limit=65536,
     )

@@ -202,7 +202,7 @@ class HttpSourceAdmin(admin.ModelAdmin):
             {
                 "fields": ("records_path", "timestamp_field", "value_field", "csv_delimiter"),
                 "description": "Where the records are and which fields hold the time and the value "
-                "(docs/ingestion.md, 'External sources').",
+                "(docs/ingestion.md, 'HTTP sources').",
             },
         ),
         ("State", {"fields": state_fields}),

@@ -281,6 +281,7 @@ class HttpSource(models.Model):
 
     class Meta:
         ordering = ["sensor__key"]
+        verbose_name = "HTTP source"
 
     def __str__(self) -> str:
         return f"{self.sensor} ← {self.get_format_display()} {self.url}"

@@ -12,6 +12,10 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RenameModel(old_name='SensorSource', new_name='HttpSource'),
+        migrations.AlterModelOptions(
+            name='httpsource',
+            options={'ordering': ['sensor__key'], 'verbose_name': 'HTTP source'},
+        ),
         migrations.RenameField(model_name='rejectedmessage', old_name='source', new_name='transport'),
         migrations.AlterField(
             model_name='rejectedmessage',

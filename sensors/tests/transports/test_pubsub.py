@@ -12,7 +12,7 @@ import redis
 from django.core.management import CommandError, call_command
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.tests.consuming import holds, run_consumer_until, wait_until
+from sensors.tests.transports.consuming import holds, run_consumer_until, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.tests.consuming import run_consumer_until, wait_until
+from sensors.tests.transports.consuming import run_consumer_until, wait_until
 from sensors.transports import stream as stream_module
 from sensors.transports.stream import StreamOptions, StreamReader, entry_message
 

@@ -1,6 +1,6 @@
 """MQTT readings end to end, against the real Mosquitto and database.
 
-As in test_consume_pubsub.py, the consumer runs in the main thread (as `manage.py consume_readings` does, so
+As in test_pubsub.py, the consumer runs in the main thread (as `manage.py consume_readings` does, so
 SIGTERM reaches its handler) and a helper thread plays the devices, then sends the process SIGTERM. Each test has a
 topic prefix and a client id (so a broker session) of its own.
 """
@@ -23,7 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.tests.consuming import run_consumer_until, wait_until
+from sensors.tests.transports.consuming import run_consumer_until, wait_until
 from sensors.transports.mqtt import Broker, broker_client, broker_parse
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -72,7 +72,7 @@ def redis_url() -> str:
 @pytest.fixture
 def mqtt_url() -> str:
     """The URL of a live MQTT broker (Mosquitto). Tests keep to topic prefixes and client ids of their own."""
-    from sensors.sources.mqtt import broker_parse
+    from sensors.transports.mqtt import broker_parse
 
     url = settings.MQTT_URL
     try:

@@ -113,8 +113,8 @@ def bench_copy(rows: int) -> float:
 
 
 def bench_service(rows: int) -> tuple[float, float]:
-    from sensors.models import IngestSource
-    from sensors.services.ingest import readings_ingest
+    from sensors.ingest import readings_ingest
+    from sensors.models import Transport
 
     fresh_sensor("bench-service")
     messages = [
@@ -125,7 +125,7 @@ def bench_service(rows: int) -> tuple[float, float]:
     for _ in range(2):  # the second pass finds every reading stored already
         started = time.perf_counter()
         for start in range(0, rows, BATCH):
-            readings_ingest(messages=messages[start : start + BATCH], source=IngestSource.PUBSUB)
+            readings_ingest(messages=messages[start : start + BATCH], transport=Transport.PUBSUB)
         timings.append(time.perf_counter() - started)
     return timings[0], timings[1]
 

@@ -141,7 +141,7 @@ def publish(url: str, prefix: str, run: str, n: int, count: int, bare: bool) -> 
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    broker = urlsplit(url)  # no Django in this process: sensors.sources.mqtt imports models
+    broker = urlsplit(url)  # no Django in this process: sensors.transports.mqtt imports models
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{prefix}-publisher-{n}")
     if broker.username is not None:
         client.username_pw_set(unquote(broker.username), unquote(broker.password or ""))
@@ -172,10 +172,10 @@ def consumer(args) -> None:
     django_on_scratch_database(script="bench/mqtt.py", suffix="_bench_mqtt")
     from django.core.management import call_command
 
-    import sensors.sources.mqtt
+    import sensors.transports.mqtt
 
     if args.window:
-        sensors.sources.mqtt.RECEIVE_MAXIMUM_LIMIT = args.window
+        sensors.transports.mqtt.RECEIVE_MAXIMUM_LIMIT = args.window
     call_command(
         "consume_readings", "--source", "mqtt", "--topic-prefix", args.prefix, "--client-id", f"{args.prefix}-consumer"
     )

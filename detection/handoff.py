@@ -20,7 +20,7 @@ from django.conf import settings
 from common.jobs import job_enqueue
 
 if TYPE_CHECKING:
-    from sensors.services.ingest import StoredReading
+    from sensors.ingest import StoredReading
 
 DETECT_TASK = "detection.detect_readings"
 

@@ -6,20 +6,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from common.admin import EstimatedCountPaginator, ReadOnlyAdmin
-from sensors.models import (
-    DeviceKey,
-    Installation,
-    Platform,
-    Reading,
-    RejectedMessage,
-    Sensor,
-    SensorSource,
-    SourceFetch,
-)
+from sensors.ingest import rejected_message_reprocess
+from sensors.models import DeviceKey, HttpSource, Installation, Platform, Reading, RejectedMessage, Sensor, SourceFetch
 from sensors.services.catalog import installation_delete, installation_save, platform_save, sensor_save
 from sensors.services.device_keys import device_key_create, device_key_revoke
-from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, source_save
-from sensors.services.ingest import rejected_message_reprocess
+from sensors.services.http_sources import SourceBusyError, fetch_summary, source_fetch, source_save
 
 
 class InstallationInline(admin.TabularInline):
@@ -104,10 +95,10 @@ class SensorAdmin(admin.ModelAdmin):
             return "Save the sensor first."
         try:
             source = sensor.source
-        except SensorSource.DoesNotExist:
-            url = reverse("admin:sensors_sensorsource_add") + f"?sensor={sensor.pk}"
+        except HttpSource.DoesNotExist:
+            url = reverse("admin:sensors_httpsource_add") + f"?sensor={sensor.pk}"
             return format_html('None. <a href="{}">Add one</a> (an HTTP JSON or CSV endpoint).', url)
-        url = reverse("admin:sensors_sensorsource_change", args=[source.pk])
+        url = reverse("admin:sensors_httpsource_change", args=[source.pk])
         return format_html('<a href="{}">{} {}</a>: {}', url, source.get_format_display(), source.url, source.status)
 
     @admin.display(description="detector settings")
@@ -148,12 +139,12 @@ class ReadingAdmin(ReadOnlyAdmin):
 
 @admin.register(RejectedMessage)
 class RejectedMessageAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "source", "sensor_key", "reason", "payload_truncated")
-    list_filter = ("source", "payload_truncated")
+    list_display = ("received_at", "transport", "sensor_key", "reason", "payload_truncated")
+    list_filter = ("transport", "payload_truncated")
     search_fields = ("sensor_key", "reason", "payload")
     date_hierarchy = "received_at"
     actions = ("reprocess",)
-    fields = ("received_at", "source", "sensor_key", "reason", "payload", "payload_truncated")
+    fields = ("received_at", "transport", "sensor_key", "reason", "payload", "payload_truncated")
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -174,8 +165,8 @@ class RejectedMessageAdmin(admin.ModelAdmin):
         self.message_user(request, f"{done} message(s) ingested, {failed} still rejected (reason updated).", level)
 
 
-@admin.register(SensorSource)
-class SensorSourceAdmin(admin.ModelAdmin):
+@admin.register(HttpSource)
+class HttpSourceAdmin(admin.ModelAdmin):
     """Sources are edited here (validated by `source_save`); the state columns are written by fetches only."""
 
     list_display = (
@@ -213,22 +204,22 @@ class SensorSourceAdmin(admin.ModelAdmin):
             {
                 "fields": ("records_path", "timestamp_field", "value_field", "csv_delimiter"),
                 "description": "Where the records are and which fields hold the time and the value "
-                "(docs/ingestion.md, 'External sources').",
+                "(docs/ingestion.md, 'HTTP sources').",
             },
         ),
         ("State", {"fields": state_fields}),
     )
 
     @admin.display(description="status")
-    def status(self, source: SensorSource) -> str:
+    def status(self, source: HttpSource) -> str:
         return source.status
 
     @admin.display(description="last error")
-    def short_error(self, source: SensorSource) -> str:
+    def short_error(self, source: HttpSource) -> str:
         return source.last_error[:120]
 
     @admin.display(description="fetch log")
-    def fetches_link(self, source: SensorSource) -> str:
+    def fetches_link(self, source: HttpSource) -> str:
         if not source.pk:
             return "-"
         url = reverse("admin:sensors_sourcefetch_changelist") + f"?source__id__exact={source.pk}"

@@ -17,7 +17,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from common.channels import groups_with_members, layer_run
 
 if TYPE_CHECKING:
-    from sensors.services.ingest import StoredReading
+    from sensors.ingest import StoredReading
 
 BROADCAST_CHUNK = 1000
 READINGS_EVENT = "sensors.readings"

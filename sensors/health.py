@@ -12,7 +12,7 @@ from django.conf import settings
 
 from common.health import DEGRADED, DISABLED, DOWN, UP
 from sensors.selectors import sources_status
-from sensors.sources.stream import stream_status
+from sensors.transports.stream import stream_status
 
 
 def sources_check() -> dict[str, Any]:

@@ -5,7 +5,7 @@ reading at the same instant and serves every time-range scan of one sensor. Each
 reading (greatest timestamp) in `latest_timestamp`/`latest_value`, maintained by the ingestion service, so the
 latest values of many sensors are one plain query.
 
-A sensor may have a `SensorSource` (an HTTP JSON or CSV endpoint fetched on a schedule); each attempt leaves a
+A sensor may have an `HttpSource` (an HTTP JSON or CSV endpoint fetched on a schedule); each attempt leaves a
 `SourceFetch` row.
 
 A `DeviceKey` lets a device write the readings of one platform or one sensor, and nothing else.
@@ -158,13 +158,15 @@ class Reading(models.Model):
         return f"{self.sensor_id} @ {self.timestamp:%Y-%m-%d %H:%M:%S%z} = {self.value}"
 
 
-class IngestSource(models.TextChoices):
+class Transport(models.TextChoices):
+    """How a message reached the ingestion service (kept on each rejected message)."""
+
     PUBSUB = "pubsub", "Redis pub/sub"
     STREAM = "stream", "Redis stream"
     MQTT = "mqtt", "MQTT"
     REST = "rest", "REST API"
     CSV = "csv", "CSV import"
-    EXTERNAL = "external", "External source"
+    HTTP_SOURCE = "external", "HTTP source"  # stored as "external", its first name
     SIMULATOR = "simulator", "Simulator"
     ADMIN = "admin", "Admin re-process"
 
@@ -174,7 +176,7 @@ class RejectedMessage(models.Model):
 
     PAYLOAD_LIMIT = 4096
 
-    source = models.CharField(max_length=20, choices=IngestSource.choices)
+    transport = models.CharField(max_length=20, choices=Transport.choices)
     payload = models.TextField(help_text=f"The raw message, cut at {PAYLOAD_LIMIT} characters.")
     payload_truncated = models.BooleanField(default=False)
     reason = models.TextField()
@@ -185,10 +187,10 @@ class RejectedMessage(models.Model):
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_source_display()}: {self.reason[:60]}"
+        return f"{self.get_transport_display()}: {self.reason[:60]}"
 
 
-# --- external sources -------------------------------------------------------------------------------------------
+# --- HTTP sources -----------------------------------------------------------------------------------------------
 
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP token (RFC 9110 §5.6.2)
 QUERY_PARAM_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,100}$")
@@ -207,12 +209,12 @@ def validate_headers(value) -> None:
             raise ValidationError(f"The value of header {name!r} may not hold a line break.")
 
 
-class SensorSource(models.Model):
+class HttpSource(models.Model):
     """An HTTP endpoint (JSON or CSV) whose records become readings of one sensor, fetched on a schedule.
 
     Fetches are incremental: only records newer than the sensor's latest stored reading are ingested (and
     `since_param`, when set, asks the endpoint for those only). The mapping says where the records are and which
-    field holds the timestamp and the value. The state fields are written by `sensors.services.external` only.
+    field holds the timestamp and the value. The state fields are written by `sensors.services.http_sources` only.
     """
 
     class Format(models.TextChoices):
@@ -283,6 +285,7 @@ class SensorSource(models.Model):
 
     class Meta:
         ordering = ["sensor__key"]
+        verbose_name = "HTTP source"
 
     def __str__(self) -> str:
         return f"{self.sensor} ← {self.get_format_display()} {self.url}"
@@ -316,7 +319,7 @@ class SensorSource(models.Model):
 
 
 class SourceFetch(models.Model):
-    """The log of one attempt to fetch an external source (scheduled, admin or command).
+    """The log of one attempt to fetch an HTTP source (scheduled, admin or command).
 
     Counts: `received` = `skipped` + `stored` + `duplicates` + `rejected`, where `skipped` records were not newer
     than the sensor's latest stored reading when the fetch began.
@@ -328,7 +331,7 @@ class SourceFetch(models.Model):
         FAILED = "failed", "Failed"
 
     # No index of its own: (source, -started_at) below serves every lookup by source.
-    source = models.ForeignKey(SensorSource, on_delete=models.CASCADE, related_name="fetches", db_index=False)
+    source = models.ForeignKey(HttpSource, on_delete=models.CASCADE, related_name="fetches", db_index=False)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)

@@ -22,7 +22,7 @@ from django.db.models.functions import TruncDay
 
 from common.exceptions import ApplicationError
 from sensors.filters import InstallationFilter, SensorFilter
-from sensors.models import Installation, Platform, Reading, Sensor, SensorSource
+from sensors.models import HttpSource, Installation, Platform, Reading, Sensor
 
 # Bucket name → length in seconds; `None` is the calendar day in the requested zone.
 BUCKETS: dict[str, int | None] = {
@@ -66,14 +66,14 @@ def sensor_get(*, key: str) -> Sensor | None:
     return Sensor.objects.filter(key=key).first()
 
 
-def source_get(*, sensor_key: str) -> SensorSource | None:
+def source_get(*, sensor_key: str) -> HttpSource | None:
     """The external source of a sensor, with its sensor, or None."""
-    return SensorSource.objects.select_related("sensor").filter(sensor__key=sensor_key).first()
+    return HttpSource.objects.select_related("sensor").filter(sensor__key=sensor_key).first()
 
 
-def _sources_scheduled() -> QuerySet[SensorSource]:
+def _sources_scheduled() -> QuerySet[HttpSource]:
     """The external sources the schedule fetches: enabled, of an active sensor."""
-    return SensorSource.objects.filter(enabled=True, sensor__active=True)
+    return HttpSource.objects.filter(enabled=True, sensor__active=True)
 
 
 def sources_due() -> list[int]:

@@ -3,7 +3,7 @@
 from celery import shared_task
 from celery_progress.backend import ProgressRecorder
 
-from sensors.services.external import sources_fetch_due
+from sensors.services.http_sources import sources_fetch_due
 
 
 @shared_task(bind=True, name="sensors.fetch_external_sources")

@@ -343,7 +343,7 @@ SENSORS_REST_MAX_BATCH = 10_000
 # more when pretty-printed or with long keys, so allow ~1 KB per reading.
 # https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
 DATA_UPLOAD_MAX_MEMORY_SIZE = SENSORS_REST_MAX_BATCH * 1024
-# External sources (HTTP JSON/CSV endpoints fetched every 10 minutes): larger answers fail the fetch unread...
+# HTTP sources (JSON/CSV endpoints fetched every 10 minutes): larger answers fail the fetch unread...
 SENSORS_SOURCE_MAX_BYTES = env.int("SENSORS_SOURCE_MAX_BYTES", default=10 * 1024 * 1024)
 # ...and rows of their fetch log older than this many days are deleted by the scheduled run.
 SENSORS_SOURCE_LOG_DAYS = env.int("SENSORS_SOURCE_LOG_DAYS", default=30)

@@ -26,7 +26,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from common.exceptions import ApplicationError
 from detection import discord, engine
 from detection import nab as nab_scoring
 from detection.models import Method
-from sensors.services.ingest import naive_timezone
+from sensors.ingest import TimestampInvalid, naive_timezone, timestamp_parse
 
 DEFAULT_TRAIN_SHARE = 0.15
 
@@ -45,16 +45,13 @@ DEFAULT_TRAIN_SHARE = 0.15
 
 
 def _timestamp(raw: object, *, where: str) -> datetime:
-    """An ISO 8601 timestamp; a naive one is read in SENSORS_NAIVE_TIMEZONE, as the ingestion service does."""
+    """An ISO 8601 timestamp read by the ingestion service's parser (a naive one in SENSORS_NAIVE_TIMEZONE)."""
     if not isinstance(raw, str) or not raw.strip():
         raise ApplicationError(f"{where}: a timestamp must be an ISO 8601 string, not {raw!r}.")
     try:
-        parsed = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise ApplicationError(f"{where}: {raw[:50]!r} is not an ISO 8601 date and time.") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=naive_timezone())
-    return parsed.astimezone(UTC)
+        return timestamp_parse(raw, zone=naive_timezone())
+    except TimestampInvalid as exc:
+        raise ApplicationError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True)

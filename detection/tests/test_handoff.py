@@ -11,7 +11,7 @@ from config.celery_app import app as celery_app
 from conftest import celery_worker_process
 from detection.models import Detection, DetectorState
 from detection.tests.factories import normal_series, seed_baseline
-from sensors.services.ingest import readings_ingest
+from sensors.ingest import readings_ingest
 
 # The worker reads through its own connection: the test's rows must be committed (see rates/tests/test_worker.py).
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=connection.vendor == "postgresql")
@@ -43,7 +43,7 @@ def test_ingested_readings_are_detected_by_the_worker(detection_worker, settings
                 }
                 for i, v in enumerate(values[start : start + 100])
             ],
-            source="rest",
+            transport="rest",
             decoded=True,
         )
     deadline = time.monotonic() + 60

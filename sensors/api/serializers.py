@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rest_framework import serializers
 
-from sensors.models import Installation, Platform, Sensor, SensorSource
+from sensors.models import HttpSource, Installation, Platform, Sensor
 from sensors.selectors import AGGREGATES, BUCKETS
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -40,7 +40,7 @@ class SensorSourceStatusSerializer(serializers.ModelSerializer):
     )
 
     class Meta:
-        model = SensorSource
+        model = HttpSource
         fields = ["format", "enabled", "status", "last_fetched_at", "last_success_at", "consecutive_failures"]
         read_only_fields = fields
 

@@ -31,7 +31,8 @@ from sensors.api.serializers import (
     SensorSerializer,
 )
 from sensors.filters import InstallationFilter, SensorFilter
-from sensors.models import SENSOR_KEY, DeviceKey, IngestSource, Installation, Platform, Sensor
+from sensors.ingest import readings_ingest
+from sensors.models import SENSOR_KEY, DeviceKey, Installation, Platform, Sensor, Transport
 from sensors.permissions import CanWriteReadings
 from sensors.selectors import (
     CSV_CHUNK_ROWS,
@@ -53,7 +54,6 @@ from sensors.services.catalog import (
     sensor_delete,
     sensor_save,
 )
-from sensors.services.ingest import readings_ingest
 
 LATEST_MAX_SENSORS = 1000
 
@@ -164,7 +164,7 @@ class ReadingBatchApi(APIView):
             )
         device_key = request.auth if isinstance(request.auth, DeviceKey) else None
         result = readings_ingest(
-            messages=items, source=IngestSource.REST, atomic=True, decoded=True, device_key=device_key
+            messages=items, transport=Transport.REST, atomic=True, decoded=True, device_key=device_key
         )
         body = {"received": result.received, "stored": result.stored, "duplicates": result.duplicates}
         return Response(body, status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)

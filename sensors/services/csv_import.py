@@ -9,7 +9,7 @@
 - The sensor comes from the `sensor` column or, for files without one, from `--sensor`; a row naming another
   sensor than `--sensor` is bad.
 - A bad row (wrong number of columns, unparseable timestamp or value, unknown or inactive sensor, ...) is reported
-  with its line number, kept as a `RejectedMessage` (source `csv`), and does not stop the import.
+  with its line number, kept as a `RejectedMessage` (transport `csv`), and does not stop the import.
 - A reading already stored (same sensor and timestamp) is counted as a duplicate and left as it was.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from common.exceptions import ApplicationError
-from sensors.models import IngestSource
-from sensors.services.ingest import IngestResult, readings_ingest, rejections_record
+from sensors.ingest import IngestResult, csv_rows, readings_ingest, rejections_record
+from sensors.models import Transport
 
 COLUMNS = ("timestamp", "value", "sensor")
 CHUNK = 10_000
@@ -68,7 +68,7 @@ def readings_import_csv(
         if columns is None:
             header = _header(cells)
             columns = header or (COLUMNS[: len(cells)] if len(cells) in (2, 3) else COLUMNS[:2])
-            _check_sensor_source(columns, sensor_key)
+            _check_sensor_column(columns, sensor_key)
             if header is not None:
                 continue
         report.rows += 1
@@ -88,25 +88,11 @@ def readings_import_csv(
     return report
 
 
-def csv_rows(reader) -> Iterator[tuple[int, list[str] | None, str]]:
-    """(line number, cells, "") of each row, or (line number, None, the parser's complaint) for a row the CSV
-    parser cannot read (a field over the size limit, an unterminated quote): reading goes on after it."""
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, None, str(exc)
-            continue
-        yield reader.line_num, row, ""
-
-
 def _bad_row(report: CsvImportReport, line: int, row: list[str], reason: str) -> None:
     report.error(line, reason)
     report.result.received += 1
     report.result.rejected += 1
-    rejections_record(source=IngestSource.CSV, rejections=[({"line": line, "row": row}, reason, "")])
+    rejections_record(transport=Transport.CSV, rejections=[({"line": line, "row": row}, reason, "")])
 
 
 def _counted(lines: Iterable[str], progress: Callable[[int], None] | None) -> Iterator[str]:
@@ -130,13 +116,13 @@ def _header(cells: list[str]) -> tuple[str, ...] | None:
     return tuple(name if name in COLUMNS else "" for name in names)
 
 
-def _check_sensor_source(columns: tuple[str, ...], sensor_key: str | None) -> None:
+def _check_sensor_column(columns: tuple[str, ...], sensor_key: str | None) -> None:
     if "sensor" not in columns and not sensor_key:
         raise ApplicationError("The file has no sensor column: name the sensor with --sensor KEY.", code="no_sensor")
 
 
 def _flush(chunk: list[dict], sensor_key: str | None, report: CsvImportReport) -> None:
-    result = readings_ingest(messages=chunk, source=IngestSource.CSV, sensor_key=sensor_key, text_values=True)
+    result = readings_ingest(messages=chunk, transport=Transport.CSV, sensor_key=sensor_key, text_values=True)
     report.result.add(result)
     for index, reason in result.rejections:
         report.error(chunk[index]["line"], reason)

@@ -24,9 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.exceptions import ApplicationError
-from sensors.models import IngestSource, Platform, Sensor
+from sensors.ingest import naive_timezone, readings_ingest
+from sensors.models import Platform, Sensor, Transport
 from sensors.services.catalog import platform_save, sensor_save
-from sensors.services.ingest import naive_timezone, readings_ingest
 from sensors.synthetic.fleet import Sample, SensorSpec, Simulation
 from sensors.synthetic.signals import SECONDS_PER_HOUR
 
@@ -115,7 +115,7 @@ class ServiceTarget:
 
     def send(self, samples: Sequence[Sample]) -> SendResult:
         messages = [{"sensor": s.sensor, "value": s.value, "timestamp": s.timestamp.isoformat()} for s in samples]
-        result = readings_ingest(messages=messages, source=IngestSource.SIMULATOR, decoded=True)
+        result = readings_ingest(messages=messages, transport=Transport.SIMULATOR, decoded=True)
         return SendResult(
             sent=len(samples), stored=result.stored, duplicates=result.duplicates, rejected=result.rejected
         )
@@ -197,7 +197,7 @@ class MqttTarget:
     PUBLISH_TIMEOUT = 30.0  # seconds a write waits for the broker's acknowledgements
 
     def __init__(self, options: TargetOptions) -> None:
-        from sensors.sources.mqtt import broker_client
+        from sensors.transports.mqtt import broker_client
 
         if not options.mqtt_url:
             raise ApplicationError("The mqtt target needs a broker: set MQTT_URL or pass --mqtt-url.")

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import factory
 
-from sensors.models import Installation, Platform, Reading, Sensor, SensorKind, SensorSource
+from sensors.models import HttpSource, Installation, Platform, Reading, Sensor, SensorKind
 
 
 class PlatformFactory(factory.django.DjangoModelFactory):
@@ -48,10 +48,10 @@ class ReadingFactory(factory.django.DjangoModelFactory):
     value = factory.Faker("pyfloat", min_value=-10, max_value=40)
 
 
-class SensorSourceFactory(factory.django.DjangoModelFactory):
+class HttpSourceFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = SensorSource
+        model = HttpSource
 
     sensor = factory.SubFactory(SensorFactory)
-    format = SensorSource.Format.JSON
+    format = HttpSource.Format.JSON
     url = factory.Sequence(lambda n: f"https://telemetry{n}.example.com/api/observations")

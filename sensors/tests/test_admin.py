@@ -1,11 +1,11 @@
 import pytest
 from django.urls import reverse
 
-from sensors.models import Platform, Reading, RejectedMessage, SensorSource, SourceFetch
-from sensors.services.external import source_fetch
-from sensors.services.ingest import readings_ingest
+from sensors.ingest import readings_ingest
+from sensors.models import HttpSource, Platform, Reading, RejectedMessage, SourceFetch
+from sensors.services.http_sources import source_fetch
 from sensors.tests.conftest import fixture_bytes
-from sensors.tests.factories import InstallationFactory, ReadingFactory, SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, InstallationFactory, ReadingFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +39,7 @@ def test_readings_of_one_sensor_from_the_sensor_list(admin_client):
 def test_reprocess_action(admin_client, settings):
     settings.SENSORS_AUTO_REGISTER = False
     readings_ingest(
-        messages=[b'{"sensor": "later", "value": 1, "timestamp": "2024-12-01 12:00:00"}', b"{"], source="pubsub"
+        messages=[b'{"sensor": "later", "value": 1, "timestamp": "2024-12-01 12:00:00"}', b"{"], transport="pubsub"
     )
     SensorFactory(key="later")
     admin_client.post(
@@ -65,10 +65,10 @@ def test_sensor_admin_checks_installation_platform(admin_client):
 
 
 def test_source_and_fetch_lists_load_with_status_and_error(admin_client, http):
-    source = SensorSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/")
+    source = HttpSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/")
     http.get("https://a.example.com/", status=500, body=fixture_bytes("server_error_500.html"))
     source_fetch(source=source)
-    response = admin_client.get(reverse("admin:sensors_sensorsource_changelist"), {"q": "tank"})
+    response = admin_client.get(reverse("admin:sensors_httpsource_changelist"), {"q": "tank"})
     page = response.content.decode()
     assert response.status_code == 200
     assert "failing" in page
@@ -99,25 +99,25 @@ def source_form(sensor, **fields) -> dict:
 
 def test_adding_a_source_validates_the_mapping(admin_client):
     sensor = SensorFactory()
-    url = reverse("admin:sensors_sensorsource_add")
+    url = reverse("admin:sensors_httpsource_add")
     response = admin_client.post(url, source_form(sensor, format="csv", records_path="data"))
     assert response.status_code == 200
     assert "A CSV answer has no records path" in response.content.decode()
-    assert not SensorSource.objects.exists()
+    assert not HttpSource.objects.exists()
 
     response = admin_client.post(url, source_form(sensor, value_field=" obs.temp "))
     assert response.status_code == 302
-    source = SensorSource.objects.get()
+    source = HttpSource.objects.get()
     assert (source.sensor, source.headers, source.value_field) == (sensor, {"X-Api-Key": "k"}, "obs.temp")
 
 
 def test_fetch_now_action_fetches_disabled_sources_too(admin_client, http):
-    good = SensorSourceFactory(sensor=SensorFactory(key="good"), url="https://a.example.com/", enabled=False)
-    bad = SensorSourceFactory(sensor=SensorFactory(key="bad"), url="https://b.example.com/")
+    good = HttpSourceFactory(sensor=SensorFactory(key="good"), url="https://a.example.com/", enabled=False)
+    bad = HttpSourceFactory(sensor=SensorFactory(key="bad"), url="https://b.example.com/")
     http.get("https://a.example.com/", body=fixture_bytes("mixed_records.json"))
     http.get("https://b.example.com/", body=fixture_bytes("proxy_login_page.html"))
     response = admin_client.post(
-        reverse("admin:sensors_sensorsource_changelist"),
+        reverse("admin:sensors_httpsource_changelist"),
         {"action": "fetch_now", "_selected_action": [good.pk, bad.pk]},
         follow=True,
     )
@@ -128,13 +128,13 @@ def test_fetch_now_action_fetches_disabled_sources_too(admin_client, http):
 
 
 def test_sensor_page_links_to_its_source_or_to_adding_one(admin_client):
-    source = SensorSourceFactory(sensor=SensorFactory(key="with-source"))
+    source = HttpSourceFactory(sensor=SensorFactory(key="with-source"))
     plain = SensorFactory(key="plain")
     page = admin_client.get(reverse("admin:sensors_sensor_change", args=[source.sensor.pk])).content.decode()
-    assert reverse("admin:sensors_sensorsource_change", args=[source.pk]) in page
+    assert reverse("admin:sensors_httpsource_change", args=[source.pk]) in page
     assert "never fetched" in page
     page = admin_client.get(reverse("admin:sensors_sensor_change", args=[plain.pk])).content.decode()
-    assert reverse("admin:sensors_sensorsource_add") + f"?sensor={plain.pk}" in page
+    assert reverse("admin:sensors_httpsource_add") + f"?sensor={plain.pk}" in page
 
 
 def test_a_platform_with_installations_saved_from_the_admin(admin_client):

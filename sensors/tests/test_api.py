@@ -10,10 +10,10 @@ from accounts.services import api_token_create
 from accounts.tests.factories import UserFactory
 from common.pagination import TimestampCursorPagination as ReadingCursorPagination
 from sensors import selectors
-from sensors.models import IngestSource, Installation, Platform, Reading, Sensor
+from sensors.ingest import readings_ingest
+from sensors.models import Installation, Platform, Reading, Sensor, Transport
 from sensors.services.device_keys import device_key_create, device_key_revoke
-from sensors.services.ingest import readings_ingest
-from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, InstallationFactory, PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def item(sensor="temperature", value=14.5, timestamp="2024-12-01T12:00:00Z") -> 
 def store(sensor, points) -> None:
     readings_ingest(
         messages=[{"sensor": sensor.key, "timestamp": ts.isoformat(), "value": value} for ts, value in points],
-        source=IngestSource.REST,
+        transport=Transport.REST,
         atomic=True,
         decoded=True,
     )
@@ -285,7 +285,7 @@ def test_sensor_crud_by_a_key_with_dots_colons_dashes_and_underscores(operator_c
 
 
 def test_sensor_shows_its_external_source_read_only_without_url_or_headers(operator_client):
-    source = SensorSourceFactory(sensor=SensorFactory(key="ext"), headers={"X-Api-Key": "secret"}, enabled=False)
+    source = HttpSourceFactory(sensor=SensorFactory(key="ext"), headers={"X-Api-Key": "secret"}, enabled=False)
     SensorFactory(key="plain")
     detail = reverse("sensors-api:sensor-detail", args=["ext"])
 
@@ -345,7 +345,7 @@ def test_catalogue_lists_take_a_fixed_number_of_queries(viewer_client, django_as
         installation = InstallationFactory(platform=platform)
         sensor = SensorFactory(key=f"s{n}", platform=platform, installation=installation)
         if n % 2:
-            SensorSourceFactory(sensor=sensor)  # joined, not queried per row
+            HttpSourceFactory(sensor=sensor)  # joined, not queried per row
 
     # session, user, role check (user and group permissions), count, page: the same for one row or many
     for url in (SENSORS, INSTALLATIONS, PLATFORMS):

@@ -6,7 +6,7 @@ from channels.layers import get_channel_layer
 
 from common.channels import group_has_members
 from sensors.broadcast import READINGS_EVENT, readings_group
-from sensors.services.ingest import readings_ingest
+from sensors.ingest import readings_ingest
 from sensors.tests.factories import SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +47,7 @@ def test_one_message_per_sensor_per_batch_with_only_the_stored_readings(
 ):
     gas, other = SensorFactory(key="gas-1"), SensorFactory(key="gas-2")
     gas_channel, other_channel = listen(gas), listen(other)
-    readings_ingest(messages=[{"sensor": "gas-1", "value": 0, "timestamp": "2024-12-01T00:00:00Z"}], source="rest")
+    readings_ingest(messages=[{"sensor": "gas-1", "value": 0, "timestamp": "2024-12-01T00:00:00Z"}], transport="rest")
 
     with django_capture_on_commit_callbacks(execute=True):
         readings_ingest(
@@ -57,7 +57,7 @@ def test_one_message_per_sensor_per_batch_with_only_the_stored_readings(
                 {"sensor": "gas-2", "value": 9, "timestamp": "2024-12-01T00:00:00Z"},
                 {"sensor": "gas-1", "value": 1, "timestamp": "2024-12-01T00:01:00Z"},
             ],
-            source="rest",
+            transport="rest",
         )
 
     message = receive(layer, gas_channel)
@@ -76,7 +76,7 @@ def test_nothing_is_sent_before_commit(layer, listen, django_capture_on_commit_c
     sensor = SensorFactory(key="t")
     channel = listen(sensor)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        readings_ingest(messages=[{"sensor": "t", "value": 1, "timestamp": "2024-12-01T00:00:00Z"}], source="rest")
+        readings_ingest(messages=[{"sensor": "t", "value": 1, "timestamp": "2024-12-01T00:00:00Z"}], transport="rest")
     assert len(callbacks) == 1
 
     async def nothing():
@@ -105,7 +105,7 @@ def test_groups_nobody_watches_cost_no_message(layer, listen, monkeypatch, djang
                 {"sensor": "watched", "value": 1, "timestamp": "2024-12-01T00:00:00Z"},
                 {"sensor": "unwatched", "value": 2, "timestamp": "2024-12-01T00:00:00Z"},
             ],
-            source="rest",
+            transport="rest",
         )
 
     assert built == [watched.pk]

@@ -18,9 +18,9 @@ from accounts.services import api_token_create
 from accounts.tests.factories import UserFactory
 from sensors.broadcast import readings_group
 from sensors.consumers import SensorReadingsConsumer
-from sensors.models import IngestSource
+from sensors.ingest import readings_ingest
+from sensors.models import Transport
 from sensors.services.device_keys import device_key_create
-from sensors.services.ingest import readings_ingest
 from sensors.tests.factories import SensorFactory
 
 pytestmark = [
@@ -44,7 +44,7 @@ def messages(numbers) -> list[dict]:
 
 @database_sync_to_async
 def ingest(numbers) -> None:
-    result = readings_ingest(messages=messages(numbers), source=IngestSource.REST)
+    result = readings_ingest(messages=messages(numbers), transport=Transport.REST)
     assert result.stored == len(numbers), result
 
 

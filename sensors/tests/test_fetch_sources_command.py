@@ -4,9 +4,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from sensors.models import Reading, SensorSource
+from sensors.models import HttpSource, Reading
 from sensors.tests.conftest import fixture_bytes
-from sensors.tests.factories import SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +18,14 @@ def run(*args) -> str:
 
 
 def test_prints_one_line_per_source(http):
-    SensorSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/")
+    HttpSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/")
     http.get("https://a.example.com/", body=fixture_bytes("mixed_records.json"))
     assert run() == "tank.level: 8 received, 0 skipped (not newer), 3 stored, 0 duplicates, 5 rejected\n"
 
 
 def test_a_failed_source_gives_one_line_and_a_non_zero_exit_after_the_others(http):
-    SensorSourceFactory(sensor=SensorFactory(key="a"), url="https://a.example.com/")
-    SensorSourceFactory(sensor=SensorFactory(key="b"), url="https://b.example.com/")
+    HttpSourceFactory(sensor=SensorFactory(key="a"), url="https://a.example.com/")
+    HttpSourceFactory(sensor=SensorFactory(key="b"), url="https://b.example.com/")
     http.get("https://a.example.com/", status=503, body=b"maintenance")
     http.get("https://b.example.com/", body=fixture_bytes("mixed_records.json"))
     out = StringIO()
@@ -40,8 +40,8 @@ def test_a_failed_source_gives_one_line_and_a_non_zero_exit_after_the_others(htt
 
 
 def test_one_sensor_even_when_its_source_is_disabled(http):
-    SensorSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/", enabled=False)
-    other = SensorSourceFactory(sensor=SensorFactory(key="other"), url="https://other.example.com/")
+    HttpSourceFactory(sensor=SensorFactory(key="tank.level"), url="https://a.example.com/", enabled=False)
+    other = HttpSourceFactory(sensor=SensorFactory(key="other"), url="https://other.example.com/")
     http.get("https://a.example.com/", body=fixture_bytes("mixed_records.json"))
     assert run("--sensor", "tank.level").startswith("tank.level: 8 received")
     assert not other.fetches.exists()
@@ -59,8 +59,8 @@ def test_unknown_sensor_or_no_source_is_one_line():
 
 
 def test_a_busy_source_is_reported(http):
-    source = SensorSourceFactory(sensor=SensorFactory(key="busy"))
-    SensorSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now())
+    source = HttpSourceFactory(sensor=SensorFactory(key="busy"))
+    HttpSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now())
     assert run() == "busy: skipped, another fetch of it is running\n"
     with pytest.raises(CommandError, match="being fetched already"):
         call_command("fetch_sources", "--sensor", "busy")

@@ -3,17 +3,17 @@
 import pytest
 
 from sensors.health import ingest_check, sources_check
-from sensors.tests.factories import SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_sources_degraded_while_one_failed_its_last_fetch_never_down(django_assert_num_queries):
     assert sources_check() == {"state": "up", "enabled": 0, "failing": 0}
-    SensorSourceFactory()
-    SensorSourceFactory(consecutive_failures=3)
-    SensorSourceFactory(consecutive_failures=1, enabled=False)  # not fetched on schedule: not counted
-    SensorSourceFactory(consecutive_failures=1, sensor=SensorFactory(active=False))
+    HttpSourceFactory()
+    HttpSourceFactory(consecutive_failures=3)
+    HttpSourceFactory(consecutive_failures=1, enabled=False)  # not fetched on schedule: not counted
+    HttpSourceFactory(consecutive_failures=1, sensor=SensorFactory(active=False))
     with django_assert_num_queries(1):
         result = sources_check()
     assert result == {

@@ -50,7 +50,7 @@ def test_dirty_file_is_cleaned_and_bad_rows_reported_with_line_numbers(tmp_path)
         "line 13: expected 3 columns (timestamp,value,sensor), found 4",
     ]
     assert "9 rows, 3 stored, 1 duplicates, 5 bad, 3 blank or comment lines skipped" in out
-    assert RejectedMessage.objects.filter(source="csv").count() == 5
+    assert RejectedMessage.objects.filter(transport="csv").count() == 5
 
 
 def test_without_header_and_with_sensor_option(tmp_path):

@@ -6,7 +6,8 @@ from asgiref.sync import async_to_sync
 
 from common.exceptions import ApplicationError
 from sensors import selectors
-from sensors.models import IngestSource
+from sensors.ingest import readings_ingest
+from sensors.models import Transport
 from sensors.selectors import (
     MAX_BUCKETS,
     installation_list,
@@ -18,7 +19,6 @@ from sensors.selectors import (
     readings_recent,
     sensor_list,
 )
-from sensors.services.ingest import readings_ingest
 from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +34,7 @@ def store(sensor, points) -> None:
     """Readings through the ingestion service, so latest values are kept as in production."""
     readings_ingest(
         messages=[{"sensor": sensor.key, "timestamp": ts.isoformat(), "value": value} for ts, value in points],
-        source=IngestSource.REST,
+        transport=Transport.REST,
         atomic=True,
         decoded=True,
     )

@@ -13,10 +13,10 @@ import redis
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from sensors.models import IngestSource, Platform, Reading, Sensor
+from sensors.ingest import readings_ingest
+from sensors.models import Platform, Reading, Sensor, Transport
 from sensors.services import simulator
-from sensors.services.ingest import readings_ingest
-from sensors.sources.mqtt import broker_client
+from sensors.transports.mqtt import broker_client
 
 pytestmark = pytest.mark.django_db
 
@@ -179,7 +179,7 @@ def test_pubsub_publishes_exactly_the_old_contract(redis_url, settings):
         assert list(json.loads(text)) == ["sensor", "value", "timestamp"]
     assert {json.loads(text)["sensor"] for text in received} == {"sim-gas-1", "sim-temperature-1"}
     # The sensors exist, so the consumer accepts what was published.
-    ingested = readings_ingest(messages=received, source=IngestSource.PUBSUB)
+    ingested = readings_ingest(messages=received, transport=Transport.PUBSUB)
     assert (ingested.stored, ingested.rejected) == (len(received), 0)
     assert Sensor.objects.filter(key__startswith="sim-").count() == 2
 
@@ -200,7 +200,7 @@ def test_stream_target_adds_entries_the_stream_consumer_reads(redis_url, setting
     result = counts(summary)
     assert len(entries) == result["sent"] == 2 * result["ticks"] > 0
     assert all(list(fields) == [b"data"] and OLD_CONTRACT.match(fields[b"data"].decode()) for _, fields in entries)
-    ingested = readings_ingest(messages=[fields[b"data"] for _, fields in entries], source=IngestSource.STREAM)
+    ingested = readings_ingest(messages=[fields[b"data"] for _, fields in entries], transport=Transport.STREAM)
     assert (ingested.stored, ingested.rejected) == (len(entries), 0)
 
 
@@ -238,7 +238,7 @@ def test_mqtt_publishes_json_readings_on_each_sensors_topic_at_qos_1(mqtt_url, s
     for message in received:
         by_sensor.setdefault(message.topic.rsplit("/", 1)[1], []).append(message.payload)
     for key, payloads in by_sensor.items():
-        ingested = readings_ingest(messages=payloads, source=IngestSource.MQTT, sensor_key=key)
+        ingested = readings_ingest(messages=payloads, transport=Transport.MQTT, sensor_key=key)
         assert (ingested.stored, ingested.rejected) == (len(payloads), 0)
 
 

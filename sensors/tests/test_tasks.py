@@ -9,7 +9,7 @@ from config.celery_app import app as celery_app
 from sensors.models import Reading, SourceFetch
 from sensors.tasks import fetch_external_sources
 from sensors.tests.conftest import fixture_bytes
-from sensors.tests.factories import SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,9 +17,9 @@ SCHEDULE = "Fetch external sources"
 
 
 def test_the_task_fetches_every_enabled_source_and_reports_progress(http):
-    SensorSourceFactory(sensor=SensorFactory(key="a"), url="https://a.example.com/obs")
-    SensorSourceFactory(sensor=SensorFactory(key="b"), url="https://b.example.com/obs")
-    SensorSourceFactory(sensor=SensorFactory(key="c"), url="https://c.example.com/obs", enabled=False)
+    HttpSourceFactory(sensor=SensorFactory(key="a"), url="https://a.example.com/obs")
+    HttpSourceFactory(sensor=SensorFactory(key="b"), url="https://b.example.com/obs")
+    HttpSourceFactory(sensor=SensorFactory(key="c"), url="https://c.example.com/obs", enabled=False)
     http.get("https://a.example.com/obs", body=fixture_bytes("mixed_records.json"))
     http.get("https://b.example.com/obs", status=500, body=fixture_bytes("server_error_500.html"))
 

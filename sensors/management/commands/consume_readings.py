@@ -4,11 +4,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from sensors.models import IngestSource
-from sensors.sources.mqtt import broker_parse, mqtt_consume
-from sensors.sources.pubsub import pubsub_consume
-from sensors.sources.runner import Batcher, Stopper
-from sensors.sources.stream import StreamOptions, default_consumer_name, stream_consume
+from sensors.models import Transport
+from sensors.transports.mqtt import broker_parse, mqtt_consume
+from sensors.transports.pubsub import pubsub_consume
+from sensors.transports.runner import Batcher, Stopper
+from sensors.transports.stream import StreamOptions, default_consumer_name, stream_consume
 
 
 class Command(BaseCommand):
@@ -20,7 +20,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", choices=["stream", "pubsub", "mqtt"], default="stream")
+        parser.add_argument("--source", dest="transport", choices=["stream", "pubsub", "mqtt"], default="stream")
         parser.add_argument("--batch-size", type=int, help="Default: SENSORS_CONSUMER_BATCH_SIZE.")
         parser.add_argument("--batch-ms", type=int, help="Default: SENSORS_CONSUMER_BATCH_MS.")
         parser.add_argument("--redis-url", help="stream, pubsub. Default: REDIS_URL.")
@@ -36,17 +36,17 @@ class Command(BaseCommand):
         mqtt.add_argument("--topic-prefix", help="Default: SENSORS_MQTT_TOPIC_PREFIX.")
         mqtt.add_argument("--client-id", help="Names the MQTT session. Default: SENSORS_MQTT_CLIENT_ID.")
 
-    def handle(self, *args, source, batch_size, batch_ms, **options):
+    def handle(self, *args, transport, batch_size, batch_ms, **options):
         batch_size = batch_size or settings.SENSORS_CONSUMER_BATCH_SIZE
         batch_ms = batch_ms if batch_ms is not None else settings.SENSORS_CONSUMER_BATCH_MS
         if batch_size < 1 or batch_ms < 0:
             raise CommandError("--batch-size must be at least 1 and --batch-ms at least 0.")
-        sources = {"stream": self._stream, "pubsub": self._pubsub, "mqtt": self._mqtt}
-        consume, batcher_options = sources[source](batch_size=batch_size, batch_ms=batch_ms, **options)
+        transports = {"stream": self._stream, "pubsub": self._pubsub, "mqtt": self._mqtt}
+        consume, batcher_options = transports[transport](batch_size=batch_size, batch_ms=batch_ms, **options)
         stopper = Stopper()
         stopper.install()
         batcher = Batcher(
-            source=IngestSource(source),
+            transport=Transport(transport),
             batch_size=batch_size,
             max_wait=batch_ms / 1000,
             stopper=stopper,

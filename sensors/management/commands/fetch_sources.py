@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from sensors.selectors import source_get
-from sensors.services.external import SourceBusyError, SourcesRun, fetch_summary, source_fetch, sources_fetch_due
+from sensors.services.http_sources import SourceBusyError, SourcesRun, fetch_summary, source_fetch, sources_fetch_due
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ from typing import Any
 from django.db import close_old_connections, connection
 from django.db.utils import InterfaceError, OperationalError
 
-from sensors.services.ingest import IngestResult, ValidatedBatch, readings_store, readings_validate
+from sensors.ingest import IngestResult, ValidatedBatch, readings_store, readings_validate
 
 logger = logging.getLogger("sensors.ingest")
 
@@ -76,7 +76,7 @@ class Batcher:
     def __init__(
         self,
         *,
-        source: str,
+        transport: str,
         batch_size: int,
         max_wait: float,
         stopper: Stopper,
@@ -85,7 +85,7 @@ class Batcher:
         writers: int = 0,
         **validate_options: Any,
     ) -> None:
-        self.source = source
+        self.transport = transport
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.stopper = stopper
@@ -152,7 +152,7 @@ class Batcher:
         while True:
             try:
                 close_old_connections()
-                result = readings_store(batch=batch, source=self.source)
+                result = readings_store(batch=batch, transport=self.transport)
                 break
             except (OperationalError, InterfaceError) as exc:
                 connection.close()
@@ -182,7 +182,7 @@ class Batcher:
         logger.info(
             "ingest stats",
             extra={
-                "source": self.source,
+                "transport": self.transport,
                 **self._window.as_dict(),
                 "per_second": round(self._window.stored / elapsed, 1),
                 "batches": self.batches,

@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from responses import matchers
 
-from sensors.models import Reading, RejectedMessage, SensorSource, SourceFetch
+from sensors.models import HttpSource, Reading, RejectedMessage, SourceFetch
 from sensors.selectors import sources_due
-from sensors.services.external import (
+from sensors.services.http_sources import (
     CLAIM_TTL,
     SourceBusyError,
     source_fetch,
@@ -19,7 +19,7 @@ from sensors.services.external import (
     sources_fetch_due,
 )
 from sensors.tests.conftest import fixture_bytes
-from sensors.tests.factories import ReadingFactory, SensorFactory, SensorSourceFactory
+from sensors.tests.factories import HttpSourceFactory, ReadingFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def at(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-def station_source(**kwargs) -> SensorSource:
+def station_source(**kwargs) -> HttpSource:
     defaults = {
         "sensor": SensorFactory(key="north-1.temperature"),
         "url": STATION,
@@ -40,20 +40,20 @@ def station_source(**kwargs) -> SensorSource:
         "value_field": "readings.temperature",
         "since_param": "after",
     }
-    return SensorSourceFactory(**{**defaults, **kwargs})
+    return HttpSourceFactory(**{**defaults, **kwargs})
 
 
-def gauge_source(**kwargs) -> SensorSource:
+def gauge_source(**kwargs) -> HttpSource:
     defaults = {
         "sensor": SensorFactory(key="gauge-7"),
-        "format": SensorSource.Format.CSV,
+        "format": HttpSource.Format.CSV,
         "url": GAUGE,
         "csv_delimiter": ";",
         "timestamp_field": "time",
         "value_field": "Level_m",  # header names match case-insensitively
         "since_param": "from",
     }
-    return SensorSourceFactory(**{**defaults, **kwargs})
+    return HttpSourceFactory(**{**defaults, **kwargs})
 
 
 def stored(sensor) -> list[tuple[datetime, float]]:
@@ -146,7 +146,7 @@ def test_headers_and_user_agent_are_sent(http):
 
 
 def test_a_top_level_list_with_bad_records_stores_the_good_and_keeps_each_bad_one_once(http):
-    source = SensorSourceFactory(sensor=SensorFactory(key="tank.level"), url=STATION)
+    source = HttpSourceFactory(sensor=SensorFactory(key="tank.level"), url=STATION)
     http.get(STATION, body=fixture_bytes("mixed_records.json"))
 
     fetch = source_fetch(source=source)
@@ -158,7 +158,7 @@ def test_a_top_level_list_with_bad_records_stores_the_good_and_keeps_each_bad_on
         (at(2024, 12, 1, 12, 0), 3.5),
         (at(2024, 12, 1, 12, 10), 3.75),
     ]
-    reasons = dict(RejectedMessage.objects.filter(source="external").values_list("payload", "reason"))
+    reasons = dict(RejectedMessage.objects.filter(transport="external").values_list("payload", "reason"))
     assert reasons == {
         '{"timestamp": "2024-12-01T12:30:00Z", "value": "n/a"}': "row: value: 'n/a' is not a number.",
         '{"timestamp": "2024-12-01T12:40:00Z"}': "row: value: No field 'value' in the record.",
@@ -175,7 +175,7 @@ def test_a_top_level_list_with_bad_records_stores_the_good_and_keeps_each_bad_on
 
 
 def test_a_bad_record_older_than_the_cut_off_is_skipped_not_rejected(http):
-    source = SensorSourceFactory(url=STATION)
+    source = HttpSourceFactory(url=STATION)
     ReadingFactory(sensor=source.sensor, timestamp=at(2024, 12, 2), value=1.0)
     source.sensor.latest_timestamp = at(2024, 12, 2)
     source.sensor.save()
@@ -360,7 +360,7 @@ def test_an_unexpected_error_is_recorded_then_raised(http):
 
 def test_a_source_being_fetched_is_not_fetched_twice(http):
     source = station_source()
-    SensorSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now())
+    HttpSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now())
     with pytest.raises(SourceBusyError):
         source_fetch(source=source)
     assert not SourceFetch.objects.exists()
@@ -368,7 +368,7 @@ def test_a_source_being_fetched_is_not_fetched_twice(http):
 
 def test_a_claim_left_by_a_dead_worker_is_taken_over(http):
     source = station_source()
-    SensorSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now() - CLAIM_TTL - timedelta(seconds=1))
+    HttpSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now() - CLAIM_TTL - timedelta(seconds=1))
     http.get(STATION, body=fixture_bytes("station_observations_1.json"))
     assert source_fetch(source=source).stored == 3
 
@@ -400,7 +400,7 @@ def test_one_failing_source_never_stops_the_others(http):
     assert run.crashed == ["b-crashing"]
     assert run.as_dict() == {"sources": 4, "failed": 3, "busy": 0, "stored": 3, "rejected": 0}
     assert len(stored(good.sensor)) == 3
-    assert dict(SensorSource.objects.values_list("sensor__key", "consecutive_failures")) == {
+    assert dict(HttpSource.objects.values_list("sensor__key", "consecutive_failures")) == {
         "a-broken": 1,
         "b-crashing": 1,
         "c-good": 0,
@@ -415,7 +415,7 @@ def test_the_run_skips_a_busy_source_and_prunes_the_old_log(http, settings):
     source = station_source()
     old = SourceFetch.objects.create(source=source, started_at=timezone.now() - timedelta(days=31), status="success")
     recent = SourceFetch.objects.create(source=source, started_at=timezone.now() - timedelta(days=29), status="failed")
-    SensorSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now())
+    HttpSource.objects.filter(pk=source.pk).update(fetching_since=timezone.now())
 
     run = sources_fetch_due()
 
@@ -452,7 +452,7 @@ def test_prune_returns_what_it_deleted():
     ],
 )
 def test_source_save_validates_the_mapping(fields, field, message):
-    source = SensorSource(**{"sensor": SensorFactory(), "url": "https://example.com/data", **fields})
+    source = HttpSource(**{"sensor": SensorFactory(), "url": "https://example.com/data", **fields})
     with pytest.raises(ValidationError) as error:
         source_save(source=source)
     assert field in error.value.message_dict
@@ -461,8 +461,8 @@ def test_source_save_validates_the_mapping(fields, field, message):
 
 def test_source_save_trims_the_mapping_and_allows_one_source_per_sensor():
     sensor = SensorFactory()
-    source = source_save(source=SensorSource(sensor=sensor, url="https://example.com/d", value_field=" obs.temp "))
+    source = source_save(source=HttpSource(sensor=sensor, url="https://example.com/d", value_field=" obs.temp "))
     assert source.value_field == "obs.temp"
     with pytest.raises(ValidationError) as error:
-        source_save(source=SensorSource(sensor=sensor, url="https://example.com/other"))
+        source_save(source=HttpSource(sensor=sensor, url="https://example.com/other"))
     assert "sensor" in error.value.message_dict

@@ -12,7 +12,7 @@ import redis
 from django.core.management import CommandError, call_command
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.tests.consuming import holds, run_consumer_until, wait_until
+from sensors.tests.transports.consuming import holds, run_consumer_until, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,7 @@ def test_malformed_burst_is_rejected_while_valid_messages_are_stored_and_the_con
     assert Reading.objects.count() == 101
     assert RejectedMessage.objects.count() == 100
     assert not RejectedMessage.objects.filter(reason="").exists()
-    assert RejectedMessage.objects.filter(source="pubsub").count() == 100
+    assert RejectedMessage.objects.filter(transport="pubsub").count() == 100
     assert "201 received, 101 stored, 0 duplicates, 100 rejected" in out
 
 

@@ -1,7 +1,7 @@
 """The old sensor processor's contract: JSON readings PUBLISHed on the Redis channel `sensor_stream`.
 
 Pub/sub is at-most-once by nature: Redis delivers a message only to subscribers connected at that moment, so
-anything published while this consumer is down or reconnecting is gone. Use the stream source when loss matters.
+anything published while this consumer is down or reconnecting is gone. Use the stream transport when loss matters.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import logging
 
 import redis
 
-from sensors.sources.runner import Backoff, Batcher, Stopper
+from sensors.transports.runner import Backoff, Batcher, Stopper
 
 logger = logging.getLogger("sensors.ingest")
 

@@ -24,9 +24,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.sources import stream as stream_module
-from sensors.sources.stream import StreamOptions, StreamReader, entry_message
-from sensors.tests.consuming import run_consumer_until, wait_until
+from sensors.tests.transports.consuming import run_consumer_until, wait_until
+from sensors.transports import stream as stream_module
+from sensors.transports.stream import StreamOptions, StreamReader, entry_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,7 +126,7 @@ def test_bad_entries_are_rejected_acknowledged_and_the_consumer_goes_on(redis_ur
     out = run_consumer(redis_url, stream, devices)
 
     assert Reading.objects.count() == 41
-    assert RejectedMessage.objects.filter(source="stream").count() == 40
+    assert RejectedMessage.objects.filter(transport="stream").count() == 40
     assert not RejectedMessage.objects.filter(reason="").exists()
     assert "81 received, 41 stored, 0 duplicates, 40 rejected" in out
 

@@ -1,6 +1,6 @@
 """MQTT readings end to end, against the real Mosquitto and database.
 
-As in test_consume_pubsub.py, the consumer runs in the main thread (as `manage.py consume_readings` does, so
+As in test_pubsub.py, the consumer runs in the main thread (as `manage.py consume_readings` does, so
 SIGTERM reaches its handler) and a helper thread plays the devices, then sends the process SIGTERM. Each test has a
 topic prefix and a client id (so a broker session) of its own.
 """
@@ -23,8 +23,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from sensors.models import Reading, RejectedMessage, Sensor
-from sensors.sources.mqtt import Broker, broker_client, broker_parse
-from sensors.tests.consuming import run_consumer_until, wait_until
+from sensors.tests.transports.consuming import run_consumer_until, wait_until
+from sensors.transports.mqtt import Broker, broker_client, broker_parse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,7 +165,7 @@ def test_bad_payloads_are_rejected_with_their_reasons_while_the_consumer_goes_on
     assert Reading.objects.filter(sensor__key="gas").count() == 2 * len(BAD) + 1
     rejected = list(RejectedMessage.objects.order_by("id"))
     assert len(rejected) == 2 * len(BAD) + 1
-    assert {r.source for r in rejected} == {"mqtt"}
+    assert {r.transport for r in rejected} == {"mqtt"}
     reasons = [r.reason for r in rejected]
     for _, reason in BAD:
         assert sum(text.startswith(reason) for text in reasons) == 2, reason

@@ -6,8 +6,8 @@ import pytest
 from django.db.utils import OperationalError
 
 from sensors.models import Reading
-from sensors.sources import runner
-from sensors.sources.runner import Backoff, Batcher, Stopper
+from sensors.transports import runner
+from sensors.transports.runner import Backoff, Batcher, Stopper
 
 pytestmark = pytest.mark.django_db
 
@@ -15,14 +15,14 @@ MESSAGE = b'{"sensor": "t", "value": 1, "timestamp": "2024-12-01 12:00:00"}'
 
 
 def test_batch_is_due_when_full_or_after_the_wait():
-    batcher = Batcher(source="pubsub", batch_size=2, max_wait=60, stopper=Stopper())
+    batcher = Batcher(transport="pubsub", batch_size=2, max_wait=60, stopper=Stopper())
     assert not batcher.due()
     batcher.add(MESSAGE)
     assert not batcher.due()
     batcher.add(MESSAGE)
     assert batcher.due()
 
-    patient = Batcher(source="pubsub", batch_size=100, max_wait=0, stopper=Stopper())
+    patient = Batcher(transport="pubsub", batch_size=100, max_wait=0, stopper=Stopper())
     patient.add(MESSAGE)
     assert patient.due()
 
@@ -42,7 +42,7 @@ def test_a_database_outage_is_waited_out_and_the_batch_kept(monkeypatch):
     monkeypatch.setattr(runner.connection, "close", lambda: None)  # keep the test's transaction
     monkeypatch.setattr(runner.time, "sleep", sleeps.append)
     flushed = []
-    batcher = Batcher(source="pubsub", batch_size=10, max_wait=1, stopper=Stopper(), on_flushed=flushed.append)
+    batcher = Batcher(transport="pubsub", batch_size=10, max_wait=1, stopper=Stopper(), on_flushed=flushed.append)
     batcher.add(MESSAGE, tag="entry-1")
 
     result = batcher.flush()
@@ -70,7 +70,7 @@ def _message(i: int) -> bytes:
 def test_writer_threads_store_every_batch_and_close_waits_for_them():
     flushed = []
     batcher = Batcher(
-        source="stream", batch_size=10, max_wait=60, stopper=Stopper(), on_flushed=flushed.extend, writers=2
+        transport="stream", batch_size=10, max_wait=60, stopper=Stopper(), on_flushed=flushed.extend, writers=2
     )
     for i in range(200):
         batcher.add(_message(i), tag=i)
@@ -88,7 +88,7 @@ def test_an_error_in_a_writer_thread_reaches_the_reader():
     def broken(tags):
         raise ConnectionError("acknowledgement failed")
 
-    batcher = Batcher(source="stream", batch_size=1, max_wait=60, stopper=Stopper(), on_flushed=broken, writers=1)
+    batcher = Batcher(transport="stream", batch_size=1, max_wait=60, stopper=Stopper(), on_flushed=broken, writers=1)
     batcher.add(_message(1))
     batcher.flush()
     deadline = time.monotonic() + 5

@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-from sensors.sources.runner import Backoff, Batcher, Stopper
+from sensors.transports.runner import Backoff, Batcher, Stopper
 
 logger = logging.getLogger("sensors.ingest")
 

@@ -33,8 +33,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from sensors.services.ingest import ReadingInvalid, message_decode
-from sensors.sources.runner import Batcher, Stopper
+from sensors.ingest import ReadingInvalid, message_decode
+from sensors.transports.runner import Batcher, Stopper
 
 logger = logging.getLogger("sensors.ingest")
 
@@ -280,7 +280,7 @@ class _Consumer:
         if check:
             if key not in self.checked:
                 self.checked[key] = Batcher(
-                    source=self.batcher.source,
+                    transport=self.batcher.transport,
                     batch_size=self.batcher.batch_size,
                     max_wait=self.batcher.max_wait,
                     stopper=self.batcher.stopper,

@@ -1,11 +1,13 @@
-"""External sources: fetch a sensor's HTTP JSON or CSV endpoint and ingest the records that are new.
+"""HTTP sources (shown to users as "external sources"): fetch a sensor's HTTP JSON or CSV endpoint and ingest the
+records that are new.
 
 Guarantees:
 - Incremental: only records newer than the sensor's latest stored reading when the fetch begins (the cut-off,
   `SourceFetch.since`) go to ingestion; `since_param`, when set, sends the cut-off so the endpoint can leave the
   older ones out. Older records are counted as skipped.
-- Every reading goes through the ingestion service (source `external`): validated by its `reading_parse`, stored by
-  its `readings_store` (duplicates ignored and counted, latest value by greatest timestamp, live broadcast).
+- Every reading goes through the ingestion service (transport `Transport.HTTP_SOURCE`): validated by its
+  `reading_parse` (timestamps by its one parser, `timestamp_parse`), stored by its `readings_store` (duplicates
+  ignored and counted, latest value by greatest timestamp, live broadcast).
 - Every attempt leaves a `SourceFetch` row and updates the source's state (`last_error`, `consecutive_failures`,
   ...), whatever happened; a failed fetch stores nothing.
 - An answer that holds records of which not one can be read (wrong field names, a timestamp format we cannot
@@ -40,20 +42,22 @@ from django.utils import timezone
 from rest_framework import status
 
 from common.exceptions import ApplicationError
-from sensors.models import IngestSource, RejectedMessage, Sensor, SensorSource, SourceFetch
-from sensors.selectors import sources_due
-from sensors.services.csv_import import csv_rows
-from sensors.services.ingest import (
+from sensors.ingest import (
     IngestResult,
     ReadingIn,
     ReadingInvalid,
+    TimestampInvalid,
     ValidatedBatch,
+    csv_rows,
     errors_reason,
     naive_timezone,
     reading_parse,
     readings_store,
     rejections_record,
+    timestamp_parse,
 )
+from sensors.models import HttpSource, RejectedMessage, Sensor, SourceFetch, Transport
+from sensors.selectors import sources_due
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ USER_AGENT = "Sensorhub-sources/1.0"
 CLAIM_TTL = timedelta(minutes=15)  # far above the longest fetch (timeout ≤ 120 s plus ingestion)
 INGEST_CHUNK = 10_000  # readings per `readings_ingest` call (each its own transaction)
 ERROR_LIMIT = 2000
-ACCEPT = {SensorSource.Format.JSON: "application/json", SensorSource.Format.CSV: "text/csv"}
+ACCEPT = {HttpSource.Format.JSON: "application/json", HttpSource.Format.CSV: "text/csv"}
 
 # progress(current, total, description): celery-progress's ProgressRecorder.set_progress, or nothing.
 Progress = Callable[[int, int, str], object]
@@ -124,7 +128,7 @@ class SourcesRun:
 
 
 @transaction.atomic
-def source_save(*, source: SensorSource) -> SensorSource:
+def source_save(*, source: HttpSource) -> HttpSource:
     """Create or update a source after full validation (URL, mapping, headers, one source per sensor)."""
     source.full_clean()
     source.save()
@@ -134,7 +138,7 @@ def source_save(*, source: SensorSource) -> SensorSource:
 # --- one fetch --------------------------------------------------------------------------------------------------
 
 
-def source_fetch(*, source: SensorSource, session: requests.Session | None = None) -> SourceFetch:
+def source_fetch(*, source: HttpSource, session: requests.Session | None = None) -> SourceFetch:
     """Fetch one source now (enabled or not) and ingest its new records; returns the `SourceFetch` row.
 
     Expected failures (network, HTTP, size, format, mapping, an inactive sensor) are recorded and returned as a
@@ -143,7 +147,7 @@ def source_fetch(*, source: SensorSource, session: requests.Session | None = Non
     """
     started = timezone.now()
     claimed = (
-        SensorSource.objects.filter(pk=source.pk)
+        HttpSource.objects.filter(pk=source.pk)
         .filter(Q(fetching_since__isnull=True) | Q(fetching_since__lt=started - CLAIM_TTL))
         .update(fetching_since=started, last_fetched_at=started)
     )
@@ -155,9 +159,7 @@ def source_fetch(*, source: SensorSource, session: requests.Session | None = Non
         if not sensor.active:
             raise SourceError(f"Sensor {sensor.key!r} is inactive: it refuses readings.")
         body, fetch.http_status = _download(source, since=sensor.latest_timestamp, session=session)
-        records = (
-            _records_csv(source, body) if source.format == SensorSource.Format.CSV else _records_json(source, body)
-        )
+        records = _records_csv(source, body) if source.format == HttpSource.Format.CSV else _records_json(source, body)
         _ingest(fetch, records, sensor=sensor, received_at=started)
     except SourceError as exc:
         fetch.status, fetch.error = SourceFetch.Status.FAILED, str(exc)[:ERROR_LIMIT]
@@ -185,19 +187,19 @@ def fetch_summary(fetch: SourceFetch) -> str:
     )
 
 
-def _state_update(source: SensorSource, fetch: SourceFetch) -> None:
+def _state_update(source: HttpSource, fetch: SourceFetch) -> None:
     """Write the outcome to the source with an UPDATE of the state columns only (staff may be editing the rest)."""
     if fetch.status == SourceFetch.Status.SUCCESS:
         state = {"last_success_at": fetch.finished_at, "last_error": "", "consecutive_failures": 0}
     else:
         state = {"last_error": fetch.error, "consecutive_failures": F("consecutive_failures") + 1}
-    SensorSource.objects.filter(pk=source.pk).update(fetching_since=None, **state)
+    HttpSource.objects.filter(pk=source.pk).update(fetching_since=None, **state)
     source.refresh_from_db(
         fields=["last_fetched_at", "last_success_at", "last_error", "consecutive_failures", "fetching_since"]
     )
 
 
-def _download(source: SensorSource, *, since: datetime | None, session: requests.Session | None) -> tuple[bytes, int]:
+def _download(source: HttpSource, *, since: datetime | None, session: requests.Session | None) -> tuple[bytes, int]:
     """GET the URL (with the cut-off in `since_param`); the whole body within `timeout` seconds and the size limit."""
     params = {source.since_param: since_text(since)} if source.since_param and since else None
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT[source.format], **source.headers}
@@ -287,7 +289,7 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def _records_json(source: SensorSource, body: bytes) -> list[_Record]:
+def _records_json(source: HttpSource, body: bytes) -> list[_Record]:
     text = _text(body)
     if not text.strip():
         return []  # an empty answer (HTTP 204, or nothing new) holds no records
@@ -318,7 +320,7 @@ def _records_json(source: SensorSource, body: bytes) -> list[_Record]:
     return records
 
 
-def _records_csv(source: SensorSource, body: bytes) -> list[_Record]:
+def _records_csv(source: HttpSource, body: bytes) -> list[_Record]:
     """Rows of a CSV answer with a header row: cells trimmed, blank lines and `#` lines skipped."""
     delimiter = source.csv_delimiter
     reader = csv.reader(io.StringIO(_text(body), newline=""), delimiter=delimiter)
@@ -345,7 +347,7 @@ def _records_csv(source: SensorSource, body: bytes) -> list[_Record]:
     return records
 
 
-def _csv_columns(source: SensorSource, header: list[str]) -> dict[str, int]:
+def _csv_columns(source: HttpSource, header: list[str]) -> dict[str, int]:
     folded = [name.casefold() for name in header]
     columns = {}
     for name, wanted in (("timestamp", source.timestamp_field), ("value", source.value_field)):
@@ -365,13 +367,12 @@ def _csv_line(cells: list[str], delimiter: str) -> str:
 
 
 def _moment(raw: Any, zone: ZoneInfo) -> datetime | None:
-    """The instant of a timestamp by the ingestion rules (ISO 8601, naive ones in SENSORS_NAIVE_TIMEZONE), or None."""
+    """The instant of a record's timestamp text by the ingestion rules (`timestamp_parse`), or None."""
     if not isinstance(raw, str):
         return None
     try:
-        parsed = datetime.fromisoformat(raw.strip())
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)).astimezone(UTC)
-    except (ValueError, OverflowError):
+        return timestamp_parse(raw, zone=zone)
+    except TimestampInvalid:
         return None
 
 
@@ -419,14 +420,15 @@ def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, recei
             valid=[(index, reading) for index, (_, reading) in enumerate(chunk)],
             rejections=[],
         )
-        result.add(readings_store(batch=batch, source=IngestSource.EXTERNAL))
+        result.add(readings_store(batch=batch, transport=Transport.HTTP_SOURCE))
     _rejections_keep_once(new_bad, sensor_key=sensor.key)
     fetch.stored, fetch.duplicates = result.stored, result.duplicates
     fetch.rejected = result.rejected + len(new_bad)
 
 
 def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
-    """Keep bad records as `RejectedMessage`s (source `external`), leaving out those already kept for this sensor."""
+    """Keep bad records as `RejectedMessage`s (transport `HTTP_SOURCE`), leaving out those already kept for this
+    sensor."""
     if not records:
         return
     limit = RejectedMessage.PAYLOAD_LIMIT
@@ -436,7 +438,7 @@ def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
     for start in range(0, len(payloads), 500):
         kept.update(
             RejectedMessage.objects.filter(
-                source=IngestSource.EXTERNAL, sensor_key=sensor_key, payload__in=payloads[start : start + 500]
+                transport=Transport.HTTP_SOURCE, sensor_key=sensor_key, payload__in=payloads[start : start + 500]
             ).values_list("payload", flat=True)
         )
     fresh = [
@@ -445,7 +447,7 @@ def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
         if text not in kept
     ]
     if fresh:
-        rejections_record(source=IngestSource.EXTERNAL, rejections=fresh)
+        rejections_record(transport=Transport.HTTP_SOURCE, rejections=fresh)
 
 
 # --- the scheduled run ------------------------------------------------------------------------------------------
@@ -466,7 +468,7 @@ def sources_fetch_due(*, progress: Progress = _no_progress, session: requests.Se
 def _fetch_one(
     pk: int, index: int, total: int, *, run: SourcesRun, session: requests.Session, progress: Progress
 ) -> None:
-    source = SensorSource.objects.select_related("sensor").filter(pk=pk).first()
+    source = HttpSource.objects.select_related("sensor").filter(pk=pk).first()
     if source is None:  # deleted meanwhile
         return
     key = source.sensor.key

@@ -1,1 +1,0 @@
-"""Long-running readers that feed the ingestion service (`manage.py consume_readings --source ...`)."""

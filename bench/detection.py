@@ -125,7 +125,7 @@ def step_timers() -> None:
         "_states_save",
         "_detections_insert",
         "sensor_events_store",
-        "_detector",
+        "detector_take",
         "detections_broadcast",
     ):
         if hasattr(detect, name):
@@ -274,7 +274,7 @@ def bare(work: Workload, prepared: dict) -> tuple[float, float]:
 
     from detection import discord, engine
     from detection.models import Method
-    from detection.services.detect import _seed
+    from detection.services.detector_cache import baseline_seeded
 
     defaults = prepared["defaults"]
     started = time.perf_counter()
@@ -285,7 +285,7 @@ def bare(work: Workload, prepared: dict) -> tuple[float, float]:
             for pk in work.ids
         }
     else:
-        seeded = _seed(prepared["seed"], defaults["window"])
+        seeded = baseline_seeded(prepared["seed"], defaults["window"])
         detectors = {
             pk: engine.Detector.resume(seeded, normal(defaults["window"], seed=pk, start=0), warning=0, critical=0)
             for pk in work.ids
@@ -369,7 +369,7 @@ def main() -> None:
     from django.conf import settings
 
     from detection import engine
-    from detection.services.detect import detector_cache_clear
+    from detection.services.detector_cache import detector_cache_clear
 
     m = settings.DETECTION_WINDOW
     started = time.perf_counter()

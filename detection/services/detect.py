@@ -1,55 +1,46 @@
-"""Detection of new readings: levels, anomalies and sensor events, in batches over many sensors.
+"""Detection of new readings in batches over many sensors: load, detect, save, hand off.
 
 `readings_detect` is what the Celery task of the ingest hand-off calls. One call handles any number of sensors
 with a fixed number of queries (lock the states, read the undetected readings, write detections, anomalies,
-events and states), so one worker keeps up with thousands of sensors (docs/benchmarks.md).
+events and states; the bulk writes by COPY on PostgreSQL), then hands the detections to the broadcast after
+commit, so one worker keeps up with thousands of sensors (docs/benchmarks.md). The detectors come from
+`detector_cache`, the anomalies and sensor events from `detection.tracking`; `detectors_check` is the scheduled
+sweep (silent sensors, readings no hand-off reached).
 
 Guarantees:
 - Each sensor's readings go through its detector in timestamp order, each once. The detector state row is
   locked while a batch is detected, so two workers never detect the same sensor at once.
 - A reading committed after a newer one of its sensor was detected is stored as `late` (no level): the series
   only moves forward.
-- Each worker keeps detectors ready in memory (LRU); the stored state's version says whether the cached one is
-  current, else it is rebuilt from the baseline and the stored values, with exactly the same results.
+- Each worker keeps detectors ready in memory (`detector_cache`); a detector that is not current is rebuilt
+  from its stored state with exactly the same results.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import secrets
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import reduce
+from functools import partial, reduce
 from operator import or_
 from typing import NamedTuple
 
 import numpy as np
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from common.db import copy_rows
-from detection import discord, engine
+from detection import discord, engine, tracking
 from detection.broadcast import detections_broadcast
-from detection.models import (
-    FLAGGED,
-    Anomaly,
-    Baseline,
-    Detection,
-    DetectorSettings,
-    DetectorState,
-    Method,
-    SensorEvent,
-    Status,
-    array_from_bytes,
-    array_to_bytes,
-)
+from detection.models import FLAGGED, Anomaly, Baseline, Detection, DetectorState, Method, SensorEvent, Status
 from detection.selectors import detector_states_behind
+from detection.services.detector_cache import AnyDetector, detector_keep, detector_reusable, detector_take
 from detection.services.events import sensor_events_store
+from detection.services.settings import default_seed_id, detector_settings_ensure
 from sensors.models import Reading, Sensor
 
 logger = logging.getLogger(__name__)
@@ -88,146 +79,9 @@ class DetectResult:
         return asdict(self)
 
 
-# --- settings ---------------------------------------------------------------------------------------------------
-
-
-def detector_settings_ensure(sensor_ids: list[int]) -> dict[int, DetectorSettings]:
-    """Each sensor's detector settings, created with the DETECTION_* defaults where missing."""
-    found = {s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=sensor_ids)}
-    missing = [pk for pk in sensor_ids if pk not in found]
-    if missing:
-        defaults = DetectorSettings.defaults()
-        DetectorSettings.objects.bulk_create(
-            [DetectorSettings(sensor_id=pk, **defaults) for pk in missing], ignore_conflicts=True
-        )
-        found.update({s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=missing)})
-    return found
-
-
-def default_seed_id() -> int | None:
-    """The seed baseline new sensors start from (DETECTION_DEFAULT_SEED), or None before `load_baselines`."""
-    return (
-        Baseline.objects.filter(name=settings.DETECTION_DEFAULT_SEED, kind=Baseline.Kind.SEED)
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-# --- detectors kept ready in this process -------------------------------------------------------------------------
-
-
-@dataclass
-class _Cached:
-    version: int
-    baseline_id: int | None
-    window: int
-    detector: engine.Detector | discord.DiscordDetector
-
-
-_cache: OrderedDict[int, _Cached] = OrderedDict()
-
-
-def _seed(meta: Baseline, m: int) -> engine._Seeded:
-    """The seeded stream of the baseline `meta` (a row read without its values) for window m."""
-
-    def load():
-        values = Baseline.objects.only("values").get(pk=meta.pk).array()
-        if meta.window == m:
-            return values, meta.max_distance
-        # A stored max distance holds for the baseline's own window only.
-        return values, engine.baseline_stats(values, m, meta.joins)["max_distance"]
-
-    # Keyed by id and creation time: SQLite may give a deleted baseline's id to a new one.
-    return engine.seeded((meta.pk, meta.created_at), m, load)
-
-
-def _wanted(config: DetectorSettings, baseline: Baseline | None) -> tuple[str, int | None, int]:
-    """(method, baseline id, window) the sensor's detector must have now."""
-    method = config.method
-    baseline_id = baseline.pk if baseline is not None and method == Method.BASELINE else None
-    return method, baseline_id, config.window
-
-
-def _reusable(state: DetectorState, config: DetectorSettings, baseline: Baseline | None) -> bool:
-    """Whether this worker's kept detector is current with `state` (then the stored arrays are not needed)."""
-    wanted = _wanted(config, baseline)
-    cached = _cache.get(state.sensor_id)
-    return (
-        (state.method, state.baseline_id, state.window) == wanted
-        and cached is not None
-        and (cached.version, cached.baseline_id, cached.window) == (state.version, wanted[1], wanted[2])
-    )
-
-
-def _detector(
-    state: DetectorState, config: DetectorSettings, baseline: Baseline | None
-) -> engine.Detector | discord.DiscordDetector:
-    """The sensor's detector, current with `state`. When its method, window or baseline changed it starts anew
-    from the sensor's recent values (the baseline method replays the last m; the discord method takes them as
-    its history). Updates `state.method`/`baseline`/`window` accordingly."""
-    method, baseline_id, m = _wanted(config, baseline)
-    reuse = _reusable(state, config, baseline)
-    same = (state.method, state.baseline_id, state.window) == (method, baseline_id, m)
-    # Taken out of the cache while it is fed: if the batch fails half-way, no half-fed detector stays behind
-    # under the version still stored. `_remember` puts it back with the new version.
-    cached = _cache.pop(state.sensor_id, None)
-    if reuse:
-        detector = cached.detector
-    elif method == Method.DISCORD:
-        vector = array_from_bytes(state.method_state)
-        if same and len(vector) == discord.STATE_FLOATS:
-            detector = discord.DiscordDetector.from_vector(m, vector, learning=settings.DETECTION_DISCORD_LEARNING)
-        else:  # a new method or window (or a state of another layout): start from the recent values
-            detector = discord.DiscordDetector(m, learning=settings.DETECTION_DISCORD_LEARNING)
-            detector.feed_arrays(_recent_values(state))
-    else:
-        values = _recent_values(state) if not same else array_from_bytes(state.values)
-        if not same:
-            values = values[-m:]
-        detector = engine.Detector.resume(_seed(baseline, m), values, warning=0, critical=0)
-    state.method, state.baseline_id, state.window = method, baseline_id, m
-    detector.warning, detector.critical = config.warning_level, config.critical_level
-    return detector
-
-
-def _recent_values(state: DetectorState) -> np.ndarray:
-    """The sensor's recent values as stored (what another method or window starts from): the discord method's
-    are inside its state vector, the baseline method's are `values`."""
-    if state.method == Method.DISCORD and state.method_state:
-        vector = array_from_bytes(state.method_state)
-        if len(vector) == discord.STATE_FLOATS:
-            return discord.DiscordDetector.from_vector(state.window, vector).values
-        return np.empty(0)  # a state of another layout: nothing to start from
-    return array_from_bytes(state.values)
-
-
-def _state_store(state: DetectorState, detector: engine.Detector | discord.DiscordDetector) -> None:
-    """The detector's arrays into its state row. The discord method's whole state, its recent values included,
-    is `method_state` (`values` stays empty: written every batch, a copy would double the ~10 kB a sensor);
-    the baseline method's is `values`, the values replayed after a restart."""
-    if isinstance(detector, discord.DiscordDetector):
-        state.values = b""
-        state.method_state = array_to_bytes(detector.state_vector())
-    else:
-        state.values = array_to_bytes(detector.values)
-        state.method_state = b""
-
-
-def _remember(state: DetectorState, detector: engine.Detector) -> None:
-    _cache[state.sensor_id] = _Cached(state.version, state.baseline_id, state.window, detector)
-    _cache.move_to_end(state.sensor_id)
-    while len(_cache) > settings.DETECTION_CACHE_SENSORS:
-        _cache.popitem(last=False)
-
-
-def detector_cache_clear() -> None:
-    """Forget the detectors kept in this process (tests; a worker rebuilds them from their stored state)."""
-    _cache.clear()
-
-
 class DetectionRow(NamedTuple):
     """One reading's detection as the batch writes, tracks and broadcasts it (the attributes of `Detection` that
-    `_Tracker` and `broadcast.detection_payload` read), without a model instance per reading."""
+    `tracking.Tracker` and `broadcast.detection_payload` read), without a model instance per reading."""
 
     timestamp: datetime
     level: float | None
@@ -235,9 +89,7 @@ class DetectionRow(NamedTuple):
     status: str
 
 
-def _feed(
-    detector: engine.Detector | discord.DiscordDetector, values: list[float], timestamps: list[datetime]
-) -> tuple[np.ndarray, np.ndarray]:
+def _feed(detector: AnyDetector, values: list[float], timestamps: list[datetime]) -> tuple[np.ndarray, np.ndarray]:
     """(levels, distances) of the values, in order, NaN where undefined. The discord method takes the batch at
     once (its numerical work is one compiled call per sensor and batch) and uses the timestamps to find gaps."""
     if not values:
@@ -253,6 +105,18 @@ def _feed(
 
 def _optional(values: np.ndarray) -> list[float | None]:
     return [None if value != value else value for value in values.tolist()]  # NaN is the only x != x
+
+
+def _event(sensor_id: int, key: str, change: tracking.Change) -> tuple[str, SensorEvent]:
+    """A state change as `sensor_events_store` takes it: (sensor key, unsaved event)."""
+    return key, SensorEvent(
+        sensor_id=sensor_id,
+        kind=change.kind,
+        at=change.at,
+        level=change.level,
+        anomaly=change.anomaly,
+        message=f"{key}: {change.text}",
+    )
 
 
 # --- the batch --------------------------------------------------------------------------------------------------
@@ -309,7 +173,9 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
             [
                 pk
                 for pk in pending
-                if not _reusable(states[pk], configs[pk], baselines.get(chosen.get(pk)) if pk in chosen else None)
+                if not detector_reusable(
+                    states[pk], configs[pk], baselines.get(chosen.get(pk)) if pk in chosen else None
+                )
             ],
         )
         # 1. Every detector is fed its sensor's fresh readings (late ones, not after the last detected reading,
@@ -324,7 +190,7 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
                     result.no_baseline.append(keys[pk])
                     continue
             try:
-                detector = _detector(state, config, baseline)
+                detector = detector_take(state, config, baseline)
             except (engine.SeriesError, ValueError) as exc:  # e.g. a baseline too short for the window
                 result.failed[keys[pk]] = str(exc)
                 continue
@@ -340,10 +206,7 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
             state.fed += len(fresh)
             result.detected += len(fresh)
             result.late += late
-            _state_store(state, detector)
-            # A random version, not a counter: a reused sensor id (SQLite) can never match a stale cached one.
-            state.version = secrets.randbits(62)
-            _remember(state, detector)
+            detector_keep(state, detector)
         # 2. The statuses of the whole batch at once, each against its sensor's thresholds.
         sizes = [len(levels) for _, _, _, levels, _ in fed]
         all_levels = np.concatenate([levels for _, _, _, levels, _ in fed]) if fed else np.empty(0)
@@ -368,10 +231,18 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
                 statuses[offset : offset + size],
             )
             offset += size
-            tracker = _Tracker(state=states[pk], config=configs[pk], key=keys[pk], events=events, touched=touched)
+            config = configs[pk]
+            tracker = tracking.Tracker(
+                states[pk],
+                ok_run=config.ok_run,
+                cooldown_seconds=config.cooldown_seconds,
+                new_anomaly=partial(Anomaly, sensor_id=pk),
+            )
             for row in rows:
-                tracker.track(row)
+                tracker.track(row.timestamp, row.level, row.status)
             result.anomalies_opened += tracker.opened
+            touched.update(tracker.changed)
+            events += (_event(pk, keys[pk], change) for change in tracker.changes)
             by_sensor[(pk, keys[pk])] = rows
         result.sensors = len(pending)
         result.events = len(events)
@@ -506,7 +377,7 @@ def _anomalies_save(anomalies: list[Anomaly]) -> None:
     if not changed:
         return
     quote = connection.ops.quote_name
-    columns = [Anomaly._meta.get_field(name).column for name in _Tracker.ANOMALY_FIELDS]
+    columns = [Anomaly._meta.get_field(name).column for name in tracking.ANOMALY_FIELDS]
     assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -585,93 +456,6 @@ def _states_save(states: list[DetectorState], fields: list[str] = STATE_FIELDS) 
         )
 
 
-class _Tracker:
-    """Anomalies and sensor events of one sensor, reading by reading.
-
-    An anomaly gathers consecutive warning/critical readings; it closes after `ok_run` ok readings (hysteresis).
-    A new alarm joins the last anomaly while that is still on, or within `cooldown_seconds` of its closing if
-    operators have not resolved it. The sensor's state (ok, critical, not_available) changes, and an event is
-    written, only when a critical reading arrives in another state, when a critical anomaly closes, or when a
-    silent sensor sends again.
-    """
-
-    ANOMALY_FIELDS = ["ended_at", "closed_at", "peak_level", "peak_at", "peak_status", "flagged"]
-
-    def __init__(self, *, state, config, key, events, touched) -> None:
-        self.state: DetectorState = state
-        self.config: DetectorSettings = config
-        self.key = key
-        self.events: list[tuple[str, SensorEvent]] = events
-        self.touched: dict[int, Anomaly] = touched  # by id(): a new anomaly has no pk before the batch is saved
-        self.opened = 0
-
-    def track(self, detection: Detection) -> None:
-        state, status = self.state, detection.status
-        if status in FLAGGED:
-            self._flagged(detection)
-        elif status == Status.OK:
-            anomaly = state.anomaly
-            if anomaly is not None and anomaly.closed_at is None:
-                state.ok_streak += 1
-                if state.ok_streak >= self.config.ok_run:
-                    anomaly.closed_at = detection.timestamp
-                    self.touched[id(anomaly)] = anomaly
-                    if state.state == SensorState.CRITICAL:
-                        self._change(SensorState.OK, detection, "alarm over after {n} ok readings", anomaly)
-        if state.state == SensorState.NOT_AVAILABLE:
-            self._change(SensorState.OK, detection, "readings again", None)
-
-    def _flagged(self, detection: Detection) -> None:
-        state = self.state
-        state.ok_streak = 0
-        anomaly = state.anomaly
-        if anomaly is None or not self._joins(anomaly, detection.timestamp):
-            # Inserted with the batch's other new anomalies (`_anomalies_save`): no query per sensor.
-            anomaly = Anomaly(
-                sensor_id=state.sensor_id,
-                started_at=detection.timestamp,
-                ended_at=detection.timestamp,
-                peak_level=detection.level,
-                peak_at=detection.timestamp,
-                peak_status=detection.status,
-                flagged=0,
-            )
-            state.anomaly = anomaly
-            self.opened += 1
-        anomaly.closed_at = None
-        anomaly.ended_at = detection.timestamp
-        anomaly.flagged += 1
-        if detection.level > anomaly.peak_level or anomaly.flagged == 1:
-            anomaly.peak_level, anomaly.peak_at, anomaly.peak_status = (
-                detection.level,
-                detection.timestamp,
-                detection.status,
-            )
-        self.touched[id(anomaly)] = anomaly
-        if detection.status == Status.CRITICAL and state.state != SensorState.CRITICAL:
-            self._change(SensorState.CRITICAL, detection, "critical at level {level:.0f} %", anomaly)
-
-    def _joins(self, anomaly: Anomaly, timestamp: datetime) -> bool:
-        if anomaly.closed_at is None:
-            return True
-        if anomaly.status not in (Anomaly.State.OPEN, Anomaly.State.ACKNOWLEDGED):
-            return False
-        return timestamp - anomaly.closed_at <= timedelta(seconds=self.config.cooldown_seconds)
-
-    def _change(self, to: str, detection: Detection, message: str, anomaly: Anomaly | None) -> None:
-        self.state.state = to
-        text = message.format(level=detection.level or 0, n=self.config.ok_run)
-        event = SensorEvent(
-            sensor_id=self.state.sensor_id,
-            kind=to,
-            at=detection.timestamp,
-            level=detection.level,
-            anomaly=anomaly,
-            message=f"{self.key}: {text}",
-        )
-        self.events.append((self.key, event))
-
-
 # --- silence and the sweep ----------------------------------------------------------------------------------------
 
 
@@ -707,20 +491,9 @@ def detectors_check(*, now: datetime | None = None) -> CheckResult:
             events = []
             for pk, key, latest in silent:
                 state = states.get(pk)
-                if state is None or state.state == SensorState.NOT_AVAILABLE:
-                    continue
-                state.state = SensorState.NOT_AVAILABLE  # the values (and a cached detector) stay valid
-                events.append(
-                    (
-                        key,
-                        SensorEvent(
-                            sensor_id=pk,
-                            kind=SensorEvent.Kind.NOT_AVAILABLE,
-                            at=now,
-                            message=f"{key}: no reading since {latest:%Y-%m-%d %H:%M:%S %Z}",
-                        ),
-                    )
-                )
+                change = tracking.silence(state, at=now, latest=latest) if state is not None else None
+                if change is not None:
+                    events.append(_event(pk, key, change))
             sensor_events_store(events)
             _states_save([state for state in states.values()], fields=["state"])
             result.silent = len(events)

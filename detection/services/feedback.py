@@ -17,7 +17,7 @@ from common.exceptions import ApplicationError
 from detection import engine
 from detection.models import Baseline, DetectorSettings, Method
 from detection.services.baselines import baseline_create
-from detection.services.detect import default_seed_id, detector_settings_ensure
+from detection.services.settings import chosen_baseline_id, detector_settings_ensure
 from sensors.models import Sensor
 from sensors.selectors import readings_recent
 
@@ -64,7 +64,7 @@ def feedback_set(*, sensor: Sensor, enabled: bool, points: int | None = None) ->
             code="validation_error",
             fields={"points": [f"Between {m} and {limit}."]},
         )
-    parent_id = config.baseline_id or default_seed_id()
+    parent_id = chosen_baseline_id(config)
     if parent_id is None:
         raise ApplicationError(
             "No baseline to start from: the sensor has none chosen and there is no default seed "

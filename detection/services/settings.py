@@ -1,15 +1,16 @@
-"""Operators' changes to how one sensor is detected (its DetectorSettings)."""
+"""A sensor's detector settings (its DetectorSettings): made with the defaults where missing, the default seed,
+and operators' changes to how the sensor is detected."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from common.exceptions import ApplicationError
 from detection import discord, engine
 from detection.models import Baseline, DetectorSettings, Method
-from detection.services.detect import default_seed_id, detector_settings_ensure
 from sensors.models import Sensor
 
 EDITABLE = (
@@ -22,6 +23,34 @@ EDITABLE = (
     "silence_seconds",
     "baseline",
 )
+
+
+def detector_settings_ensure(sensor_ids: list[int]) -> dict[int, DetectorSettings]:
+    """Each sensor's detector settings, created with the DETECTION_* defaults where missing."""
+    found = {s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=sensor_ids)}
+    missing = [pk for pk in sensor_ids if pk not in found]
+    if missing:
+        defaults = DetectorSettings.defaults()
+        DetectorSettings.objects.bulk_create(
+            [DetectorSettings(sensor_id=pk, **defaults) for pk in missing], ignore_conflicts=True
+        )
+        found.update({s.sensor_id: s for s in DetectorSettings.objects.filter(sensor_id__in=missing)})
+    return found
+
+
+def default_seed_id() -> int | None:
+    """The seed baseline new sensors start from (DETECTION_DEFAULT_SEED), or None before `load_baselines`."""
+    return (
+        Baseline.objects.filter(name=settings.DETECTION_DEFAULT_SEED, kind=Baseline.Kind.SEED)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def chosen_baseline_id(config: DetectorSettings) -> int | None:
+    """The baseline the sensor's settings chose, else the default seed (None before `load_baselines`). In feedback
+    mode detections use the feedback baseline instead (`DetectorSettings.active_baseline_id`)."""
+    return config.baseline_id or default_seed_id()
 
 
 def _baseline_points(baseline_id: int | None) -> tuple[str, int] | None:
@@ -56,7 +85,7 @@ def detector_settings_errors(*, config: DetectorSettings, changed: set[str]) -> 
     if config.method == Method.BASELINE and checked and "window" not in errors and "baseline" not in errors:
         # A detector seeded with fewer than 2m points has no meaningful max distance (engine.baseline_check).
         need = engine.min_baseline_points(config.window)
-        candidates = [("baseline", config.baseline_id or default_seed_id())]
+        candidates = [("baseline", chosen_baseline_id(config))]
         if config.feedback_enabled:
             candidates.append(("baseline", config.feedback_baseline_id))
         for field, baseline_id in candidates:

@@ -1,7 +1,7 @@
 import pytest
 
 from detection import engine
-from detection.services.detect import detector_cache_clear
+from detection.services.detector_cache import detector_cache_clear
 
 
 @pytest.fixture(scope="session", autouse=True)

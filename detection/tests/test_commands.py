@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from detection.data import generate_seeds
 from detection.models import Baseline, DetectorSettings, JobRun
 from detection.services.baselines import SEEDS_FILE
-from detection.services.detect import detector_settings_ensure
+from detection.services.settings import detector_settings_ensure
 from detection.tests.factories import DAY, normal_series
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory

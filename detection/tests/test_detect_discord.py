@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from detection.models import Anomaly, Baseline, Detection, DetectorSettings, DetectorState, Method, Status
-from detection.services.detect import detector_cache_clear, readings_detect
+from detection.services.detect import readings_detect
+from detection.services.detector_cache import detector_cache_clear
 from detection.services.settings import detector_settings_update
 from detection.tests.factories import DAY, normal_series, seed_baseline
 from sensors.models import Reading

@@ -60,7 +60,7 @@ def test_a_batch_costs_the_same_queries_for_any_number_of_sensors():
 
 
 def test_the_stored_arrays_are_read_only_for_detectors_to_rebuild():
-    from detection.services.detect import detector_cache_clear
+    from detection.services.detector_cache import detector_cache_clear
 
     ids = _sensors_with_history("arrays", 3)
     warm = _batch_queries(ids, 60)

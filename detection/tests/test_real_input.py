@@ -20,7 +20,6 @@ from detection import engine
 from detection.data import generate_seeds
 from detection.models import Baseline, DetectorSettings
 from detection.services.baselines import baseline_build, baseline_create, baselines_augment, baselines_select
-from detection.services.detect import detector_settings_ensure
 from detection.services.evaluation import (
     detection_evaluate,
     detector_run,
@@ -30,7 +29,7 @@ from detection.services.evaluation import (
     windows_read_json,
 )
 from detection.services.feedback import feedback_set
-from detection.services.settings import detector_settings_update
+from detection.services.settings import detector_settings_ensure, detector_settings_update
 from detection.tests.factories import DAY
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory

@@ -3,7 +3,7 @@ import pytest
 from common.exceptions import ApplicationError
 from detection.models import Baseline, DetectorSettings
 from detection.services.baselines import baseline_create
-from detection.services.settings import detector_settings_update
+from detection.services.settings import chosen_baseline_id, detector_settings_ensure, detector_settings_update
 from detection.tests.factories import normal_series, seed_baseline
 from sensors.tests.factories import SensorFactory
 
@@ -75,3 +75,23 @@ def test_a_window_too_large_for_the_chosen_baseline_is_refused(seed):
     with pytest.raises(ApplicationError) as error:
         detector_settings_update(sensor=sensor, window=21)
     assert error.value.fields == {"window": ["Baseline 'built-small' has 40 points; window 21 needs at least 42 (2m)."]}
+
+
+def test_settings_are_made_once_with_the_defaults(settings):
+    sensors = [SensorFactory(), SensorFactory()]
+    made = detector_settings_ensure([sensor.pk for sensor in sensors])
+    assert {config.window for config in made.values()} == {settings.DETECTION_WINDOW}
+    again = detector_settings_ensure([sensor.pk for sensor in sensors])
+    assert {pk: config.pk for pk, config in again.items()} == {pk: config.pk for pk, config in made.items()}
+    assert DetectorSettings.objects.count() == 2
+
+
+def test_the_chosen_baseline_is_the_settings_own_else_the_default_seed(settings):
+    sensor = SensorFactory()
+    config = detector_settings_ensure([sensor.pk])[sensor.pk]
+    assert chosen_baseline_id(config) is None  # before load_baselines
+    default = seed_baseline(name="seed-small", points=200, window=16)
+    settings.DETECTION_DEFAULT_SEED = "seed-small"
+    assert chosen_baseline_id(config) == default.pk
+    config.baseline = own(sensor, "mine")
+    assert chosen_baseline_id(config) == config.baseline.pk

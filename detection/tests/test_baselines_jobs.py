@@ -17,7 +17,7 @@ from conftest import celery_worker_process
 from detection.data import generate_seeds
 from detection.models import DetectorSettings, JobRun, SystemEvent
 from detection.services.baselines import baselines_load, baselines_select
-from detection.services.detect import detector_settings_ensure
+from detection.services.settings import detector_settings_ensure
 from detection.tasks import augment_baselines, select_baselines
 from sensors.models import Reading
 from sensors.tests.factories import SensorFactory

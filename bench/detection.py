@@ -1,4 +1,4 @@
-"""Detection throughput: the production batch path for 1,000 sensors against the bare numerical work (SPEC §8).
+"""Detection throughput: the production batch path for 1,000 sensors against the bare numerical work (docs/benchmarks.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/8 \
         .venv/bin/python -m bench.detection [--method discord|baseline] [--sensors 1000] [--batches 30] \

@@ -1,4 +1,4 @@
-"""Bucketed-query speed on PostgreSQL: the real selector against hand-written SQL in the same run (SPEC §8).
+"""Bucketed-query speed on PostgreSQL: the real selector against hand-written SQL in the same run (docs/benchmarks.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench.query [--repeat 7]
 

@@ -18,7 +18,7 @@ import numpy as np
 import stumpy
 import stumpy.cache
 
-# Cleaning (SPEC §4): the top CLEAN_DISCORDS discords, judged against median + CLEAN_MAD_MULTIPLIER × MAD of their
+# Cleaning (docs/detection.md, "Cleaning"): the top CLEAN_DISCORDS discords, judged against median + CLEAN_MAD_MULTIPLIER × MAD of their
 # own distances, so against the series itself, whatever its unit and level (docs/detection.md, "Cleaning").
 CLEAN_DISCORDS = 15
 CLEAN_MAD_MULTIPLIER = 5.0
@@ -277,7 +277,7 @@ def clean(
     rule: str = "relative",
     keep: int = 0,
 ) -> Cleaned:
-    """Remove the abnormal stretches of a series (SPEC §4), keeping the rest in order.
+    """Remove the abnormal stretches of a series (docs/detection.md, "Cleaning"), keeping the rest in order.
 
     The top `discords` discords of its non-normalized matrix profile (exclusion zone m/2) are found. Their
     distances are judged against each other: the accepted distance is median + `mad_multiplier` × MAD of those

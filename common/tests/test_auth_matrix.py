@@ -1,4 +1,4 @@
-"""Every API endpoint and socket × every kind of caller → the expected answer (SPEC §9). Later endpoints and
+"""Every API endpoint and socket × every kind of caller → the expected answer (the roles table in docs/api.md). Later endpoints and
 sockets join the tables."""
 
 import pytest

@@ -18,10 +18,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from common.exceptions import ApplicationError
 from sensors.models import IngestSource
 from sensors.services.ingest import IngestResult, readings_ingest, rejections_record
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 COLUMNS = ("timestamp", "value", "sensor")
 CHUNK = 10_000
@@ -55,7 +59,7 @@ def readings_import_csv(
     report = CsvImportReport()
     reader = csv.reader(_counted(lines, progress), delimiter=delimiter)
     columns: tuple[str, ...] | None = None
-    chunk: list[dict] = []
+    chunk: list[dict[str, Any]] = []
     for line, row, problem in csv_rows(reader):
         if row is None:
             report.rows += 1
@@ -75,7 +79,7 @@ def readings_import_csv(
         if len(cells) != len(columns):
             _bad_row(report, line, row, f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}")
             continue
-        item = dict(zip(columns, cells, strict=True))
+        item: dict[str, Any] = dict(zip(columns, cells, strict=True))
         item.pop("", None)
         item["line"] = line
         chunk.append(item)
@@ -88,7 +92,7 @@ def readings_import_csv(
     return report
 
 
-def csv_rows(reader) -> Iterator[tuple[int, list[str] | None, str]]:
+def csv_rows(reader: Reader) -> Iterator[tuple[int, list[str] | None, str]]:
     """(line number, cells, "") of each row, or (line number, None, the parser's complaint) for a row the CSV
     parser cannot read (a field over the size limit, an unterminated quote): reading goes on after it."""
     while True:
@@ -135,7 +139,7 @@ def _check_sensor_source(columns: tuple[str, ...], sensor_key: str | None) -> No
         raise ApplicationError("The file has no sensor column: name the sensor with --sensor KEY.", code="no_sensor")
 
 
-def _flush(chunk: list[dict], sensor_key: str | None, report: CsvImportReport) -> None:
+def _flush(chunk: list[dict[str, Any]], sensor_key: str | None, report: CsvImportReport) -> None:
     result = readings_ingest(messages=chunk, source=IngestSource.CSV, sensor_key=sensor_key, text_values=True)
     report.result.add(result)
     for index, reason in result.rejections:

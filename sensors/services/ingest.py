@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -37,6 +37,11 @@ from django.utils.module_loading import import_string
 from common.db import copy_rows
 from common.exceptions import ApplicationError
 from sensors.models import SENSOR_KEY_PATTERN, IngestSource, Reading, RejectedMessage, Sensor, SensorKind
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
+
+    from accounts.models import DeviceKey
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +158,7 @@ def message_decode(message: Any, *, limit: int | None = None) -> Mapping[str, An
     return data
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ReadingInvalid({"value": [f"{name} is not a finite number."]})
 
 
@@ -180,12 +185,12 @@ def reading_parse(
     value = _parse_value(data, text_values, errors)
     latest = received_at + timedelta(seconds=settings.SENSORS_MAX_FUTURE_SECONDS) if latest is None else latest
     timestamp = _parse_timestamp(data, latest, errors, zone or naive_timezone())
-    if errors:
+    if errors or key is None or value is None or timestamp is None:
         raise ReadingInvalid(errors, sensor_key=key or "")
     return ReadingIn(sensor_key=key, timestamp=timestamp, value=value)
 
 
-def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict) -> str | None:
+def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict[str, list[str]]) -> str | None:
     key = data.get("sensor", default)
     if key is None or key == "":
         errors["sensor"] = ["This field is required."]
@@ -205,7 +210,7 @@ def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict) ->
     return key
 
 
-def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict) -> float | None:
+def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict[str, list[str]]) -> float | None:
     if "value" not in data or data["value"] is None:
         errors["value"] = ["This field is required."]
         return None
@@ -234,7 +239,9 @@ def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict) -> fl
     return value
 
 
-def _parse_timestamp(data: Mapping[str, Any], latest: datetime, errors: dict, zone: ZoneInfo) -> datetime | None:
+def _parse_timestamp(
+    data: Mapping[str, Any], latest: datetime, errors: dict[str, list[str]], zone: ZoneInfo
+) -> datetime | None:
     raw = data.get("timestamp")
     if raw is None or raw == "":
         errors["timestamp"] = ["This field is required."]
@@ -291,7 +298,7 @@ def readings_ingest(
     text_values: bool = False,
     atomic: bool = False,
     decoded: bool = False,
-    device_key=None,
+    device_key: DeviceKey | None = None,
     received_at: datetime | None = None,
 ) -> IngestResult:
     """Validate and store a batch of messages (raw bytes/str JSON, or decoded mappings).
@@ -360,7 +367,9 @@ class _FastPath:
     way, which also explains what is wrong. Streams carry tens of thousands of messages a second: this is the
     difference between keeping up and not (bench/ingest.py)."""
 
-    def __init__(self, *, sensor_key, text_values: bool, zone: ZoneInfo, latest: datetime, limit: int) -> None:
+    def __init__(
+        self, *, sensor_key: str | None, text_values: bool, zone: ZoneInfo, latest: datetime, limit: int
+    ) -> None:
         self.sensor_key = sensor_key
         self.text_values = text_values
         self.zone = zone
@@ -392,7 +401,7 @@ class _FastPath:
                 )
             if not valid:
                 return None
-            raw = data.get("value")
+            raw: Any = data.get("value")
             kind = type(raw)
             if kind is float or kind is int or (kind is str and self.text_values):
                 value = float(raw)
@@ -414,7 +423,9 @@ class _FastPath:
             return None
 
 
-def readings_store(*, batch: ValidatedBatch, source: str, atomic: bool = False, device_key=None) -> IngestResult:
+def readings_store(
+    *, batch: ValidatedBatch, source: str, atomic: bool = False, device_key: DeviceKey | None = None
+) -> IngestResult:
     """The second half of `readings_ingest`: one transaction that resolves the sensors, stores the valid
     readings (duplicates skipped and counted), keeps the rejections and moves latest values; hooks after commit."""
     messages = batch.messages
@@ -464,7 +475,7 @@ def _guess_key(message: Any) -> str:
     return ""
 
 
-def _sensor_problem(ref: _SensorRef | None, key: str, device_key) -> str | None:
+def _sensor_problem(ref: _SensorRef | None, key: str, device_key: DeviceKey | None) -> str | None:
     if ref is None:
         return f"Unknown sensor {key!r}."
     if not ref.active:
@@ -558,7 +569,9 @@ def _readings_insert(rows: list[tuple[_SensorRef, ReadingIn]]) -> list[StoredRea
     return [StoredReading(sensor_id, keys[sensor_id], ts, value) for sensor_id, ts, value in returned]
 
 
-def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple] | None:
+def _insert_postgresql(
+    table: str, rows: list[tuple[_SensorRef, ReadingIn]]
+) -> list[tuple[int, datetime, float]] | None:
     # Fast path: COPY straight into the table (raw COPY speed). A duplicate makes COPY fail as a whole; the
     # savepoint rolls that back and the batch goes the slower way: COPY into a session-local staging table, then
     # one INSERT ... SELECT ... ON CONFLICT DO NOTHING (see NOTES.md). After a batch with duplicates the next
@@ -597,7 +610,7 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     return returned
 
 
-def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
+def _copy_rows(cursor: CursorWrapper, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
     # Binary COPY: measured about a quarter faster than text COPY here.
     copy_rows(
         cursor,
@@ -608,9 +621,9 @@ def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     )
 
 
-def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:
+def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple[int, datetime, float]]:
     adapt = connection.ops.adapt_datetimefield_value
-    returned: list[tuple] = []
+    returned: list[tuple[int, datetime, float]] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _SQLITE_CHUNK):
             chunk = rows[start : start + _SQLITE_CHUNK]
@@ -676,7 +689,7 @@ def ingest_hooks() -> tuple[Callable[[list[StoredReading]], None], ...]:
 
 
 @receiver(setting_changed)
-def _hooks_setting_changed(*, setting: str, **_) -> None:
+def _hooks_setting_changed(*, setting: str, **_: object) -> None:
     """A changed SENSORS_INGEST_HOOKS (settings overridden in a test) takes effect at once."""
     if setting == "SENSORS_INGEST_HOOKS":
         ingest_hooks.cache_clear()

@@ -130,7 +130,7 @@ _cache: OrderedDict[int, _Cached] = OrderedDict()
 def _seed(meta: Baseline, m: int) -> engine._Seeded:
     """The seeded stream of the baseline `meta` (a row read without its values) for window m."""
 
-    def load():
+    def load() -> tuple[np.ndarray, float]:
         values = Baseline.objects.only("values").get(pk=meta.pk).array()
         if meta.window == m:
             return values, meta.max_distance

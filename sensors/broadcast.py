@@ -14,7 +14,8 @@ import os
 import threading
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -29,12 +30,25 @@ BROADCAST_CHUNK = 1000
 READINGS_EVENT = "sensors.readings"
 
 
+class ReadingPayload(TypedDict):
+    timestamp: str
+    value: float
+
+
+class ReadingsMessage(TypedDict):
+    """`sensors.readings` to `sensors.<id>.readings`: one part of the readings a batch stored for one sensor."""
+
+    type: str
+    sensor: str
+    readings: list[ReadingPayload]
+
+
 def readings_group(sensor_id: int) -> str:
     """The group of a sensor's live readings (channel group names allow only ASCII letters, digits, '.-_')."""
     return f"sensors.{sensor_id}.readings"
 
 
-def reading_payload(timestamp, value: float) -> dict:
+def reading_payload(timestamp: datetime, value: float) -> ReadingPayload:
     return {"timestamp": timestamp.isoformat(), "value": value}
 
 
@@ -53,7 +67,7 @@ def readings_broadcast(stored: list[StoredReading]) -> None:
     layer_run(_send_watched, layer, by_sensor)
 
 
-def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, dict]]:
+def _messages(sensor_id: int, readings: list[StoredReading]) -> list[tuple[str, ReadingsMessage]]:
     readings.sort(key=lambda r: r.timestamp)
     return [
         (
@@ -75,7 +89,7 @@ async def _send_watched(layer, by_sensor: dict[int, list[StoredReading]]) -> Non
     await asyncio.gather(*(_send_in_order(layer, messages) for messages in per_group))
 
 
-async def _send_in_order(layer, messages: list[tuple[str, dict]]) -> None:
+async def _send_in_order(layer, messages: list[tuple[str, ReadingsMessage]]) -> None:
     for group, message in messages:
         await layer.group_send(group, message)
 

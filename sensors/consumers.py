@@ -6,11 +6,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from channels.db import database_sync_to_async
 
 from common.live import LiveConsumer
 from sensors import selectors
 from sensors.broadcast import READINGS_EVENT, reading_payload, readings_group
+
+if TYPE_CHECKING:
+    from sensors.models import Sensor
 
 
 class SensorReadingsConsumer(LiveConsumer):
@@ -26,9 +32,9 @@ class SensorReadingsConsumer(LiveConsumer):
     def group_name(self, target) -> str:
         return readings_group(target.pk)
 
-    def envelope(self, target) -> dict:
+    def envelope(self, target: Sensor) -> dict[str, Any]:
         return {"sensor": target.key}
 
-    async def history(self, target, limit: int) -> list[dict]:
+    async def history(self, target: Sensor, limit: int) -> Sequence[Mapping[str, Any]]:
         rows = await database_sync_to_async(selectors.readings_recent)(sensor=target, limit=limit)
         return [reading_payload(timestamp, value) for timestamp, value in rows]

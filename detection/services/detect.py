@@ -19,12 +19,12 @@ import logging
 import math
 import secrets
 from collections import OrderedDict, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from operator import or_
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -32,9 +32,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from common.db import copy_rows
+from common.db import column_of, copy_rows
 from detection import discord, engine
-from detection.broadcast import detections_broadcast
+from detection.broadcast import DetectionLike, detections_broadcast
 from detection.models import (
     FLAGGED,
     Anomaly,
@@ -84,7 +84,7 @@ class DetectResult:
     no_baseline: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # sensor key → why its detector could not be built
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -171,7 +171,8 @@ def _detector(
     # Taken out of the cache while it is fed: if the batch fails half-way, no half-fed detector stays behind
     # under the version still stored. `_remember` puts it back with the new version.
     cached = _cache.pop(state.sensor_id, None)
-    if reuse:
+    detector: engine.Detector | discord.DiscordDetector
+    if reuse and cached is not None:
         detector = cached.detector
     elif method == Method.DISCORD:
         vector = array_from_bytes(state.method_state)
@@ -181,6 +182,8 @@ def _detector(
             detector = discord.DiscordDetector(m, learning=settings.DETECTION_DISCORD_LEARNING)
             detector.feed_arrays(_recent_values(state))
     else:
+        if baseline is None:  # the batch skips baseline-method sensors without a baseline before this
+            raise ValueError("the baseline method needs a baseline")
         values = _recent_values(state) if not same else array_from_bytes(state.values)
         if not same:
             values = values[-m:]
@@ -213,7 +216,7 @@ def _state_store(state: DetectorState, detector: engine.Detector | discord.Disco
         state.method_state = b""
 
 
-def _remember(state: DetectorState, detector: engine.Detector) -> None:
+def _remember(state: DetectorState, detector: engine.Detector | discord.DiscordDetector) -> None:
     _cache[state.sensor_id] = _Cached(state.version, state.baseline_id, state.window, detector)
     _cache.move_to_end(state.sensor_id)
     while len(_cache) > settings.DETECTION_CACHE_SENSORS:
@@ -266,8 +269,7 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
     settings' baseline, else the default seed) at the given timestamp.
     """
     result = DetectResult()
-    rows = Sensor.objects.filter(pk__in=list(sensors), detection_enabled=True).values_list("pk", "key")
-    keys = dict(rows)
+    keys = dict(Sensor.objects.filter(pk__in=list(sensors), detection_enabled=True).values_list("pk", "key"))
     if not keys:
         return result
     configs = detector_settings_ensure(list(keys))
@@ -436,7 +438,7 @@ def _pending(
     return pending
 
 
-def _undetected(bounds: dict[int, datetime], last: dict[int, datetime | None]):
+def _undetected(bounds: dict[int, datetime], last: dict[int, datetime | None]) -> Iterator[tuple[int, datetime, float]]:
     """(sensor id, timestamp, value) of readings from each sensor's bound on that have no detection, ordered."""
     if connection.vendor == "postgresql":
         # One join against the bounds as arrays: an OR of 1,000 conditions costs the ORM and the planner ~0.5 s.
@@ -506,7 +508,7 @@ def _anomalies_save(anomalies: list[Anomaly]) -> None:
     if not changed:
         return
     quote = connection.ops.quote_name
-    columns = [Anomaly._meta.get_field(name).column for name in _Tracker.ANOMALY_FIELDS]
+    columns = [column_of(Anomaly, name) for name in _Tracker.ANOMALY_FIELDS]
     assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -544,7 +546,7 @@ def _states_save(states: list[DetectorState], fields: list[str] = STATE_FIELDS) 
         return
     now = timezone.now()
     table = connection.ops.quote_name(DetectorState._meta.db_table)
-    columns = [DetectorState._meta.get_field(name).column for name in fields] + ["updated_at"]
+    columns = [column_of(DetectorState, name) for name in fields] + ["updated_at"]
     rows = []
     for state in states:
         state.updated_at = now
@@ -597,7 +599,15 @@ class _Tracker:
 
     ANOMALY_FIELDS = ["ended_at", "closed_at", "peak_level", "peak_at", "peak_status", "flagged"]
 
-    def __init__(self, *, state, config, key, events, touched) -> None:
+    def __init__(
+        self,
+        *,
+        state: DetectorState,
+        config: DetectorSettings,
+        key: str,
+        events: list[tuple[str, SensorEvent]],
+        touched: dict[int, Anomaly],
+    ) -> None:
         self.state: DetectorState = state
         self.config: DetectorSettings = config
         self.key = key
@@ -605,7 +615,7 @@ class _Tracker:
         self.touched: dict[int, Anomaly] = touched  # by id(): a new anomaly has no pk before the batch is saved
         self.opened = 0
 
-    def track(self, detection: Detection) -> None:
+    def track(self, detection: DetectionLike) -> None:
         state, status = self.state, detection.status
         if status in FLAGGED:
             self._flagged(detection)
@@ -621,7 +631,10 @@ class _Tracker:
         if state.state == SensorState.NOT_AVAILABLE:
             self._change(SensorState.OK, detection, "readings again", None)
 
-    def _flagged(self, detection: Detection) -> None:
+    def _flagged(self, detection: DetectionLike) -> None:
+        level = detection.level
+        if level is None:  # a warning or critical status always comes with its level
+            raise ValueError("a flagged detection without a level")
         state = self.state
         state.ok_streak = 0
         anomaly = state.anomaly
@@ -631,7 +644,7 @@ class _Tracker:
                 sensor_id=state.sensor_id,
                 started_at=detection.timestamp,
                 ended_at=detection.timestamp,
-                peak_level=detection.level,
+                peak_level=level,
                 peak_at=detection.timestamp,
                 peak_status=detection.status,
                 flagged=0,
@@ -641,9 +654,9 @@ class _Tracker:
         anomaly.closed_at = None
         anomaly.ended_at = detection.timestamp
         anomaly.flagged += 1
-        if detection.level > anomaly.peak_level or anomaly.flagged == 1:
+        if level > anomaly.peak_level or anomaly.flagged == 1:
             anomaly.peak_level, anomaly.peak_at, anomaly.peak_status = (
-                detection.level,
+                level,
                 detection.timestamp,
                 detection.status,
             )
@@ -658,7 +671,7 @@ class _Tracker:
             return False
         return timestamp - anomaly.closed_at <= timedelta(seconds=self.config.cooldown_seconds)
 
-    def _change(self, to: str, detection: Detection, message: str, anomaly: Anomaly | None) -> None:
+    def _change(self, to: str, detection: DetectionLike, message: str, anomaly: Anomaly | None) -> None:
         self.state.state = to
         text = message.format(level=detection.level or 0, n=self.config.ok_run)
         event = SensorEvent(
@@ -681,7 +694,7 @@ class CheckResult:
     swept: int = 0
     detect: DetectResult | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"silent": self.silent, "swept": self.swept, "detect": self.detect.as_dict() if self.detect else None}
 
 

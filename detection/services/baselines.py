@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -85,7 +86,7 @@ class LoadResult:
     replaced: list[str] = field(default_factory=list)
 
 
-def _seeds_read(path: Path) -> list[dict]:
+def _seeds_read(path: Path) -> list[dict[str, Any]]:
     """The file's baselines, checked for shape; ApplicationError (one line) on anything else."""
     try:
         data = json.loads(Path(path).read_text())
@@ -239,7 +240,7 @@ class JobResult:
 
     job: str
     job_run: int | None = None
-    outcomes: list[dict] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -247,7 +248,7 @@ class JobResult:
             counts[outcome["outcome"]] = counts.get(outcome["outcome"], 0) + 1
         return counts
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "counts": self.counts()}
 
 
@@ -259,7 +260,12 @@ def _job_sensors(sensor_ids: list[int] | None) -> list[Sensor]:
 
 
 def _job_run(
-    job: str, fn: Callable[[Sensor, DetectorSettings], dict], *, sensor_ids, progress: Progress, task_id: str
+    job: str,
+    fn: Callable[[Sensor, DetectorSettings], dict[str, Any]],
+    *,
+    sensor_ids: list[int] | None,
+    progress: Progress,
+    task_id: str,
 ) -> JobResult:
     """Run `fn(sensor, config)` for each sensor with a JobRun row around it (committed at start, so a running or
     crashed job is visible). A failure of the job itself marks the run failed, emits `alert_critical` with the
@@ -318,8 +324,8 @@ def _history(sensor: Sensor, *, since: datetime | None, limit: int) -> np.ndarra
     return np.asarray(newest[::-1], dtype=np.float64)
 
 
-def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engine.Cleaned | None, dict | None]:
-    """The cleaning's result, or (None, the `skipped` outcome) after an `info` event when fewer than m remain."""
+def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> engine.Cleaned | dict[str, Any]:
+    """The cleaning's result, or the `skipped` outcome after an `info` event when fewer than m remain."""
     reason = None
     if len(values) < m:
         reason = f"{len(values)} readings to use, fewer than m={m}"
@@ -328,12 +334,12 @@ def _cleaned(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engi
         if len(cleaned.values) < m:
             reason = f"{len(cleaned.values)} of {len(values)} readings left after cleaning, fewer than m={m}"
     if reason is None:
-        return cleaned, None
+        return cleaned
     label = JobRun.Job(job).label
     system_event_emit(
         kind=SystemEvent.Kind.INFO, job=job, sensor=sensor, message=f"{label} skipped {sensor.key}: {reason}."
     )
-    return None, {"outcome": "skipped", "reason": reason, "points": len(values)}
+    return {"outcome": "skipped", "reason": reason, "points": len(values)}
 
 
 def _first_flag(baseline: Baseline, cleaned: engine.Cleaned, config: DetectorSettings) -> int | None:
@@ -374,17 +380,22 @@ def _current_baseline(config: DetectorSettings) -> Baseline | None:
     return Baseline.objects.filter(pk=baseline_id).first() if baseline_id else None
 
 
-def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict:
+def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict[str, Any]:
     job = JobRun.Job.SELECT_BASELINES
     values = _history(sensor, since=config.last_selection_at, limit=settings.DETECTION_SELECTION_MAX_POINTS)
-    cleaned, skipped = _cleaned(sensor, values, config.window, job)
+    result = _cleaned(sensor, values, config.window, job)
     DetectorSettings.objects.filter(pk=sensor.pk).update(last_selection_at=now)
-    if cleaned is None:
-        return skipped
-    result, cleaned = cleaned, cleaned.values
+    if not isinstance(result, engine.Cleaned):
+        return result  # skipped
+    cleaned = result.values
     current = _current_baseline(config)
     mean, variance = float(cleaned.mean()), float(cleaned.var())
-    common = {"points": len(values), "cleaned": len(cleaned), "mean": _figure(mean), "variance": _figure(variance)}
+    common: dict[str, Any] = {
+        "points": len(values),
+        "cleaned": len(cleaned),
+        "mean": _figure(mean),
+        "variance": _figure(variance),
+    }
     # A sensor on a baseline of its own (built or augmented from its readings) keeps it while it fits: its own
     # history describes it better than a generic seed. Only when it raises warnings is a seed chosen instead.
     if current is not None and current.kind != Baseline.Kind.SEED:
@@ -459,7 +470,7 @@ def baselines_select(
     )
 
 
-def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict:
+def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict[str, Any]:
     job = JobRun.Job.AUGMENT_BASELINES
     current = _current_baseline(config)
     if current is None:
@@ -474,10 +485,10 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
     if since is None and current.kind != Baseline.Kind.SEED:
         since = current.created_at
     values = _history(sensor, since=since, limit=settings.DETECTION_BASELINE_MAX_POINTS)
-    cleaned, skipped = _cleaned(sensor, values, config.window, job)
+    cleaned = _cleaned(sensor, values, config.window, job)
     DetectorSettings.objects.filter(pk=sensor.pk).update(last_augmentation_at=now)
-    if cleaned is None:
-        return skipped
+    if not isinstance(cleaned, engine.Cleaned):
+        return cleaned  # skipped
     # Oldest first: the baseline's values, then the history in time order, so the newest readings end it; only
     # the newest DETECTION_BASELINE_MAX_POINTS are kept (older behaviour ages out).
     base = current.array()

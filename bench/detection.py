@@ -133,7 +133,8 @@ def step_timers() -> None:
     from django.db import connection
 
     detect.detector_settings_ensure = _timed("detector_settings_ensure", detect.detector_settings_ensure)
-    connection._commit = _timed("commit", connection._commit)  # deferred foreign-key checks run here
+    # deferred foreign-key checks run in this private method, which the stubs leave out
+    connection._commit = _timed("commit", connection._commit)  # type: ignore[attr-defined]
     engine.Detector.feed = _timed("Detector.feed", engine.Detector.feed)
     discord.DiscordDetector.feed_arrays = _timed("DiscordDetector.feed_arrays", discord.DiscordDetector.feed_arrays)
     discord.DiscordDetector.state_vector = _timed("DiscordDetector.state_vector", discord.DiscordDetector.state_vector)

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count
@@ -9,6 +13,13 @@ from sensors.models import Installation, Platform, Reading, RejectedMessage, Sen
 from sensors.services.catalog import installation_delete, installation_save, platform_save, sensor_save
 from sensors.services.external import SourceBusyError, fetch_summary, source_fetch, source_save
 from sensors.services.ingest import rejected_message_reprocess
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _SensorCount(TypedDict):
+    sensor_count: int
 
 
 class InstallationInline(admin.TabularInline):
@@ -28,7 +39,7 @@ class PlatformAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(sensor_count=Count("sensors"))
 
     @admin.display(description="sensors", ordering="sensor_count")
-    def sensor_count(self, platform: Platform) -> int:
+    def sensor_count(self, platform: WithAnnotations[Platform, _SensorCount]) -> int:
         return platform.sensor_count
 
     def save_model(self, request, obj, form, change):

@@ -16,7 +16,7 @@ SENSOR_KEY = "matrix.s-1:a_b"  # the device key's sensor
 
 
 def _target_id() -> list:
-    return [UserFactory(email="target@example.com", viewer=True).pk]
+    return [UserFactory.create(email="target@example.com", viewer=True).pk]
 
 
 def _job_id() -> list:
@@ -28,7 +28,7 @@ def _platform() -> list:
 
 
 def _installation() -> list:
-    return [InstallationFactory(platform=PlatformFactory(slug="matrix-p")).pk]
+    return [InstallationFactory.create(platform=PlatformFactory(slug="matrix-p")).pk]
 
 
 def _sensor() -> list:
@@ -38,7 +38,7 @@ def _sensor() -> list:
 def _anomaly() -> list:
     from detection.tests.factories import AnomalyFactory
 
-    return [AnomalyFactory(sensor=SensorFactory(key=SENSOR_KEY)).pk]
+    return [AnomalyFactory.create(sensor=SensorFactory(key=SENSOR_KEY)).pk]
 
 
 def _baseline() -> list:

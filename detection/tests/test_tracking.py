@@ -19,7 +19,7 @@ def play(codes: str, *, ok_run=3, cooldown=3600, step=timedelta(minutes=10), sta
     """Feed statuses (o=ok, w=warning, c=critical, u=undefined) through a tracker, as the service does."""
     if state is None:
         baseline = seed_baseline(points=64, window=8)
-        sensor = SensorFactory()
+        sensor = SensorFactory.create()
         config = detector_settings_ensure([sensor.pk])[sensor.pk]
         config.ok_run, config.cooldown_seconds = ok_run, cooldown
         config.save()

@@ -354,9 +354,8 @@ class Evaluation:
     duplicates: int = 0  # rows of the file left out for repeating a timestamp (Series.duplicates)
     unsorted: bool = False  # the file's rows were not in time order (Series.unsorted)
     method: str = Method.BASELINE
-    levels: np.ndarray = field(
-        default_factory=lambda: np.empty(0)
-    )  # one per point of the series; NaN in the training part and where undefined
+    # One level per point of the series; NaN in the training part and where undefined.
+    levels: np.ndarray = field(default_factory=lambda: np.empty(0))
     nab: dict[str, nab_scoring.FileScore] = field(default_factory=dict)  # by profile; empty if it cannot be scored
 
     def statuses(self) -> list[str]:

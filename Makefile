@@ -7,12 +7,12 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format migrate browser clean
+.PHONY: help run test lint typecheck format migrate browser clean
 
 help:
 	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test    install the test dependencies (and Chromium) and run the whole suite"
-	@echo "make lint    ruff format --check, ruff check and lint-imports (the import contracts of pyproject.toml)"
+	@echo "make lint    ruff format --check, ruff check, lint-imports (the import contracts) and mypy (make typecheck alone)"
 	@echo "make format  ruff format and ruff check --fix"
 
 $(BIN)/python:
@@ -52,10 +52,16 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(MAKE) --no-print-directory typecheck
+
+# mypy with the Django and DRF plugins, settings from config.settings.test (pyproject.toml [tool.mypy]); the
+# cache in .mypy_cache makes a second run take seconds.
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy .
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .import_linter_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .import_linter_cache .mypy_cache

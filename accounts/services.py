@@ -4,7 +4,11 @@ The sign-up pages (allauth adapter), the admin, the API, the management commands
 so the rules hold whichever way a change arrives.
 """
 
+from __future__ import annotations
+
+import enum
 from datetime import timedelta
+from typing import TYPE_CHECKING, Final, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -18,7 +22,17 @@ from accounts.models import User
 from accounts.roles import ROLE_NAMES, Role
 from common.exceptions import ApplicationError
 
-_UNSET = object()
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+class _Unset(enum.Enum):
+    """The type of `_UNSET`: an argument left out, where None means something."""
+
+    UNSET = enum.auto()
+
+
+_UNSET: Final = _Unset.UNSET
 
 
 @transaction.atomic
@@ -122,17 +136,18 @@ def user_delete(*, user: User) -> None:
     user.delete()
 
 
-def api_token_create(*, user: User, ttl: timedelta | None | object = _UNSET) -> tuple[AuthToken, str]:
+def api_token_create(*, user: User, ttl: timedelta | None | Literal[_Unset.UNSET] = _UNSET) -> tuple[AuthToken, str]:
     """Create an API token; returns the row and the raw token, which is shown once and never stored.
 
     `ttl` defaults to settings REST_KNOX["TOKEN_TTL"]; `None` makes a token that never expires.
     """
     if not user.is_active:
         raise ApplicationError("Inactive users cannot have API tokens.", code="inactive_user")
-    expiry = knox_settings.TOKEN_TTL if ttl is _UNSET else ttl
+    expiry: timedelta | None = knox_settings.TOKEN_TTL if ttl is _UNSET else ttl
     if expiry is not None and expiry <= timedelta(0):
         raise ApplicationError("A token's lifetime must be positive.", fields={"ttl": ["Must be positive."]})
-    return AuthToken.objects.create(user=user, expiry=expiry)
+    created: tuple[AuthToken, str] = AuthToken.objects.create(user=user, expiry=expiry)
+    return created
 
 
 def api_token_revoke(*, token: AuthToken) -> None:
@@ -142,11 +157,12 @@ def api_token_revoke(*, token: AuthToken) -> None:
 
 def api_tokens_purge_expired() -> int:
     """Delete tokens past their expiry (they already fail authentication); returns how many."""
+    deleted: int
     deleted, _ = AuthToken.objects.filter(expiry__lt=timezone.now()).delete()
     return deleted
 
 
-def api_token_obtain(*, email: str, password: str, request=None) -> tuple[AuthToken, str]:
+def api_token_obtain(*, email: str, password: str, request: HttpRequest | None = None) -> tuple[AuthToken, str]:
     """Exchange an email and password for a new API token (the log-in of scripts)."""
     from django.contrib.auth import authenticate
 

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -6,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import AccountDeleteForm
+from accounts.models import User
 from accounts.services import user_delete
 
 
@@ -14,7 +17,7 @@ from accounts.services import user_delete
 def account_delete(request: HttpRequest) -> HttpResponse:
     form = AccountDeleteForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        user = request.user
+        user = cast(User, request.user)  # login_required: never anonymous here
         logout(request)
         user_delete(user=user)
         messages.success(request, "Your account has been deleted.")

@@ -1,4 +1,5 @@
-"""Detection throughput: the production batch path for 1,000 sensors against the bare numerical work (docs/benchmarks.md).
+"""Detection throughput: the production batch path for 1,000 sensors against the bare numerical work
+(docs/benchmarks.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/8 \
         .venv/bin/python -m bench.detection [--method discord|baseline] [--sensors 1000] [--batches 30] \
@@ -133,7 +134,8 @@ def step_timers() -> None:
     from django.db import connection
 
     detect.detector_settings_ensure = _timed("detector_settings_ensure", detect.detector_settings_ensure)
-    connection._commit = _timed("commit", connection._commit)  # deferred foreign-key checks run here
+    # deferred foreign-key checks run in this private method, which the stubs leave out
+    connection._commit = _timed("commit", connection._commit)  # type: ignore[attr-defined]
     engine.Detector.feed = _timed("Detector.feed", engine.Detector.feed)
     discord.DiscordDetector.feed_arrays = _timed("DiscordDetector.feed_arrays", discord.DiscordDetector.feed_arrays)
     discord.DiscordDetector.state_vector = _timed("DiscordDetector.state_vector", discord.DiscordDetector.state_vector)

@@ -5,6 +5,7 @@ from functools import cached_property
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
 
 
 class EstimatedCountPaginator(Paginator):
@@ -13,11 +14,12 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        query = self.object_list.query
-        if connection.vendor == "postgresql" and not query.where:
+        object_list = self.object_list
+        if connection.vendor == "postgresql" and isinstance(object_list, QuerySet) and not object_list.query.where:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [query.model._meta.db_table]
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [object_list.model._meta.db_table],
                 )
                 row = cursor.fetchone()
             if row and row[0] > 100_000:

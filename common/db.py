@@ -3,6 +3,8 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db.models import Field, Model
+
 
 def copy_rows(
     cursor, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, types: Sequence[str] = ()
@@ -21,3 +23,11 @@ def copy_rows(
             copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)
+
+
+def column_of(model: type[Model], name: str) -> str:
+    """The database column of `model`'s concrete field `name` (`base` → `base_id` for a foreign key)."""
+    found = model._meta.get_field(name)
+    if not isinstance(found, Field) or found.column is None:
+        raise ValueError(f"{model.__name__}.{name} is not a concrete field.")
+    return found.column

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -46,7 +47,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     not_found: ClassVar[str] = "Not found."
 
     group: str | None = None
-    head: ClassVar[dict] = {}
+    head: dict[str, Any] = {}  # the envelope, set at connect
     sent_keys: frozenset | set = frozenset()
     refresher: asyncio.Task | None = None
 
@@ -63,15 +64,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     def group_name(self, target: Any) -> str:
         raise NotImplementedError
 
-    async def history(self, target: Any, limit: int) -> list[dict]:
+    async def history(self, target: Any, limit: int) -> Sequence[Mapping[str, Any]]:
         """The last `limit` items, oldest first, in the shape of live items."""
         raise NotImplementedError
 
-    def envelope(self, target: Any) -> dict:
+    def envelope(self, target: Any) -> dict[str, Any]:
         """The fields every message carries besides `type` and the items (e.g. `{"sensor": key}`)."""
         return {}
 
-    def item_key(self, item: dict) -> Any:
+    def item_key(self, item: Mapping[str, Any]) -> Any:
         """What identifies an item, to drop live items the history already held."""
         return item["timestamp"]
 
@@ -98,7 +99,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         history = await self.history(target, limit)
         self.sent_keys = {self.item_key(item) for item in history}
         await self.send_json({"type": "history", **self.head, self.items: history})
-        self.refresher = asyncio.create_task(self.keep_membership())
+        self.refresher = asyncio.create_task(self.keep_membership(self.group))
 
     async def refuse(self, code: int, detail: str) -> None:
         # Closing before accepting would reach the client as a bare HTTP 403 without the code.
@@ -139,16 +140,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             text = encoded[shape] = await self.encode_json({"type": self.items, **self.head, self.items: items})
         await self.send(text_data=text)
 
-    async def keep_membership(self) -> None:
+    async def keep_membership(self, group: str) -> None:
         """Re-join the group every half `group_expiry`: channels-redis forgets members older than that (a day by
         default), and a dashboard left open longer would go silent."""
         interval = self.membership_refresh_seconds()
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.channel_layer.group_add(self.group, self.channel_name)
+                await self.channel_layer.group_add(group, self.channel_name)
             except Exception:  # Redis away for a moment: try again at the next interval
-                logger.warning("could not renew live group membership", extra={"group": self.group}, exc_info=True)
+                logger.warning("could not renew live group membership", extra={"group": group}, exc_info=True)
 
     def membership_refresh_seconds(self) -> float:
         return getattr(self.channel_layer, "group_expiry", 86400) / 2

@@ -7,20 +7,34 @@ Like readings, detections go out as one message per sensor per detection batch, 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypedDict
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from common.channels import group_messages_send, groups_with_members, layer_run
+from common.channels import group_messages_send, groups_with_members, layer_message, layer_run
 
 if TYPE_CHECKING:
-    from detection.models import Detection, SensorEvent, SystemEvent
+    from detection.models import SensorEvent, SystemEvent
 
 DETECTIONS_EVENT = "detection.detections"
 SENSOR_EVENTS_EVENT = "detection.events"
 SYSTEM_EVENTS_EVENT = "detection.system_events"
 SYSTEM_EVENTS_GROUP = "detection.system"
 CHUNK = 1000
+
+
+class DetectionLike(Protocol):
+    """What a detection payload is built from: a `Detection`, or a row the detection batch has not saved yet."""
+
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def level(self) -> float | None: ...
+    @property
+    def distance(self) -> float | None: ...
+    @property
+    def status(self) -> str: ...
 
 
 class DetectionPayload(TypedDict):
@@ -75,7 +89,7 @@ def sensor_events_group(sensor_id: int) -> str:
     return f"detection.{sensor_id}.events"
 
 
-def detection_payload(detection: Detection) -> DetectionPayload:
+def detection_payload(detection: DetectionLike) -> DetectionPayload:
     return {
         "timestamp": detection.timestamp.isoformat(),
         "level": detection.level,
@@ -101,14 +115,14 @@ def system_event_payload(event: SystemEvent) -> SystemEventPayload:
         "id": event.pk,
         "kind": event.kind,
         "job": event.job,
-        "sensor": event.sensor.key if event.sensor_id else None,
+        "sensor": event.sensor.key if event.sensor is not None else None,
         "message": event.message,
         "data": event.data,
         "created_at": event.created_at.isoformat(),
     }
 
 
-def detections_broadcast(by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
+def detections_broadcast(by_sensor: Mapping[tuple[int, str], Sequence[DetectionLike]]) -> None:
     """Each sensor's new detections (keyed by (sensor id, key); anything with a Detection's timestamp, level,
     distance and status), oldest first, to its watched group. Payloads are built only for watched groups: a batch
     holds thousands of detections, and most of the time nobody watches."""
@@ -118,7 +132,9 @@ def detections_broadcast(by_sensor: Mapping[tuple[int, str], Sequence[Detection]
     layer_run(_detections_send, layer, by_sensor)
 
 
-async def _detections_send(layer: BaseChannelLayer, by_sensor: Mapping[tuple[int, str], Sequence[Detection]]) -> None:
+async def _detections_send(
+    layer: BaseChannelLayer, by_sensor: Mapping[tuple[int, str], Sequence[DetectionLike]]
+) -> None:
     watched = await groups_with_members(layer, [detections_group(sensor_id) for sensor_id, _ in by_sensor])
     for (sensor_id, key), detections in by_sensor.items():
         group = detections_group(sensor_id)
@@ -127,7 +143,7 @@ async def _detections_send(layer: BaseChannelLayer, by_sensor: Mapping[tuple[int
         items = [detection_payload(d) for d in sorted(detections, key=lambda d: d.timestamp)]
         for start in range(0, len(items), CHUNK):
             message = DetectionsMessage(type=DETECTIONS_EVENT, sensor=key, detections=items[start : start + CHUNK])
-            await layer.group_send(group, message)
+            await layer.group_send(group, layer_message(message))
 
 
 def sensor_events_broadcast(events: Iterable[tuple[str, SensorEvent]]) -> None:

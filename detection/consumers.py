@@ -12,6 +12,7 @@ system events of jobs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -41,7 +42,7 @@ class _SensorConsumer(ReadersConsumer):
     async def target(self) -> Sensor | None:
         return await database_sync_to_async(sensor_get)(key=self.scope["url_route"]["kwargs"]["key"])
 
-    def envelope(self, target: Sensor) -> dict:
+    def envelope(self, target: Sensor) -> dict[str, Any]:
         return {"sensor": target.key}
 
 
@@ -55,7 +56,7 @@ class SensorDetectionsConsumer(_SensorConsumer):
     def group_name(self, target: Sensor) -> str:
         return detections_group(target.pk)
 
-    async def history(self, target: Sensor, limit: int) -> list[dict]:
+    async def history(self, target: Sensor, limit: int) -> Sequence[Mapping[str, Any]]:
         rows = await database_sync_to_async(selectors.detections_recent)(sensor=target, limit=limit)
         return [detection_payload(row) for row in rows]
 
@@ -70,10 +71,10 @@ class SensorEventsConsumer(_SensorConsumer):
     def group_name(self, target: Sensor) -> str:
         return sensor_events_group(target.pk)
 
-    def item_key(self, item: dict) -> Any:
+    def item_key(self, item: Mapping[str, Any]) -> Any:
         return item["id"]  # several events may share a reading's time (`at`); ids never repeat
 
-    async def history(self, target: Sensor, limit: int) -> list[dict]:
+    async def history(self, target: Sensor, limit: int) -> Sequence[Mapping[str, Any]]:
         rows = await database_sync_to_async(selectors.sensor_events_recent)(sensor=target, limit=limit)
         return [sensor_event_payload(row) for row in rows]
 
@@ -91,9 +92,9 @@ class SystemEventsConsumer(ReadersConsumer):
     def group_name(self, target: bool) -> str:
         return SYSTEM_EVENTS_GROUP
 
-    def item_key(self, item: dict) -> Any:
+    def item_key(self, item: Mapping[str, Any]) -> Any:
         return item["id"]
 
-    async def history(self, target: bool, limit: int) -> list[dict]:
+    async def history(self, target: bool, limit: int) -> Sequence[Mapping[str, Any]]:
         rows = await database_sync_to_async(selectors.system_events_recent)(limit=limit)
         return [system_event_payload(row) for row in rows]

@@ -67,6 +67,7 @@ import math
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 # ---- parameters (one set for every sensor) ----
 EXT_BLOCK, EXT_NB, EXT_EPS, EXT_MIN = 200, 15, 0.05, 50
@@ -160,7 +161,7 @@ def state_from_vector(vector: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @numba.njit(cache=True)
-def _nn(buf, end, avail, m, excl, hint):
+def _nn(buf: np.ndarray, end: int, avail: int, m: int, excl: int, hint: int) -> tuple[float, int]:
     """Distance of the m-subsequence ending at buf[end] to its nearest neighbour among the subsequences that lie
     in the last `avail` values up to buf[end] and start at least `excl` before it, and that neighbour's start.
     `hint` (or -1): a start tried first, so that early abandoning cuts the scan short; the value is exact."""
@@ -192,7 +193,7 @@ def _nn(buf, end, avail, m, excl, hint):
 
 
 @numba.njit(cache=True)
-def _level(stat, thr):
+def _level(stat: float, thr: float) -> float:
     """120 × stat / thr, clipped to [0, LEVEL_CAP], with level >= LEVEL_FLAG exactly when stat >= thr."""
     lv = LEVEL_FLAG * (stat / thr)
     lv = max(lv, LEVEL_FLAG) if stat >= thr else min(lv, np.nextafter(LEVEL_FLAG, 0.0))
@@ -202,7 +203,7 @@ def _level(stat, thr):
 
 
 @numba.njit(cache=True)
-def _merge(na, ma, m2a, nb, mb, m2b):
+def _merge(na: float, ma: float, m2a: float, nb: float, mb: float, m2b: float) -> tuple[float, float, float]:
     """Chan et al.'s merge of two (count, mean, M2) summaries."""
     n = na + nb
     if n == 0:
@@ -212,7 +213,22 @@ def _merge(na, ma, m2a, nb, mb, m2b):
 
 
 @numba.njit(cache=True)
-def _feed(values, times, hist, ext, lik_s, lik_a, lik_b, blk, blk_g, steps, sc, ms, levels, scores):
+def _feed(
+    values: np.ndarray,
+    times: np.ndarray,
+    hist: np.ndarray,
+    ext: np.ndarray,
+    lik_s: np.ndarray,
+    lik_a: np.ndarray,
+    lik_b: np.ndarray,
+    blk: np.ndarray,
+    blk_g: np.ndarray,
+    steps: np.ndarray,
+    sc: np.ndarray,
+    ms: np.ndarray,
+    levels: np.ndarray,
+    scores: np.ndarray,
+) -> None:
     nv = len(values)
     # contiguous working copies: raw history + this call's values, block means + this call's blocks
     w = np.empty(MP_H + nv)
@@ -410,9 +426,12 @@ class DiscordDetector:
         count = min(self.seen, MP_H)
         if count == 0:
             return np.empty(0)
-        return self.state["hist"][MP_H - count :] + self.state["sc"][S_OFF]
+        recent: np.ndarray = self.state["hist"][MP_H - count :] + self.state["sc"][S_OFF]
+        return recent
 
-    def feed_arrays(self, values, epoch_seconds=None) -> tuple[np.ndarray, np.ndarray]:
+    def feed_arrays(
+        self, values: npt.ArrayLike, epoch_seconds: npt.ArrayLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(levels, scores) for `values` (finite floats, in time order), NaN where undefined; `epoch_seconds`
         (the same length, or None) serve only to find gaps. The state is updated in place."""
         v = np.ascontiguousarray(values, dtype=np.float64)

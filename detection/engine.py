@@ -11,15 +11,15 @@ import copy
 import importlib
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import stumpy
 import stumpy.cache
 
-# Cleaning (docs/detection.md, "Cleaning"): the top CLEAN_DISCORDS discords, judged against median + CLEAN_MAD_MULTIPLIER × MAD of their
-# own distances, so against the series itself, whatever its unit and level (docs/detection.md, "Cleaning").
+# Cleaning (docs/detection.md, "Cleaning"): the top CLEAN_DISCORDS discords, judged against median +
+# CLEAN_MAD_MULTIPLIER × MAD of their own distances, so against the series itself, whatever its unit and level.
 CLEAN_DISCORDS = 15
 CLEAN_MAD_MULTIPLIER = 5.0
 # The leak service's absolute cut, in its data's units: discords above it were removed whatever the median and MAD.
@@ -138,15 +138,16 @@ class _Seeded:
         return copy.deepcopy(self.stream)
 
 
-_seeded: dict[tuple, _Seeded] = {}
+_seeded: dict[tuple[Hashable, int], _Seeded] = {}
 _seeded_lock = threading.Lock()
 SEEDED_CACHE = 64
 
 
-def seeded(key, m: int, load: Callable[[], tuple[np.ndarray, float | None]]) -> _Seeded:
+def seeded(key: Hashable, m: int, load: Callable[[], tuple[np.ndarray, float]]) -> _Seeded:
     """The process's stream seeded with the baseline that `key` names; baselines never change, so a key names
-    one series for good. `load()` gives the series and its max distance for window m (None: computed here, as
-    a baseline's stored max distance holds for its own window only); it is called only when not cached."""
+    one series for good. `load()` gives the series and its max distance for window m (computed for m when it is
+    not the baseline's own window: a stored max distance holds for that window only); it is called only when
+    not cached."""
     with _seeded_lock:
         found = _seeded.get((key, m))
     if found is None:
@@ -196,9 +197,12 @@ class Detector:
         value = float(value)
         if not math.isfinite(value):
             raise SeriesError("a detector takes only finite values")
-        self.stream.update(value)
+        stream = self.stream
+        if stream is None:  # only `resume` builds detectors, and it starts the stream
+            raise SeriesError("the detector has no stream: build it with Detector.resume")
+        stream.update(value)
         self.values.append(value)
-        distance = float(self.stream.P_[-1])
+        distance = float(stream.P_[-1])
         level = None
         if len(self.values) > self.m:
             level = min(distance / self.seed.max_distance * 100.0, LEVEL_CAP) if math.isfinite(distance) else LEVEL_CAP

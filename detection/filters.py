@@ -6,10 +6,11 @@ readings API. A list of statuses or kinds is one comma-separated value (`status=
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from common.exceptions import ApplicationError
 from detection.models import Anomaly, Baseline, Detection, SensorEvent, Status, SystemEvent
@@ -19,7 +20,12 @@ class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     """A comma-separated list of choices, each one checked."""
 
 
-def filtered(filterset_class: type[django_filters.FilterSet], filters: dict | None, queryset: QuerySet) -> QuerySet:
+_M = TypeVar("_M", bound=Model)
+
+
+def filtered(
+    filterset_class: type[django_filters.FilterSet], filters: Mapping[str, Any] | None, queryset: QuerySet[_M]
+) -> QuerySet[_M]:
     """`queryset` narrowed by `filters` (a dict or QueryDict); bad values raise ApplicationError naming each field
     (django-filter would otherwise answer an empty list, which hides the mistake)."""
     if filters is None:

@@ -168,7 +168,7 @@ def nab_flags(scores: np.ndarray | Sequence[float], threshold: float) -> np.ndar
         return values >= threshold
 
 
-def _detections(detections: np.ndarray | Sequence, threshold: float | None) -> np.ndarray:
+def _detections(detections: np.ndarray | Sequence[float], threshold: float | None) -> np.ndarray:
     if threshold is not None:
         return nab_flags(detections, threshold)
     flags = np.asarray(detections)
@@ -211,7 +211,7 @@ def _instants(items: Iterable[Any], *, what: str) -> tuple[np.ndarray, bool | No
 
 def _rows_checked(windows: Iterable[Sequence[int]], rows: int) -> list[tuple[int, int]]:
     """Row windows validated: inclusive [left, right] inside the file, sorted, not overlapping."""
-    result = []
+    result: list[tuple[int, int]] = []
     for window in sorted((int(left), int(right)) for left, right in windows):
         left, right = window
         if not 0 <= left <= right < rows:
@@ -222,7 +222,9 @@ def _rows_checked(windows: Iterable[Sequence[int]], rows: int) -> list[tuple[int
     return result
 
 
-def _window_rows(timestamps: Sequence[Any] | np.ndarray, windows: Iterable[Sequence[Any]], *, nab_end: bool):
+def _window_rows(
+    timestamps: Sequence[Any] | np.ndarray, windows: Iterable[Sequence[Any]], *, nab_end: bool
+) -> list[tuple[int, int]]:
     stamps, stamps_aware = _instants(timestamps, what="timestamps")
     if len(stamps) and np.any(stamps[1:] < stamps[:-1]):
         raise ValueError("Row timestamps must never decrease.")
@@ -232,7 +234,7 @@ def _window_rows(timestamps: Sequence[Any] | np.ndarray, windows: Iterable[Seque
     bounds, bounds_aware = _instants([moment for pair in pairs for moment in pair], what="windows")
     if stamps_aware is not None and bounds_aware is not None and stamps_aware != bounds_aware:
         raise ValueError("Timestamps and windows must both be naive or both timezone-aware.")
-    rows = []
+    rows: list[tuple[int, int]] = []
     for k in range(len(pairs)):
         start, end = bounds[2 * k], bounds[2 * k + 1]
         if end < start:
@@ -303,7 +305,7 @@ def nab_perfect_score(windows: int | Sequence[Any], profile: str | Profile = "st
 
 
 def nab_file_score(
-    detections: np.ndarray | Sequence,
+    detections: np.ndarray | Sequence[float],
     *,
     windows: Iterable[Sequence[Any]],
     timestamps: Sequence[str | datetime] | np.ndarray | None = None,
@@ -443,7 +445,8 @@ class WindowF1:
             return None
         if not self.found:
             return 0.0
-        precision, recall = self.precision, self.recall
+        precision = self.found / (self.found + self.false_alarm_runs)
+        recall = self.found / self.scored_windows
         return 2 * precision * recall / (precision + recall)
 
     @property

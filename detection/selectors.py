@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, F, QuerySet
 from django.utils import timezone
@@ -21,14 +23,14 @@ from sensors.models import Sensor
 # --- API and pages ------------------------------------------------------------------------------------------------
 
 
-def detection_list(*, sensor: Sensor, filters: dict | None = None) -> QuerySet[Detection]:
+def detection_list(*, sensor: Sensor, filters: Mapping[str, Any] | None = None) -> QuerySet[Detection]:
     """One sensor's detections, oldest first (as its readings), narrowed by `DetectionFilter`
     (`since`, `until`, `status`); bad filter values raise ApplicationError."""
     queryset = Detection.objects.filter(sensor=sensor).order_by("timestamp")
     return filtered(DetectionFilter, filters, queryset)
 
 
-def anomaly_list(*, filters: dict | None = None) -> QuerySet[Anomaly]:
+def anomaly_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[Anomaly]:
     """Anomalies, newest first, with their sensor and the operators who handled them joined; `AnomalyFilter`
     (`sensor`, `status`, `active`, `since`, `until`)."""
     queryset = Anomaly.objects.select_related("sensor", "acknowledged_by", "resolved_by").order_by("-started_at", "-id")
@@ -39,19 +41,19 @@ def anomaly_get(*, anomaly_id: int) -> Anomaly | None:
     return anomaly_list().filter(pk=anomaly_id).first()
 
 
-def sensor_event_list(*, filters: dict | None = None) -> QuerySet[SensorEvent]:
+def sensor_event_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[SensorEvent]:
     """Sensor events, newest first, with their sensor joined; `SensorEventFilter` (`sensor`, `kind`)."""
     queryset = SensorEvent.objects.select_related("sensor").order_by("-created_at", "-id")
     return filtered(SensorEventFilter, filters, queryset)
 
 
-def system_event_list(*, filters: dict | None = None) -> QuerySet[SystemEvent]:
+def system_event_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[SystemEvent]:
     """System events, newest first, with their sensor (if any) joined; `SystemEventFilter` (`kind`, `job`)."""
     queryset = SystemEvent.objects.select_related("sensor").order_by("-created_at", "-id")
     return filtered(SystemEventFilter, filters, queryset)
 
 
-def baseline_list(*, filters: dict | None = None) -> QuerySet[Baseline]:
+def baseline_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[Baseline]:
     """Baselines by name, without their values (a baseline holds thousands of points: only the detail loads
     them); `BaselineFilter` (`kind`, `sensor`)."""
     queryset = Baseline.objects.select_related("sensor").defer("values").order_by("name")
@@ -88,7 +90,7 @@ def detector_states_behind() -> QuerySet[DetectorState]:
     )
 
 
-def detection_status(*, now: datetime | None = None) -> dict:
+def detection_status(*, now: datetime | None = None) -> dict[str, Any]:
     """For the health check: how many sensors are detected, how many are behind (a newer reading than their last
     detection, and their detector untouched for DETECTION_STALL_SECONDS: no detect worker takes their tasks),
     and whether seed baselines are loaded. Three queries."""

@@ -7,13 +7,14 @@ tasks (web, ingest) import this module too when Celery finds its tasks.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.signals import worker_process_init
 
 
 @worker_process_init.connect
-def _warm_detection(**_) -> None:
+def _warm_detection(**_: object) -> None:
     """Load stumpy's compiled functions when a worker process starts, not at its first reading."""
     from detection import engine
 
@@ -21,7 +22,7 @@ def _warm_detection(**_) -> None:
 
 
 @shared_task(name="detection.detect_readings", ignore_result=True)
-def detect_readings(sensors: dict[str, str | None]) -> dict:
+def detect_readings(sensors: dict[str, str | None]) -> dict[str, Any]:
     """Detect the new readings of `sensors` (sensor id → earliest new timestamp, ISO 8601), queued by the ingest
     hand-off after each stored batch."""
     from detection.services.detect import readings_detect
@@ -31,7 +32,7 @@ def detect_readings(sensors: dict[str, str | None]) -> dict:
 
 
 @shared_task(name="detection.check_detectors")
-def check_detectors() -> dict:
+def check_detectors() -> dict[str, Any]:
     """Mark silent sensors not_available and detect readings no hand-off reached (every minute by migration)."""
     from detection.services.detect import detectors_check
 
@@ -39,7 +40,7 @@ def check_detectors() -> dict:
 
 
 @shared_task(bind=True, name="detection.select_baselines")
-def select_baselines(self, sensor_ids: list[int] | None = None) -> dict:
+def select_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) -> dict[str, Any]:
     """Baseline selection for `sensor_ids` (all detection-enabled sensors with settings when None); every 15 days
     by migration 0003, or queued by operators. Progress through celery-progress; the JobRun row names this task."""
     from celery_progress.backend import ProgressRecorder
@@ -47,11 +48,13 @@ def select_baselines(self, sensor_ids: list[int] | None = None) -> dict:
     from detection.services.baselines import baselines_select
 
     recorder = ProgressRecorder(self)
-    return baselines_select(sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id).as_dict()
+    return baselines_select(
+        sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id or ""
+    ).as_dict()
 
 
 @shared_task(bind=True, name="detection.augment_baselines")
-def augment_baselines(self, sensor_ids: list[int] | None = None) -> dict:
+def augment_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) -> dict[str, Any]:
     """Baseline augmentation for `sensor_ids` (all detection-enabled sensors with settings when None); every 30
     days by migration 0004, or queued by operators. Progress through celery-progress; the JobRun row names this
     task."""
@@ -60,4 +63,6 @@ def augment_baselines(self, sensor_ids: list[int] | None = None) -> dict:
     from detection.services.baselines import baselines_augment
 
     recorder = ProgressRecorder(self)
-    return baselines_augment(sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id).as_dict()
+    return baselines_augment(
+        sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id or ""
+    ).as_dict()

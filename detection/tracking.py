@@ -101,6 +101,8 @@ class Tracker:
         """One reading's detection (`level` None where undefined or late)."""
         sensor = self.sensor
         if status in FLAGGED:
+            if level is None:
+                raise ValueError("a flagged detection has a level")
             self._flagged(timestamp, level, status)
         elif status == Status.OK:
             anomaly = sensor.anomaly

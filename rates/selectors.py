@@ -7,6 +7,7 @@ the last working day. All arithmetic is Decimal; nothing passes through float.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -187,12 +188,13 @@ def fetch_list() -> QuerySet[RateFetch]:
     return RateFetch.objects.order_by("-started_at")
 
 
-def rates_status() -> dict:
+def rates_status() -> dict[str, Any]:
     """Freshness of the rates for the health check: newest fetch time, last success and last failure."""
     last_success = RateFetch.objects.filter(status=RateFetch.Status.SUCCESS).order_by("-finished_at").first()
     last_failure = RateFetch.objects.filter(status=RateFetch.Status.FAILED).order_by("-finished_at").first()
     newest = last_success.finished_at if last_success else None
-    failing = bool(last_failure and (not last_success or last_failure.finished_at > last_success.finished_at))
+    failed_at = last_failure.finished_at if last_failure else None
+    failing = failed_at is not None and (newest is None or failed_at > newest)
     return {
         "last_success": last_success,
         "last_failure": last_failure,

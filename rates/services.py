@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
 
+import requests
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -57,7 +58,8 @@ _ONE = Decimal(1)
 # (provider, base, quote, rate, as_of, fetched_at, is_inverse): the columns written, in COPY order.
 Row = tuple[str, str, str, Decimal, date, datetime, bool]
 COLUMNS = ("provider", "base", "quote", "rate", "as_of", "fetched_at", "is_inverse")  # SQL column names
-_ATTNAMES = tuple(ExchangeRate._meta.get_field(name).attname for name in COLUMNS)  # base_id, quote_id for the ORM
+_ATTNAME_OF = {field.name: field.attname for field in ExchangeRate._meta.concrete_fields}
+_ATTNAMES = tuple(_ATTNAME_OF[name] for name in COLUMNS)  # base_id, quote_id for the ORM
 
 
 def inverse_rate(rate: Decimal) -> Decimal:
@@ -134,7 +136,7 @@ def rates_store(*, provider: str, rates: Iterable[PublishedRate], fetched_at: da
     return len(rows)
 
 
-def rates_fetch(*, provider: str, on: date | None = None, session=None) -> RateFetch:
+def rates_fetch(*, provider: str, on: date | None = None, session: requests.Session | None = None) -> RateFetch:
     """Fetch one provider's rates (latest, or the last day on or before `on`) and store them.
 
     The `RateFetch` row is written before and after, outside the storing transaction, so a failure stays
@@ -165,7 +167,11 @@ def rates_fetch(*, provider: str, on: date | None = None, session=None) -> RateF
 
 
 def rates_update(
-    *, provider: str | None = None, on: date | None = None, progress: Progress = _no_progress, session=None
+    *,
+    provider: str | None = None,
+    on: date | None = None,
+    progress: Progress = _no_progress,
+    session: requests.Session | None = None,
 ) -> RateFetch:
     """Fetch from the configured providers in order (or only `provider`) until one succeeds.
 

@@ -1,8 +1,9 @@
 """Background jobs of the rates app: load arguments, call one service, own the retries."""
 
 from datetime import date
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery_progress.backend import ProgressRecorder
 from django.conf import settings
 
@@ -13,11 +14,12 @@ MAX_COUNTDOWN = 3600.0
 
 def retry_countdown(retries: int) -> float:
     """Seconds before retry number `retries + 1`: RATES_RETRY_BACKOFF × 2**retries, at most one hour."""
-    return min(settings.RATES_RETRY_BACKOFF * 2**retries, MAX_COUNTDOWN)
+    backoff: float = settings.RATES_RETRY_BACKOFF
+    return min(backoff * 2.0**retries, MAX_COUNTDOWN)
 
 
 @shared_task(bind=True, name=UPDATE_RATES_TASK)
-def update_rates(self, provider: str | None = None, on: str | None = None) -> dict:
+def update_rates(self: Task[Any, Any], provider: str | None = None, on: str | None = None) -> dict[str, Any]:
     """Fetch rates (scheduled twice a day by migration 0003, or queued by the API); retried with exponential
     backoff while no provider delivers, up to RATES_RETRY_MAX times. Progress through celery-progress."""
     recorder = ProgressRecorder(self)

@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
@@ -11,6 +15,13 @@ from sensors.models import DeviceKey, HttpSource, Installation, Platform, Readin
 from sensors.services.catalog import installation_delete, installation_save, platform_save, sensor_save
 from sensors.services.device_keys import device_key_create, device_key_revoke
 from sensors.services.http_sources import SourceBusyError, fetch_summary, source_fetch, source_save
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _SensorCount(TypedDict):
+    sensor_count: int
 
 
 class InstallationInline(admin.TabularInline):
@@ -30,7 +41,7 @@ class PlatformAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(sensor_count=Count("sensors"))
 
     @admin.display(description="sensors", ordering="sensor_count")
-    def sensor_count(self, platform: Platform) -> int:
+    def sensor_count(self, platform: WithAnnotations[Platform, _SensorCount]) -> int:
         return platform.sensor_count
 
     def save_model(self, request, obj, form, change):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from common.channels import groups_with_members, layer_run
+from common.channels import groups_with_members, layer_message, layer_run
 
 if TYPE_CHECKING:
     from sensors.ingest import StoredReading
@@ -84,4 +84,4 @@ async def _send_watched(layer: BaseChannelLayer, by_sensor: dict[int, list[Store
 
 async def _send_in_order(layer: BaseChannelLayer, messages: list[tuple[str, ReadingsMessage]]) -> None:
     for group, message in messages:
-        await layer.group_send(group, message)
+        await layer.group_send(group, layer_message(message))

@@ -7,6 +7,9 @@ and who may watch the live streams of sensors (`ReadersConsumer`, detection's st
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from channels.db import database_sync_to_async
 
 from accounts.websocket import DEVICE_SCHEME, authorization, reader_refusal
@@ -14,6 +17,9 @@ from common.live import FORBIDDEN, LiveConsumer
 from sensors import selectors
 from sensors.broadcast import READINGS_EVENT, reading_payload, readings_group
 from sensors.services.device_keys import device_key_authenticate
+
+if TYPE_CHECKING:
+    from sensors.models import Sensor
 
 
 class ReadersConsumer(LiveConsumer):
@@ -42,9 +48,9 @@ class SensorReadingsConsumer(ReadersConsumer):
     def group_name(self, target) -> str:
         return readings_group(target.pk)
 
-    def envelope(self, target) -> dict:
+    def envelope(self, target: Sensor) -> dict[str, Any]:
         return {"sensor": target.key}
 
-    async def history(self, target, limit: int) -> list[dict]:
+    async def history(self, target: Sensor, limit: int) -> Sequence[Mapping[str, Any]]:
         rows = await database_sync_to_async(selectors.readings_recent)(sensor=target, limit=limit)
         return [reading_payload(timestamp, value) for timestamp, value in rows]

@@ -137,7 +137,7 @@ class Sensor(models.Model):
         return self.key
 
     def clean(self) -> None:
-        if self.installation_id and self.platform_id and self.installation.platform_id != self.platform_id:
+        if self.platform_id and self.installation is not None and self.installation.platform_id != self.platform_id:
             raise ValidationError({"installation": "The installation belongs to another platform."})
 
 

@@ -11,9 +11,10 @@ Bucketed queries aggregate inside the database on PostgreSQL and SQLite alike:
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from asgiref.sync import sync_to_async
 from django.db import NotSupportedError
@@ -23,6 +24,10 @@ from django.db.models.functions import TruncDay
 from common.exceptions import ApplicationError
 from sensors.filters import InstallationFilter, SensorFilter
 from sensors.models import HttpSource, Installation, Platform, Reading, Sensor
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler, _AsSqlType
 
 # Bucket name → length in seconds; `None` is the calendar day in the requested zone.
 BUCKETS: dict[str, int | None] = {
@@ -50,13 +55,13 @@ def platform_list() -> QuerySet[Platform]:
     return Platform.objects.order_by("name")
 
 
-def installation_list(*, filters: dict | None = None) -> QuerySet[Installation]:
+def installation_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[Installation]:
     """Installations with their platform joined (its slug is shown)."""
     queryset = Installation.objects.select_related("platform").order_by("platform__name", "name", "id")
     return InstallationFilter(filters, queryset=queryset).qs if filters is not None else queryset
 
 
-def sensor_list(*, filters: dict | None = None) -> QuerySet[Sensor]:
+def sensor_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[Sensor]:
     """Sensors with their platform and external source joined; the latest value is on the row itself."""
     queryset = Sensor.objects.select_related("platform", "source").order_by("key")
     return SensorFilter(filters, queryset=queryset).qs if filters is not None else queryset
@@ -116,7 +121,14 @@ def readings_latest(*, keys: list[str] | None = None, platform: str | None = Non
 # --- raw readings -----------------------------------------------------------------------------------------------
 
 
-def reading_list(*, sensor: Sensor, start: datetime | None = None, end: datetime | None = None) -> QuerySet:
+class ReadingRow(TypedDict):
+    timestamp: datetime
+    value: float
+
+
+def reading_list(
+    *, sensor: Sensor, start: datetime | None = None, end: datetime | None = None
+) -> QuerySet[Reading, ReadingRow]:
     """`{"timestamp", "value"}` rows of one sensor in [start, end), oldest first (served by the unique index)."""
     queryset = Reading.objects.filter(sensor_id=sensor.pk)
     if start is not None:
@@ -155,15 +167,19 @@ def reading_chunks(
         last = chunk[-1][0]
 
 
+def _next_chunk(chunks: Iterator[list[tuple[datetime, float]]]) -> list[tuple[datetime, float]] | None:
+    return next(chunks, None)
+
+
 async def reading_chunks_async(
     *, sensor: Sensor, start: datetime | None = None, end: datetime | None = None, size: int | None = None
 ) -> AsyncIterator[list[tuple[datetime, float]]]:
     """`reading_chunks` for async consumers (a `StreamingHttpResponse` under ASGI): each chunk is fetched in the
     sync thread, the event loop is free in between."""
     chunks = reading_chunks(sensor=sensor, start=start, end=end, size=size)
-    fetch = sync_to_async(next, thread_sensitive=True)
+    fetch = sync_to_async(_next_chunk, thread_sensitive=True)
     while True:
-        chunk = await fetch(chunks, None)
+        chunk = await fetch(chunks)
         if chunk is None:
             return
         yield chunk
@@ -177,24 +193,24 @@ class EpochBin(Func):
 
     output_field = DateTimeField()
 
-    def __init__(self, expression, *, seconds: int) -> None:
+    def __init__(self, expression: Any, *, seconds: int) -> None:
         super().__init__(expression)
         self.seconds = int(seconds)  # an int written into the SQL: never user text
 
-    def as_sql(self, compiler, connection, **extra):
+    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **extra: Any) -> NoReturn:
         raise NotSupportedError(f"Bucketed readings are not implemented on {connection.vendor}.")
 
-    def as_postgresql(self, compiler, connection, **extra):
+    def as_postgresql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> _AsSqlType:
         sql, params = compiler.compile(self.source_expressions[0])
         return f"date_bin(INTERVAL '{self.seconds} seconds', {sql}, TIMESTAMPTZ '1970-01-01 00:00:00+00')", params
 
-    def as_sqlite(self, compiler, connection, **extra):
+    def as_sqlite(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any) -> _AsSqlType:
         sql, params = compiler.compile(self.source_expressions[0])
         # Django stores UTC text on SQLite; strftime('%s') is its epoch second. The double modulo floors
         # negative epochs (before 1970) too; `datetime(..., 'unixepoch')` gives text Django parses back.
         n = self.seconds
         epoch = f"CAST(strftime('%%s', {sql}) AS INTEGER)"
-        return f"datetime({epoch} - ((({epoch} %% {n}) + {n}) %% {n}), 'unixepoch')", [*params, *params]
+        return f"datetime({epoch} - ((({epoch} %% {n}) + {n}) %% {n}), 'unixepoch')", (*params, *params)
 
 
 @dataclass(frozen=True, slots=True)

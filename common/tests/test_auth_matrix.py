@@ -1,5 +1,5 @@
-"""Every API endpoint and socket × every kind of caller → the expected answer (the roles table in docs/api.md). Later endpoints and
-sockets join the tables."""
+"""Every API endpoint and socket × every kind of caller → the expected answer (the roles table in docs/api.md).
+Later endpoints and sockets join the tables."""
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -17,7 +17,7 @@ SENSOR_KEY = "matrix.s-1:a_b"  # the device key's sensor
 
 
 def _target_id() -> list:
-    return [UserFactory(email="target@example.com", viewer=True).pk]
+    return [UserFactory.create(email="target@example.com", viewer=True).pk]
 
 
 def _job_id() -> list:
@@ -29,7 +29,7 @@ def _platform() -> list:
 
 
 def _installation() -> list:
-    return [InstallationFactory(platform=PlatformFactory(slug="matrix-p")).pk]
+    return [InstallationFactory.create(platform=PlatformFactory(slug="matrix-p")).pk]
 
 
 def _sensor() -> list:
@@ -39,7 +39,7 @@ def _sensor() -> list:
 def _anomaly() -> list:
     from detection.tests.factories import AnomalyFactory
 
-    return [AnomalyFactory(sensor=SensorFactory(key=SENSOR_KEY)).pk]
+    return [AnomalyFactory.create(sensor=SensorFactory(key=SENSOR_KEY)).pk]
 
 
 def _baseline() -> list:

@@ -9,6 +9,7 @@ the README's environment table.
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -404,7 +405,7 @@ HEALTHCHECK_WORKER_TIMEOUT = env.float("HEALTHCHECK_WORKER_TIMEOUT", default=1.0
 # ------------------------------------------------------------------------------
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -100,7 +100,10 @@ class SystemEventSerializer(serializers.ModelSerializer):
 
 class BaselineSerializer(serializers.ModelSerializer):
     sensor = serializers.CharField(source="sensor.key", allow_null=True, read_only=True)
-    parent = serializers.IntegerField(source="parent_id", allow_null=True, read_only=True)
+    # A field named like `Field.parent`: DRF's metaclass takes declared fields out of the class; the stubs cannot tell.
+    parent = serializers.IntegerField(  # type: ignore[assignment]
+        source="parent_id", allow_null=True, read_only=True
+    )
 
     class Meta:
         model = Baseline

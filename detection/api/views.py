@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from accounts.permissions import CanOperate, CanRead, CanReadOrOperate
 from common.jobs import JobProgressSerializer, job_progress
 from common.pagination import PageNumberPagination, TimestampCursorPagination
@@ -126,6 +127,14 @@ def anomaly_or_404(anomaly_id: int) -> Anomaly:
     return anomaly
 
 
+def _operator(request: Request) -> User:
+    """The operator behind a request that `CanOperate` let through (never anonymous)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user
+
+
 class AnomalyListApi(ListApi):
     """Anomalies, newest first."""
 
@@ -160,7 +169,9 @@ class AnomalyAcknowledgeApi(APIView):
     def post(self, request: Request, anomaly_id: int) -> Response:
         params = AnomalyAcknowledgeSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        anomaly = anomaly_acknowledge(anomaly=anomaly_or_404(anomaly_id), user=request.user, **params.validated_data)
+        anomaly = anomaly_acknowledge(
+            anomaly=anomaly_or_404(anomaly_id), user=_operator(request), **params.validated_data
+        )
         return Response(AnomalySerializer(anomaly).data)
 
 
@@ -176,7 +187,7 @@ class AnomalyResolveApi(APIView):
     def post(self, request: Request, anomaly_id: int) -> Response:
         params = AnomalyResolveSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        anomaly = anomaly_resolve(anomaly=anomaly_or_404(anomaly_id), user=request.user, **params.validated_data)
+        anomaly = anomaly_resolve(anomaly=anomaly_or_404(anomaly_id), user=_operator(request), **params.validated_data)
         return Response(AnomalySerializer(anomaly).data)
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
+from accounts.models import User
 from common.exceptions import ApplicationError
 from detection.models import Anomaly
 
@@ -31,7 +32,7 @@ def _refuse(anomaly: Anomaly, action: str) -> ApplicationError:
 
 
 @transaction.atomic
-def anomaly_acknowledge(*, anomaly: Anomaly, user, note: str = "") -> Anomaly:
+def anomaly_acknowledge(*, anomaly: Anomaly, user: User, note: str = "") -> Anomaly:
     """An operator has seen an open anomaly. Acknowledging one already acknowledged is refused (409)."""
     anomaly = _locked(anomaly)
     if anomaly.status != State.OPEN:
@@ -45,7 +46,7 @@ def anomaly_acknowledge(*, anomaly: Anomaly, user, note: str = "") -> Anomaly:
 
 
 @transaction.atomic
-def anomaly_resolve(*, anomaly: Anomaly, user, cause: str = State.RESOLVED, note: str = "") -> Anomaly:
+def anomaly_resolve(*, anomaly: Anomaly, user: User, cause: str = State.RESOLVED, note: str = "") -> Anomaly:
     """Close an open or acknowledged anomaly as `resolved` or `external_cause` (final; again is refused, 409)."""
     if cause not in FINAL:
         raise ApplicationError(

@@ -21,19 +21,19 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial, reduce
 from operator import or_
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from common.db import copy_rows
+from common.db import column_of, copy_rows
 from detection import discord, engine, tracking
 from detection.broadcast import detections_broadcast
 from detection.models import FLAGGED, Anomaly, Baseline, Detection, DetectorState, Method, SensorEvent, Status
@@ -75,7 +75,7 @@ class DetectResult:
     no_baseline: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # sensor key → why its detector could not be built
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -130,8 +130,7 @@ def readings_detect(*, sensors: Mapping[int, datetime | None]) -> DetectResult:
     settings' baseline, else the default seed) at the given timestamp.
     """
     result = DetectResult()
-    rows = Sensor.objects.filter(pk__in=list(sensors), detection_enabled=True).values_list("pk", "key")
-    keys = dict(rows)
+    keys = dict(Sensor.objects.filter(pk__in=list(sensors), detection_enabled=True).values_list("pk", "key"))
     if not keys:
         return result
     configs = detector_settings_ensure(list(keys))
@@ -307,7 +306,7 @@ def _pending(
     return pending
 
 
-def _undetected(bounds: dict[int, datetime], last: dict[int, datetime | None]):
+def _undetected(bounds: dict[int, datetime], last: dict[int, datetime | None]) -> Iterator[tuple[int, datetime, float]]:
     """(sensor id, timestamp, value) of readings from each sensor's bound on that have no detection, ordered."""
     if connection.vendor == "postgresql":
         # One join against the bounds as arrays: an OR of 1,000 conditions costs the ORM and the planner ~0.5 s.
@@ -377,7 +376,7 @@ def _anomalies_save(anomalies: list[Anomaly]) -> None:
     if not changed:
         return
     quote = connection.ops.quote_name
-    columns = [Anomaly._meta.get_field(name).column for name in tracking.ANOMALY_FIELDS]
+    columns = [column_of(Anomaly, name) for name in tracking.ANOMALY_FIELDS]
     assignments = ", ".join(f"{quote(column)} = %s" for column in columns)
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -415,7 +414,7 @@ def _states_save(states: list[DetectorState], fields: list[str] = STATE_FIELDS) 
         return
     now = timezone.now()
     table = connection.ops.quote_name(DetectorState._meta.db_table)
-    columns = [DetectorState._meta.get_field(name).column for name in fields] + ["updated_at"]
+    columns = [column_of(DetectorState, name) for name in fields] + ["updated_at"]
     rows = []
     for state in states:
         state.updated_at = now
@@ -465,7 +464,7 @@ class CheckResult:
     swept: int = 0
     detect: DetectResult | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"silent": self.silent, "swept": self.swept, "detect": self.detect.as_dict() if self.detect else None}
 
 

@@ -36,7 +36,7 @@ _cache: OrderedDict[int, _Cached] = OrderedDict()
 def baseline_seeded(meta: Baseline, m: int) -> engine._Seeded:
     """The seeded stream of the baseline `meta` (a row read without its values) for window m."""
 
-    def load():
+    def load() -> tuple[np.ndarray, float]:
         values = Baseline.objects.only("values").get(pk=meta.pk).array()
         if meta.window == m:
             return values, meta.max_distance
@@ -76,7 +76,7 @@ def detector_take(state: DetectorState, config: DetectorSettings, baseline: Base
     # Taken out of the cache while it is fed: if the batch fails half-way, no half-fed detector stays behind
     # under the version still stored. `detector_keep` puts it back with the new version.
     cached = _cache.pop(state.sensor_id, None)
-    if reuse:
+    if reuse and cached is not None:
         detector = cached.detector
     elif method == Method.DISCORD:
         vector = array_from_bytes(state.method_state)
@@ -89,6 +89,8 @@ def detector_take(state: DetectorState, config: DetectorSettings, baseline: Base
         values = _recent_values(state) if not same else array_from_bytes(state.values)
         if not same:
             values = values[-m:]
+        if baseline is None:  # the batch skips baseline-method sensors without a baseline before this
+            raise ValueError("the baseline method needs a baseline")
         detector = engine.Detector.resume(baseline_seeded(baseline, m), values, warning=0, critical=0)
     state.method, state.baseline_id, state.window = method, baseline_id, m
     detector.warning, detector.critical = config.warning_level, config.critical_level

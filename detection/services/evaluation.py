@@ -24,10 +24,11 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -70,7 +71,7 @@ class Series:
     duplicates: int = 0
     unsorted: bool = False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:  # unpacks as (timestamps, values)
         return iter((self.timestamps, self.values))
 
     @property
@@ -136,7 +137,7 @@ def series_read_csv(path: str | Path) -> Series:
                     continue  # a blank line
                 timestamp = _timestamp(raw_ts, where=f"{path} line {line}")
                 try:
-                    value = float(raw_value)
+                    value = float(raw_value or "")  # None (a short row) fails as "" does
                 except (TypeError, ValueError):
                     raise ApplicationError(f"{path} line {line}: value {raw_value!r} is not a number.") from None
                 if not math.isfinite(value):
@@ -214,7 +215,8 @@ def train_points(total: int, train: int | None) -> int:
 
 def default_window(method: str) -> int:
     """The window new sensors of this method start with (DETECTION_DISCORD_WINDOW or DETECTION_WINDOW)."""
-    return settings.DETECTION_DISCORD_WINDOW if method == Method.DISCORD else settings.DETECTION_WINDOW
+    window: int = settings.DETECTION_DISCORD_WINDOW if method == Method.DISCORD else settings.DETECTION_WINDOW
+    return window
 
 
 def detector_run(
@@ -261,9 +263,9 @@ def detector_run(
         stats = engine.baseline_stats(cleaned, m, result.joins)
     except engine.SeriesError as exc:
         raise ApplicationError(f"The training part cannot make a baseline: {exc}.") from exc
-    detector = engine.detector_for(cleaned, m, warning=math.inf, critical=math.inf, max_distance=stats["max_distance"])
+    streamed = engine.detector_for(cleaned, m, warning=math.inf, critical=math.inf, max_distance=stats["max_distance"])
     levels = np.array(
-        [math.nan if v.level is None else v.level for v in detector.feed_all(values[train:])], dtype=np.float64
+        [math.nan if v.level is None else v.level for v in streamed.feed_all(values[train:])], dtype=np.float64
     )
     return Run(
         train=train,
@@ -294,7 +296,7 @@ class WindowResult:
     def delay(self) -> timedelta | None:
         return None if self.first_detection is None else self.first_detection - self.start
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         delay = self.delay
         return {
             "start": self.start.isoformat(),
@@ -317,7 +319,7 @@ class FalseAlarm:
     flagged: int
     peak_level: float
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
@@ -349,7 +351,8 @@ class Evaluation:
     duplicates: int = 0  # rows of the file left out for repeating a timestamp (Series.duplicates)
     unsorted: bool = False  # the file's rows were not in time order (Series.unsorted)
     method: str = Method.BASELINE
-    levels: np.ndarray | None = None  # one per point of the series; NaN in the training part and where undefined
+    # One level per point of the series; NaN in the training part and where undefined.
+    levels: np.ndarray = field(default_factory=lambda: np.empty(0))
     nab: dict[str, nab_scoring.FileScore] = field(default_factory=dict)  # by profile; empty if it cannot be scored
 
     def statuses(self) -> list[str]:
@@ -379,7 +382,7 @@ class Evaluation:
         denominator = 2 * self.found + len(self.false_alarms) + self.missed
         return 2 * self.found / denominator if denominator else None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         standard = self.nab.get("standard")
         return {
             "precision": self.precision,

@@ -50,7 +50,8 @@ class SensorSerializer(serializers.ModelSerializer):
         slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False
     )
     latest = LatestValueSerializer(source="*", read_only=True, help_text="The reading with the greatest timestamp.")
-    source = SensorSourceStatusSerializer(
+    # A field named like `Field.source`: DRF's metaclass takes declared fields out of the class; the stubs cannot tell.
+    source = SensorSourceStatusSerializer(  # type: ignore[assignment]
         read_only=True, allow_null=True, help_text="The external source, if any (set up by staff in the admin)."
     )
 

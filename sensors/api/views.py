@@ -229,7 +229,8 @@ READINGS_RESPONSE = PolymorphicProxySerializer(
 class SensorReadingsApi(APIView):
     """Raw readings of one sensor (cursor pages), or one aggregate per bucket; `format=csv` streams either."""
 
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    # api_settings imports the dotted paths it is given; the stubs type the setting as those strings.
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]  # type: ignore[list-item]
 
     @extend_schema(
         parameters=[
@@ -273,7 +274,7 @@ class SensorReadingsApi(APIView):
         paginator = TimestampCursorPagination()
         page = paginator.paginate_queryset(reading_list(sensor=sensor, start=start, end=end), request, view=self)
         return paginator.get_paginated_response(
-            [{"timestamp": iso(row["timestamp"], zone), "value": row["value"]} for row in page]
+            [{"timestamp": iso(row["timestamp"], zone), "value": row["value"]} for row in page or []]
         )
 
     def finalize_response(self, request, response, *args, **kwargs):

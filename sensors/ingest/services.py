@@ -27,7 +27,7 @@ from common.exceptions import ApplicationError
 from sensors.ingest.decoding import errors_reason
 from sensors.ingest.storage import IngestResult, readings_store
 from sensors.ingest.validation import readings_validate
-from sensors.models import RejectedMessage, Transport
+from sensors.models import DeviceKey, RejectedMessage, Transport
 
 
 def readings_ingest(
@@ -38,7 +38,7 @@ def readings_ingest(
     text_values: bool = False,
     atomic: bool = False,
     decoded: bool = False,
-    device_key=None,
+    device_key: DeviceKey | None = None,
     received_at: datetime | None = None,
 ) -> IngestResult:
     """Validate and store a batch of messages (raw bytes/str JSON, or decoded mappings) that came by `transport`.

@@ -72,7 +72,7 @@ def reading_parse(
     value = _parse_value(data, text_values, errors)
     latest = received_at + timedelta(seconds=settings.SENSORS_MAX_FUTURE_SECONDS) if latest is None else latest
     timestamp = _parse_timestamp(data, latest, errors, zone or naive_timezone())
-    if errors:
+    if errors or key is None or value is None or timestamp is None:
         raise ReadingInvalid(errors, sensor_key=key or "")
     return ReadingIn(sensor_key=key, timestamp=timestamp, value=value)
 
@@ -232,7 +232,7 @@ class FastPath:
                 )
             if not valid:
                 return None
-            raw = data.get("value")
+            raw: Any = data.get("value")
             kind = type(raw)
             if kind is float or kind is int or (kind is str and self.text_values):
                 value = float(raw)

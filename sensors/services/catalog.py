@@ -24,7 +24,7 @@ def installation_save(*, installation: Installation) -> Installation:
 @transaction.atomic
 def sensor_save(*, sensor: Sensor) -> Sensor:
     """Create or update a sensor; its installation, if any, must stand on its platform."""
-    if sensor.installation_id and not sensor.platform_id:
+    if not sensor.platform_id and sensor.installation is not None:
         sensor.platform_id = sensor.installation.platform_id
     sensor.full_clean()
     sensor.save()

@@ -18,10 +18,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from common.exceptions import ApplicationError
 from sensors.ingest import IngestResult, csv_rows, readings_ingest, rejections_record
 from sensors.models import Transport
+
+if TYPE_CHECKING:
+    pass
 
 COLUMNS = ("timestamp", "value", "sensor")
 CHUNK = 10_000
@@ -55,7 +59,7 @@ def readings_import_csv(
     report = CsvImportReport()
     reader = csv.reader(_counted(lines, progress), delimiter=delimiter)
     columns: tuple[str, ...] | None = None
-    chunk: list[dict] = []
+    chunk: list[dict[str, Any]] = []
     for line, row, problem in csv_rows(reader):
         if row is None:
             report.rows += 1
@@ -75,7 +79,7 @@ def readings_import_csv(
         if len(cells) != len(columns):
             _bad_row(report, line, row, f"expected {len(columns)} columns ({','.join(columns)}), found {len(cells)}")
             continue
-        item = dict(zip(columns, cells, strict=True))
+        item: dict[str, Any] = dict(zip(columns, cells, strict=True))
         item.pop("", None)
         item["line"] = line
         chunk.append(item)
@@ -121,7 +125,7 @@ def _check_sensor_column(columns: tuple[str, ...], sensor_key: str | None) -> No
         raise ApplicationError("The file has no sensor column: name the sensor with --sensor KEY.", code="no_sensor")
 
 
-def _flush(chunk: list[dict], sensor_key: str | None, report: CsvImportReport) -> None:
+def _flush(chunk: list[dict[str, Any]], sensor_key: str | None, report: CsvImportReport) -> None:
     result = readings_ingest(messages=chunk, transport=Transport.CSV, sensor_key=sensor_key, text_values=True)
     report.result.add(result)
     for index, reason in result.rejections:

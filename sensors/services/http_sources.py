@@ -65,7 +65,7 @@ USER_AGENT = "Sensorhub-sources/1.0"
 CLAIM_TTL = timedelta(minutes=15)  # far above the longest fetch (timeout ≤ 120 s plus ingestion)
 INGEST_CHUNK = 10_000  # readings per `readings_ingest` call (each its own transaction)
 ERROR_LIMIT = 2000
-ACCEPT = {HttpSource.Format.JSON: "application/json", HttpSource.Format.CSV: "text/csv"}
+ACCEPT: dict[str, str] = {HttpSource.Format.JSON: "application/json", HttpSource.Format.CSV: "text/csv"}
 
 # progress(current, total, description): celery-progress's ProgressRecorder.set_progress, or nothing.
 Progress = Callable[[int, int, str], object]
@@ -189,6 +189,7 @@ def fetch_summary(fetch: SourceFetch) -> str:
 
 def _state_update(source: HttpSource, fetch: SourceFetch) -> None:
     """Write the outcome to the source with an UPDATE of the state columns only (staff may be editing the rest)."""
+    state: dict[str, Any]
     if fetch.status == SourceFetch.Status.SUCCESS:
         state = {"last_success_at": fetch.finished_at, "last_error": "", "consecutive_failures": 0}
     else:
@@ -400,7 +401,7 @@ def _ingest(fetch: SourceFetch, records: list[_Record], *, sensor: Sensor, recei
             moment = _moment(record.timestamp, zone)
         if since is not None and moment is not None and moment <= since:
             fetch.skipped += 1
-        elif record.errors:
+        elif record.errors or reading is None:
             new_bad.append(record)
         else:
             new_good.append((data, reading))

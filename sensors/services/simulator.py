@@ -127,6 +127,8 @@ class ServiceTarget:
 class _RedisTarget:
     """A device talking to Redis: one client, checked at open."""
 
+    name: str
+
     def __init__(self, options: TargetOptions) -> None:
         if not options.redis_url:
             raise ApplicationError(f"The {self.name} target needs Redis: set REDIS_URL or pass --redis-url.")
@@ -352,7 +354,17 @@ def _grid_floor(moment: datetime, interval: float) -> datetime:
     return datetime.fromtimestamp(round(epoch, 6), UTC)
 
 
-def _backfill(simulation, target, report, last, step, count, batch_size, stop, progress) -> None:
+def _backfill(
+    simulation: Simulation,
+    target: Target,
+    report: SimulationReport,
+    last: datetime,
+    step: float,
+    count: int,
+    batch_size: int,
+    stop: threading.Event,
+    progress: ProgressFactory | None,
+) -> None:
     bar = progress("backfill", count * report.sensors, "readings") if progress else None
     start = last - timedelta(seconds=(count - 1) * step)
     batch: list[Sample] = []
@@ -372,7 +384,18 @@ def _backfill(simulation, target, report, last, step, count, batch_size, stop, p
     report.backfill_readings = report.sent
 
 
-def _live(simulation, target, report, anchor, anchor_mono, interval, deadline, stop, progress, clock) -> None:
+def _live(
+    simulation: Simulation,
+    target: Target,
+    report: SimulationReport,
+    anchor: datetime,
+    anchor_mono: float,
+    interval: float,
+    deadline: float,
+    stop: threading.Event,
+    progress: ProgressFactory | None,
+    clock: Callable[[], float],
+) -> None:
     bar = progress("live", None, "ticks") if progress else None
     tick = 0
     try:

@@ -117,7 +117,7 @@ class Batcher:
 
     def time_left(self) -> float:
         """Seconds until the held batch is due (the longest wait when nothing is held)."""
-        if not self.messages:
+        if not self.messages or self.first_at is None:
             return self.max_wait
         return max(0.0, self.max_wait - (time.monotonic() - self.first_at))
 

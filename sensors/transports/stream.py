@@ -111,7 +111,8 @@ class StreamReader:
 
     def _read_group(self, start: bytes, *, block: int | None) -> list[Entry]:
         o = self.options
-        reply = self.client.xreadgroup(o.group, o.consumer, {o.stream: start}, count=o.count, block=block)
+        # Typed by redis-py as the union of both protocols' shapes, unpacked below by the one received.
+        reply: Any = self.client.xreadgroup(o.group, o.consumer, {o.stream: start}, count=o.count, block=block)
         if not reply:
             return []
         # RESP3 replies are a {stream: entries} map, RESP2 ones a [[stream, entries]] list.

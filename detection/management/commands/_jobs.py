@@ -1,13 +1,21 @@
 """What `select_baselines` and `augment_baselines` share: the sensors option, the progress bar, the summary."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from sensors.models import Sensor
 
+if TYPE_CHECKING:
+    from detection.services.baselines import JobResult
+
 
 class JobCommand(BaseCommand):
-    job = None  # the service: baselines_select or baselines_augment
+    job: Callable[..., JobResult]  # the service: baselines_select or baselines_augment
     noun = ""
 
     def add_arguments(self, parser):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -15,7 +16,7 @@ from detection.services.events import system_event_emit
 from sensors.models import Sensor
 
 
-def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict:
+def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict[str, Any]:
     job = JobRun.Job.AUGMENT_BASELINES
     current = jobs.current_baseline(config)
     if current is None:
@@ -30,10 +31,10 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
     if since is None and current.kind != Baseline.Kind.SEED:
         since = current.created_at
     values = jobs.history(sensor, since=since, limit=settings.DETECTION_BASELINE_MAX_POINTS)
-    cleaned, skipped = jobs.clean(sensor, values, config.window, job)
+    cleaned = jobs.clean(sensor, values, config.window, job)
     DetectorSettings.objects.filter(pk=sensor.pk).update(last_augmentation_at=now)
-    if cleaned is None:
-        return skipped
+    if isinstance(cleaned, dict):
+        return cleaned  # skipped
     # Oldest first: the baseline's values, then the history in time order, so the newest readings end it; only
     # the newest DETECTION_BASELINE_MAX_POINTS are kept (older behaviour ages out).
     base = current.array()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -37,7 +38,7 @@ class JobResult:
 
     job: str
     job_run: int | None = None
-    outcomes: list[dict] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -45,7 +46,7 @@ class JobResult:
             counts[outcome["outcome"]] = counts.get(outcome["outcome"], 0) + 1
         return counts
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "counts": self.counts()}
 
 
@@ -57,7 +58,7 @@ def _job_sensors(sensor_ids: list[int] | None) -> list[Sensor]:
 
 
 def run(
-    job: str, step: Callable[..., dict], *, sensor_ids: list[int] | None, progress: Progress, task_id: str
+    job: str, step: Callable[..., dict[str, Any]], *, sensor_ids: list[int] | None, progress: Progress, task_id: str
 ) -> JobResult:
     """Run `step(sensor, config, now=<the run's start>)` for each sensor with a JobRun row around it (committed at
     start, so a running or crashed job is visible). A failure of the job itself marks the run failed, emits
@@ -118,8 +119,8 @@ def history(sensor: Sensor, *, since: datetime | None, limit: int) -> np.ndarray
     return np.asarray(newest[::-1], dtype=np.float64)
 
 
-def clean(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engine.Cleaned | None, dict | None]:
-    """The cleaning's result, or (None, the `skipped` outcome) after an `info` event when fewer than m remain."""
+def clean(sensor: Sensor, values: np.ndarray, m: int, job: str) -> engine.Cleaned | dict[str, Any]:
+    """The cleaning's result, or the `skipped` outcome (a dict) after an `info` event when fewer than m remain."""
     reason = None
     if len(values) < m:
         reason = f"{len(values)} readings to use, fewer than m={m}"
@@ -128,12 +129,12 @@ def clean(sensor: Sensor, values: np.ndarray, m: int, job: str) -> tuple[engine.
         if len(cleaned.values) < m:
             reason = f"{len(cleaned.values)} of {len(values)} readings left after cleaning, fewer than m={m}"
     if reason is None:
-        return cleaned, None
+        return cleaned
     label = JobRun.Job(job).label
     system_event_emit(
         kind=SystemEvent.Kind.INFO, job=job, sensor=sensor, message=f"{label} skipped {sensor.key}: {reason}."
     )
-    return None, {"outcome": "skipped", "reason": reason, "points": len(values)}
+    return {"outcome": "skipped", "reason": reason, "points": len(values)}
 
 
 def current_baseline(config: DetectorSettings) -> Baseline | None:

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.db import transaction
@@ -31,7 +32,7 @@ class LoadResult:
     replaced: list[str] = field(default_factory=list)
 
 
-def _seeds_read(path: Path) -> list[dict]:
+def _seeds_read(path: Path) -> list[dict[str, Any]]:
     """The file's baselines, checked for shape; ApplicationError (one line) on anything else."""
     try:
         data = json.loads(Path(path).read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 
@@ -48,17 +49,22 @@ def _figure(value: float) -> float:
     return float(f"{value:.6g}")
 
 
-def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict:
+def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> dict[str, Any]:
     job = JobRun.Job.SELECT_BASELINES
     values = jobs.history(sensor, since=config.last_selection_at, limit=settings.DETECTION_SELECTION_MAX_POINTS)
-    cleaned, skipped = jobs.clean(sensor, values, config.window, job)
+    result = jobs.clean(sensor, values, config.window, job)
     DetectorSettings.objects.filter(pk=sensor.pk).update(last_selection_at=now)
-    if cleaned is None:
-        return skipped
-    result, cleaned = cleaned, cleaned.values
+    if isinstance(result, dict):
+        return result  # skipped
+    cleaned = result.values
     current = jobs.current_baseline(config)
     mean, variance = float(cleaned.mean()), float(cleaned.var())
-    common = {"points": len(values), "cleaned": len(cleaned), "mean": _figure(mean), "variance": _figure(variance)}
+    common: dict[str, Any] = {
+        "points": len(values),
+        "cleaned": len(cleaned),
+        "mean": _figure(mean),
+        "variance": _figure(variance),
+    }
     # A sensor on a baseline of its own (built or augmented from its readings) keeps it while it fits: its own
     # history describes it better than a generic seed. Only when it raises warnings is a seed chosen instead.
     if current is not None and current.kind != Baseline.Kind.SEED:
@@ -75,7 +81,8 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
             return {"outcome": "kept", "baseline": current.name, "refused": {}, **common}
         common["own_refused"] = {current.name: flagged}
     seeds = list(Baseline.objects.filter(kind=Baseline.Kind.SEED).order_by("name"))
-    refused, fitting = {}, []
+    refused: dict[str, int] = {}
+    fitting: list[Baseline] = []
     for seed in seeds:
         flagged = _first_flag(seed, result, config)
         if flagged is not None:

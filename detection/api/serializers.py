@@ -155,8 +155,12 @@ class DetectorStateSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=DetectorState.SensorState.choices)
     fed = serializers.IntegerField(help_text="Readings detected so far.")
     last_timestamp = serializers.DateTimeField(allow_null=True, help_text="The newest detected reading.")
-    anomaly = serializers.IntegerField(allow_null=True, help_text="The anomaly the detector tracks now, if any.")
-    baseline = serializers.IntegerField(allow_null=True, help_text="The baseline the detector runs on now.")
+    anomaly = serializers.IntegerField(
+        source="anomaly_id", allow_null=True, help_text="The anomaly the detector tracks now, if any."
+    )
+    baseline = serializers.IntegerField(
+        source="baseline_id", allow_null=True, help_text="The baseline the detector runs on now."
+    )
 
 
 class DetectorSettingsSerializer(serializers.ModelSerializer):
@@ -204,15 +208,7 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
         state = self.context.get("state")
         if state is None:
             return None
-        return DetectorStateSerializer(
-            {
-                "state": state.state,
-                "fed": state.fed,
-                "last_timestamp": state.last_timestamp,
-                "anomaly": state.anomaly_id,
-                "baseline": state.baseline_id,
-            }
-        ).data
+        return DetectorStateSerializer(state).data
 
 
 class FeedbackSerializer(serializers.Serializer):

@@ -252,6 +252,9 @@ class SensorReadingsApi(APIView):
             SENSOR_KEY_PARAMETER,
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous` (raw readings)."),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="Raw readings per page: 1000, at most 10000."),
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv streams it (or `Accept: text/csv`)."
+            ),
         ],
         responses={
             200: OpenApiResponse(READINGS_RESPONSE, description="JSON, or CSV with `format=csv`."),

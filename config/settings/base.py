@@ -288,6 +288,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API takes JSON; the form parsers DRF also installs serve the browsable API, not clients.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     # The default hook, then the health endpoints (plain Django views the generator does not see).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "common.schema.health_paths"],
     # One tag per area (common.schema.AutoSchema tags each operation with its app, or the area its view names).

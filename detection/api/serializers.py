@@ -176,6 +176,9 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
     feedback_baseline = serializers.IntegerField(source="feedback_baseline_id", allow_null=True, read_only=True)
     active_baseline = serializers.SerializerMethodField(help_text="What detection uses now (null: default seed).")
     detector = serializers.SerializerMethodField(help_text="Null before the sensor's first detection.")
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Null until the settings are first saved (the defaults apply)."
+    )
 
     class Meta:
         model = DetectorSettings

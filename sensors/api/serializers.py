@@ -170,6 +170,17 @@ class BucketedReadingsSerializer(serializers.Serializer):
     results = BucketOutSerializer(many=True)
 
 
+class ReadingsLatestQuerySerializer(serializers.Serializer):
+    """Parsing only (text without NUL characters); the view says which combinations it takes."""
+
+    sensor = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, help_text="Sensor key; repeat for more."
+    )
+    platform = serializers.CharField(
+        required=False, allow_blank=True, help_text="Every sensor of this platform (slug)."
+    )
+
+
 class LatestSerializer(serializers.Serializer):
     sensor = serializers.CharField()
     timestamp = OffsetDateTimeField(allow_null=True, help_text="ISO 8601, UTC; null before the first reading.")

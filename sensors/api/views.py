@@ -30,6 +30,7 @@ from sensors.api.serializers import (
     ReadingInSerializer,
     ReadingPageSerializer,
     ReadingQuerySerializer,
+    ReadingsLatestQuerySerializer,
     SensorSerializer,
 )
 from sensors.filters import InstallationFilter, SensorFilter
@@ -230,7 +231,9 @@ def _csv_response(lines: AsyncIterator[str], filename: str) -> StreamingHttpResp
     return response
 
 
-SENSOR_KEY_PARAMETER = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Sensor key.")
+SENSOR_KEY_PARAMETER = OpenApiParameter(
+    "key", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=f"^{SENSOR_KEY}$", description="Sensor key."
+)
 
 READINGS_RESPONSE = PolymorphicProxySerializer(
     component_name="SensorReadings",
@@ -312,16 +315,12 @@ class SensorLatestApi(APIView):
 class ReadingsLatestApi(APIView):
     """The latest readings of many sensors in one query: `?sensor=a&sensor=b` and/or `?platform=<slug>`."""
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("sensor", OpenApiTypes.STR, many=True, description="Sensor key; repeat for more."),
-            OpenApiParameter("platform", OpenApiTypes.STR, description="Every sensor of this platform (slug)."),
-        ],
-        responses=LatestSerializer(many=True),
-    )
+    @extend_schema(parameters=[ReadingsLatestQuerySerializer], responses=LatestSerializer(many=True))
     def get(self, request: Request) -> Response:
-        keys = request.query_params.getlist("sensor") or None
-        platform = request.query_params.get("platform") or None
+        query = ReadingsLatestQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        keys = query.validated_data.get("sensor") or None
+        platform = query.validated_data.get("platform") or None
         if keys is None and platform is None:
             raise ApplicationError(
                 "Name sensors (?sensor=a&sensor=b) or a platform (?platform=<slug>).",

@@ -2,9 +2,9 @@
 
 from collections.abc import AsyncIterator
 from datetime import datetime, tzinfo
-from typing import Any
 
 from django.conf import settings
+from django.db.models import Model
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -63,7 +63,7 @@ LATEST_MAX_SENSORS = 1000
 # --- catalogue --------------------------------------------------------------------------------------------------
 
 
-def _changed(serializer) -> Any:
+def _changed(serializer) -> Model:
     """The serializer's instance with the validated changes set (saved by the catalogue service, not here)."""
     instance = serializer.instance
     for name, value in serializer.validated_data.items():

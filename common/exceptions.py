@@ -10,7 +10,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
@@ -41,6 +41,22 @@ def _flatten(detail: Any) -> Any:
     if isinstance(detail, list):
         return [_flatten(item) for item in detail]
     return str(detail)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every API error, as the schema shows it (`Error`); `error_body` builds it."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `fields` is also the name of a Serializer property, so the fields are declared here.
+        return {
+            "error": serializers.CharField(help_text="A stable code: `validation_error`, `not_found`, `throttled`, …"),
+            "detail": serializers.CharField(help_text="One human sentence."),
+            "fields": serializers.DictField(
+                child=serializers.JSONField(),
+                help_text="Messages per field (a list of strings), or per item index for a list body; empty when "
+                "the error is not about fields.",
+            ),
+        }
 
 
 def error_body(*, error: str, detail: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from knox.auth import TokenAuthentication
 from rest_framework import status
 from rest_framework.generics import get_object_or_404
@@ -57,6 +57,7 @@ class UserRoleApi(APIView):
         return Response(UserSerializer(user_list().get(pk=user.pk)).data)
 
 
+@extend_schema(tags=["auth"])
 class TokenObtainApi(APIView):
     """Exchange email and password for an API token. Throttled (scope `login`)."""
 
@@ -65,7 +66,13 @@ class TokenObtainApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=TokenObtainInputSerializer, responses={201: TokenOutputSerializer})
+    @extend_schema(
+        request=TokenObtainInputSerializer,
+        responses={
+            201: TokenOutputSerializer,
+            401: OpenApiResponse(description="Wrong email or password, or an inactive user: `invalid_credentials`."),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = TokenObtainInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -74,6 +81,7 @@ class TokenObtainApi(APIView):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(tags=["auth"])
 class TokenRevokeApi(APIView):
     """Revoke the token this request is authenticated with."""
 

@@ -256,7 +256,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, plus tags by area and the error answers of each operation (common/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "common.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -288,6 +289,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API takes JSON; the form parsers DRF also installs serve the browsable API, not clients.
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # The default hook, then the health endpoints (plain Django views the generator does not see).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "common.schema.health_paths"],
+    # One tag per area (common.schema.AutoSchema tags each operation with its app, or the area its view names).
+    "TAGS": [
+        {"name": "auth", "description": "API tokens: obtain one with email and password, revoke the one in use."},
+        {"name": "accounts", "description": "Users and their roles (staff), and the caller itself."},
+        {"name": "sensors", "description": "The catalogue: platforms, installations and sensors."},
+        {"name": "readings", "description": "Writing readings (operators, device keys) and querying them."},
+        {
+            "name": "detection",
+            "description": "Detections, anomalies and their lifecycle, events, baselines, a sensor's detector.",
+        },
+        {"name": "rates", "description": "Exchange rates: lists, conversion, updates (and the old `/v1/` paths)."},
+        {"name": "health", "description": "Liveness and the health of each part (no authentication)."},
+    ],
     # Several models have a `status` or `kind` of their own: name each choice set once, for what it is.
     "ENUM_NAME_OVERRIDES": {
         "DetectionStatusEnum": "detection.models.Status",

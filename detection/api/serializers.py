@@ -158,8 +158,12 @@ class DetectorStateSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=DetectorState.SensorState.choices)
     fed = serializers.IntegerField(help_text="Readings detected so far.")
     last_timestamp = serializers.DateTimeField(allow_null=True, help_text="The newest detected reading.")
-    anomaly = serializers.IntegerField(allow_null=True, help_text="The anomaly the detector tracks now, if any.")
-    baseline = serializers.IntegerField(allow_null=True, help_text="The baseline the detector runs on now.")
+    anomaly = serializers.IntegerField(
+        source="anomaly_id", allow_null=True, help_text="The anomaly the detector tracks now, if any."
+    )
+    baseline = serializers.IntegerField(
+        source="baseline_id", allow_null=True, help_text="The baseline the detector runs on now."
+    )
 
 
 class DetectorSettingsSerializer(serializers.ModelSerializer):
@@ -175,6 +179,9 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
     feedback_baseline = serializers.IntegerField(source="feedback_baseline_id", allow_null=True, read_only=True)
     active_baseline = serializers.SerializerMethodField(help_text="What detection uses now (null: default seed).")
     detector = serializers.SerializerMethodField(help_text="Null before the sensor's first detection.")
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Null until the settings are first saved (the defaults apply)."
+    )
 
     class Meta:
         model = DetectorSettings
@@ -207,15 +214,7 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
         state = self.context.get("state")
         if state is None:
             return None
-        return DetectorStateSerializer(
-            {
-                "state": state.state,
-                "fed": state.fed,
-                "last_timestamp": state.last_timestamp,
-                "anomaly": state.anomaly_id,
-                "baseline": state.baseline_id,
-            }
-        ).data
+        return DetectorStateSerializer(state).data
 
 
 class FeedbackSerializer(serializers.Serializer):

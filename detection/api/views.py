@@ -10,10 +10,8 @@ contract in pyproject.toml lists these two imports as its only exceptions).
 
 from __future__ import annotations
 
-import django_filters
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,7 +20,7 @@ from rest_framework.views import APIView
 from accounts.models import User
 from accounts.permissions import CanOperate, CanRead, CanReadOrOperate
 from common.jobs import JobProgressSerializer, job_progress
-from common.pagination import PageNumberPagination, TimestampCursorPagination
+from common.pagination import PageNumberPagination, TimestampCursorPagination, paginated_response
 from detection.api.serializers import (
     AnomalyAcknowledgeSerializer,
     AnomalyResolveSerializer,
@@ -52,69 +50,24 @@ from detection.selectors import (
 )
 from detection.services.anomalies import anomaly_acknowledge, anomaly_resolve
 from detection.services.enqueue import JOB_TASKS, baselines_select_enqueue
-from sensors.api.views import sensor_or_404
+from sensors.api.views import SENSOR_KEY_PARAMETER, sensor_or_404
 from sensors.models import Sensor
-
-SENSOR_KEY_PARAMETER = OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Sensor key.")
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number (from 1)."),
-    OpenApiParameter("page_size", OpenApiTypes.INT, description="50 by default, at most 1000."),
-]
-
-
-def filter_parameters(filterset_class: type[django_filters.FilterSet]) -> list[OpenApiParameter]:
-    """The query parameters of a FilterSet as the schema shows them (the selectors apply the filters, so DRF's
-    filter backends, from which drf-spectacular would read them, are not used here)."""
-    types = {
-        django_filters.IsoDateTimeFilter: OpenApiTypes.DATETIME,
-        django_filters.BooleanFilter: OpenApiTypes.BOOL,
-    }
-    return [
-        OpenApiParameter(
-            name,
-            next((t for cls, t in types.items() if isinstance(field, cls)), OpenApiTypes.STR),
-            description=field.extra.get("help_text", ""),
-        )
-        for name, field in filterset_class.base_filters.items()
-    ]
-
-
-class ListApi(APIView):
-    """A read-only list in pages. `pagination_class` is not used by a plain APIView: it is set so the schema shows
-    the paginated shape (drf-spectacular reads it), and `paginated` uses the same class."""
-
-    permission_classes = [CanRead]
-    pagination_class: type = PageNumberPagination
-
-
-def paginated(request: Request, view: ListApi, queryset, serializer_class) -> Response:
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
 
 # --- detections ---------------------------------------------------------------------------------------------------
 
 
-class SensorDetectionListApi(ListApi):
+class SensorDetectionListApi(APIView):
     """One sensor's detections (level, status), oldest first, in cursor pages; 404 for an unknown sensor."""
 
+    permission_classes = [CanRead]
+    filterset_class = DetectionFilter  # applied by the selector; named here for the schema
     pagination_class = TimestampCursorPagination
 
-    @extend_schema(
-        parameters=[
-            SENSOR_KEY_PARAMETER,
-            *filter_parameters(DetectionFilter),
-            OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous`."),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="1000 by default, at most 10000."),
-        ],
-        responses=DetectionSerializer(many=True),
-    )
+    @extend_schema(parameters=[SENSOR_KEY_PARAMETER], responses=DetectionSerializer(many=True))
     def get(self, request: Request, key: str) -> Response:
         sensor = sensor_or_404(key)
-        return paginated(
-            request, self, detection_list(sensor=sensor, filters=request.query_params), DetectionSerializer
-        )
+        rows = detection_list(sensor=sensor, filters=request.query_params)
+        return paginated_response(request=request, view=self, queryset=rows, serializer_class=DetectionSerializer)
 
 
 # --- anomalies ----------------------------------------------------------------------------------------------------
@@ -135,15 +88,17 @@ def _operator(request: Request) -> User:
     return user
 
 
-class AnomalyListApi(ListApi):
+class AnomalyListApi(APIView):
     """Anomalies, newest first."""
 
-    @extend_schema(
-        parameters=[*filter_parameters(AnomalyFilter), *PAGE_PARAMETERS],
-        responses=AnomalySerializer(many=True),
-    )
+    permission_classes = [CanRead]
+    filterset_class = AnomalyFilter  # applied by the selector; named here for the schema
+    pagination_class = PageNumberPagination
+
+    @extend_schema(responses=AnomalySerializer(many=True))
     def get(self, request: Request) -> Response:
-        return paginated(request, self, anomaly_list(filters=request.query_params), AnomalySerializer)
+        rows = anomaly_list(filters=request.query_params)
+        return paginated_response(request=request, view=self, queryset=rows, serializer_class=AnomalySerializer)
 
 
 class AnomalyDetailApi(APIView):
@@ -194,40 +149,46 @@ class AnomalyResolveApi(APIView):
 # --- events -------------------------------------------------------------------------------------------------------
 
 
-class SensorEventListApi(ListApi):
+class SensorEventListApi(APIView):
     """Sensor events (state changes: critical, ok, not_available), newest first."""
 
-    @extend_schema(
-        parameters=[*filter_parameters(SensorEventFilter), *PAGE_PARAMETERS],
-        responses=SensorEventSerializer(many=True),
-    )
+    permission_classes = [CanRead]
+    filterset_class = SensorEventFilter  # applied by the selector; named here for the schema
+    pagination_class = PageNumberPagination
+
+    @extend_schema(responses=SensorEventSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return paginated(request, self, sensor_event_list(filters=request.query_params), SensorEventSerializer)
+        rows = sensor_event_list(filters=request.query_params)
+        return paginated_response(request=request, view=self, queryset=rows, serializer_class=SensorEventSerializer)
 
 
-class SystemEventListApi(ListApi):
+class SystemEventListApi(APIView):
     """System events reported by jobs (alert_critical, alert_success, info), newest first."""
 
-    @extend_schema(
-        parameters=[*filter_parameters(SystemEventFilter), *PAGE_PARAMETERS],
-        responses=SystemEventSerializer(many=True),
-    )
+    permission_classes = [CanRead]
+    filterset_class = SystemEventFilter  # applied by the selector; named here for the schema
+    pagination_class = PageNumberPagination
+
+    @extend_schema(responses=SystemEventSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return paginated(request, self, system_event_list(filters=request.query_params), SystemEventSerializer)
+        rows = system_event_list(filters=request.query_params)
+        return paginated_response(request=request, view=self, queryset=rows, serializer_class=SystemEventSerializer)
 
 
 # --- baselines ----------------------------------------------------------------------------------------------------
 
 
-class BaselineListApi(ListApi):
+class BaselineListApi(APIView):
     """Baselines by name, with their statistics; the values are in the detail only."""
 
-    @extend_schema(
-        parameters=[*filter_parameters(BaselineFilter), *PAGE_PARAMETERS],
-        responses=BaselineSerializer(many=True),
-    )
+    permission_classes = [CanRead]
+    filterset_class = BaselineFilter  # applied by the selector; named here for the schema
+    pagination_class = PageNumberPagination
+
+    @extend_schema(responses=BaselineSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return paginated(request, self, baseline_list(filters=request.query_params), BaselineSerializer)
+        rows = baseline_list(filters=request.query_params)
+        return paginated_response(request=request, view=self, queryset=rows, serializer_class=BaselineSerializer)
 
 
 class BaselineDetailApi(APIView):
@@ -254,7 +215,8 @@ class BaselinesSelectApi(APIView):
         params.is_valid(raise_exception=True)
         job_id = baselines_select_enqueue(sensors=params.validated_data.get("sensors"))
         progress_url = request.build_absolute_uri(reverse("detection-api:job-progress", args=[job_id]))
-        return Response({"job_id": job_id, "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
+        out = JobQueuedSerializer({"job_id": job_id, "progress_url": progress_url})
+        return Response(out.data, status=status.HTTP_202_ACCEPTED)
 
 
 class DetectionJobApi(APIView):
@@ -267,7 +229,7 @@ class DetectionJobApi(APIView):
         info = job_progress(job_id=job_id, task_names=JOB_TASKS)
         if info is None:
             raise exceptions.NotFound("No baseline job with this id.")
-        return Response(info)
+        return Response(JobProgressSerializer(info).data)
 
 
 # --- a sensor's detector ------------------------------------------------------------------------------------------

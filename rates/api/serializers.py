@@ -36,6 +36,13 @@ class AmountField(serializers.CharField):
         return amount
 
 
+class RateTextField(serializers.CharField):
+    """Output only: a rate as a decimal string (up to 18 places, no exponent, no trailing zeros)."""
+
+    def to_representation(self, value: Decimal) -> str:  # type: ignore[override]  # the stubs type CharField's value as str
+        return rate_as_text(value)
+
+
 class RateListInputSerializer(serializers.Serializer):
     base = CurrencyCodeField(required=False, help_text="Only rates with this base currency.")
     quote = CurrencyCodeField(required=False, help_text="Only rates with this quote currency.")
@@ -48,24 +55,23 @@ class RateListInputSerializer(serializers.Serializer):
 class RateSerializer(serializers.ModelSerializer):
     base = serializers.CharField(source="base_id")
     quote = serializers.CharField(source="quote_id")
-    rate = serializers.SerializerMethodField(help_text="Units of quote per one unit of base, as a decimal string.")
+    rate = RateTextField(help_text="Units of quote per one unit of base, as a decimal string.")
 
     class Meta:
         model = ExchangeRate
         fields = ["provider", "base", "quote", "rate", "as_of", "fetched_at", "is_inverse"]
         read_only_fields = fields
 
-    def get_rate(self, row: ExchangeRate) -> str:
-        return rate_as_text(row.rate)
-
 
 class RateListOutputSerializer(serializers.Serializer):
+    """A page of rates (PageNumberPagination's count and links) with the day asked for and its staleness."""
+
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
+    results = RateSerializer(many=True)
     date = serializers.DateField(allow_null=True, help_text="The day asked for (null: the latest).")
     stale = serializers.BooleanField(help_text="The newest rate answered was fetched more than the configured age ago.")
-    results = RateSerializer(many=True)
 
 
 class RateConvertInputSerializer(serializers.Serializer):
@@ -81,16 +87,24 @@ class RateConvertInputSerializer(serializers.Serializer):
 
 
 class RateConvertOutputSerializer(serializers.Serializer):
+    """Of `{"conversion": Conversion, "stale": bool}`; `from` is a Python keyword, so the fields are declared here."""
+
     def get_fields(self):
         return {
-            "from": serializers.CharField(),
-            "to": serializers.CharField(),
-            "amount": serializers.CharField(help_text="The amount asked for, as given."),
-            "result": serializers.CharField(help_text="Rounded half-up to the target currency's minor units."),
-            "rate": serializers.CharField(help_text="Units of `to` per one `from` (up to 18 places)."),
-            "as_of": serializers.DateField(),
-            "provider": serializers.CharField(),
-            "via": serializers.CharField(allow_null=True, help_text="The pivot currency of a cross rate."),
+            "from": serializers.CharField(source="conversion.rate.base"),
+            "to": serializers.CharField(source="conversion.rate.quote"),
+            "amount": serializers.CharField(source="conversion.amount", help_text="The amount asked for, as given."),
+            "result": serializers.CharField(
+                source="conversion.result", help_text="Rounded half-up to the target currency's minor units."
+            ),
+            "rate": RateTextField(source="conversion.rate.rate", help_text="Units of `to` per one `from`."),
+            "as_of": serializers.DateField(source="conversion.rate.as_of"),
+            "provider": serializers.CharField(
+                source="conversion.rate.provider", help_text="Empty when converting a currency to itself."
+            ),
+            "via": serializers.CharField(
+                source="conversion.rate.via", allow_null=True, help_text="The pivot currency of a cross rate."
+            ),
             "stale": serializers.BooleanField(),
         }
 
@@ -112,8 +126,10 @@ class LegacyRateListInputSerializer(serializers.Serializer):
 
 
 class LegacyRateSerializer(serializers.Serializer):
-    currency = serializers.CharField()
-    rate = serializers.CharField(help_text="Units of `currency` per one unit of `base`.")
+    """Of a ResolvedRate from RATES_BASE."""
+
+    currency = serializers.CharField(source="quote")
+    rate = RateTextField(help_text="Units of `currency` per one unit of `base`.")
     as_of = serializers.DateField()
     provider = serializers.CharField()
 

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.db.models import Max
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -18,11 +19,9 @@ from rates.api.serializers import (
     RateConvertOutputSerializer,
     RateListInputSerializer,
     RateListOutputSerializer,
-    RateSerializer,
     RatesUpdateInputSerializer,
     RatesUpdateOutputSerializer,
 )
-from rates.models import rate_as_text
 from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rates_from_base
 from rates.services import rates_update_enqueue
 from rates.tasks import update_rates
@@ -33,7 +32,16 @@ class RateListApi(APIView):
 
     permission_classes = [CanRead]
 
-    @extend_schema(parameters=[RateListInputSerializer], responses=RateListOutputSerializer)
+    @extend_schema(
+        parameters=[
+            RateListInputSerializer,
+            OpenApiParameter("page", OpenApiTypes.INT, description="A page number (from 1)."),
+            OpenApiParameter(
+                "page_size", OpenApiTypes.INT, description=PageNumberPagination.page_size_query_description
+            ),
+        ],
+        responses=RateListOutputSerializer,
+    )
     def get(self, request: Request) -> Response:
         params = RateListInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -48,10 +56,17 @@ class RateListApi(APIView):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         newest = rows.aggregate(newest=Max("fetched_at"))["newest"]
-        response = paginator.get_paginated_response(RateSerializer(page, many=True).data)
-        response.data["date"] = filters.get("date")
-        response.data["stale"] = is_stale(newest, on=filters.get("date"))
-        return response
+        out = RateListOutputSerializer(
+            {
+                "count": paginator.page.paginator.count if paginator.page is not None else 0,
+                "next": paginator.get_next_link(),
+                "previous": paginator.get_previous_link(),
+                "results": page,
+                "date": filters.get("date"),
+                "stale": is_stale(newest, on=filters.get("date")),
+            }
+        )
+        return Response(out.data)
 
 
 class RateConvertApi(APIView):
@@ -59,26 +74,21 @@ class RateConvertApi(APIView):
 
     permission_classes = [CanRead]
 
-    @extend_schema(parameters=[RateConvertInputSerializer], responses=RateConvertOutputSerializer)
+    @extend_schema(
+        parameters=[RateConvertInputSerializer],
+        responses={
+            200: RateConvertOutputSerializer,
+            404: OpenApiResponse(description="No rate between the two currencies (on or before `date`): `no_rate`."),
+        },
+    )
     def get(self, request: Request) -> Response:
         params = RateConvertInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
         conversion = amount_convert(amount=data["amount"], base=data["from"], quote=data["to"], on=data.get("date"))
         resolved = conversion.rate
-        return Response(
-            {
-                "from": resolved.base,
-                "to": resolved.quote,
-                "amount": str(conversion.amount),
-                "result": str(conversion.result),
-                "rate": rate_as_text(resolved.rate),
-                "as_of": resolved.as_of,
-                "provider": resolved.provider,
-                "via": resolved.via,
-                "stale": is_stale(resolved.fetched_at, on=data.get("date")) if resolved.provider else False,
-            }
-        )
+        stale = is_stale(resolved.fetched_at, on=data.get("date")) if resolved.provider else False
+        return Response(RateConvertOutputSerializer({"conversion": conversion, "stale": stale}).data)
 
 
 class RatesUpdateApi(APIView):
@@ -94,7 +104,8 @@ class RatesUpdateApi(APIView):
             provider=params.validated_data.get("provider"), on=params.validated_data.get("date")
         )
         progress_url = request.build_absolute_uri(reverse("rates-api:job-progress", args=[job_id]))
-        return Response({"job_id": job_id, "progress_url": progress_url}, status=status.HTTP_202_ACCEPTED)
+        out = RatesUpdateOutputSerializer({"job_id": job_id, "progress_url": progress_url})
+        return Response(out.data, status=status.HTTP_202_ACCEPTED)
 
 
 class RatesJobApi(APIView):
@@ -107,7 +118,7 @@ class RatesJobApi(APIView):
         info = job_progress(job_id=job_id, task_names=[update_rates.name])
         if info is None:
             raise NotFound("No rates update job with this id.")
-        return Response(info)
+        return Response(JobProgressSerializer(info).data)
 
 
 class LegacyRateListApi(APIView):
@@ -115,16 +126,21 @@ class LegacyRateListApi(APIView):
 
     permission_classes = [CanRead]
 
-    @extend_schema(parameters=[LegacyRateListInputSerializer], responses=LegacyRateListOutputSerializer)
+    @extend_schema(
+        parameters=[LegacyRateListInputSerializer],
+        responses={
+            200: LegacyRateListOutputSerializer,
+            404: OpenApiResponse(description="No rate to the one `currency` asked for: `no_rate`."),
+        },
+    )
     def get(self, request: Request) -> Response:
         params = LegacyRateListInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         resolved, newest = rates_from_base(quote=params.validated_data.get("currency"))
-        rates = [
-            {"currency": r.quote, "rate": rate_as_text(r.rate), "as_of": r.as_of, "provider": r.provider}
-            for r in resolved
-        ]
-        return Response({"base": settings.RATES_BASE, "stale": is_stale(newest), "rates": rates})
+        out = LegacyRateListOutputSerializer(
+            {"base": settings.RATES_BASE, "stale": is_stale(newest), "rates": resolved}
+        )
+        return Response(out.data)
 
 
 class LegacyRatesUpdateApi(RatesUpdateApi):

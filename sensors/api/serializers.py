@@ -1,8 +1,10 @@
 """Input parsing and output shapes of the sensors API; no business rules (those are in services and the models)."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sensors.models import HttpSource, Installation, Platform, Sensor
@@ -120,31 +122,67 @@ class ReadingQuerySerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class OffsetDateTimeField(serializers.Field):
+    """Output only: ISO 8601 with the offset of the zone in the context's `tz` (UTC by default), e.g.
+    `2024-12-01T13:00:00+01:00` (DRF's DateTimeField would convert to the current zone and write UTC as `Z`)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value: datetime) -> str:
+        return value.astimezone(self.context.get("tz", UTC)).isoformat()
+
+
+@extend_schema_field(OpenApiTypes.NUMBER)
+class NumberField(serializers.Field):
+    """Output only: a number as it is (a `count` aggregate stays an integer; FloatField would write `3.0`)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value: float) -> float:
+        return value
+
+
 class ReadingOutSerializer(serializers.Serializer):
-    timestamp = serializers.CharField(help_text="ISO 8601 with the offset of `tz`.")
+    timestamp = OffsetDateTimeField(help_text="ISO 8601 with the offset of `tz`.")
     value = serializers.FloatField()
 
 
 class ReadingPageSerializer(serializers.Serializer):
+    """A cursor page of raw readings (TimestampCursorPagination's links)."""
+
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ReadingOutSerializer(many=True)
 
 
 class BucketOutSerializer(serializers.Serializer):
-    bucket_start = serializers.CharField(help_text="ISO 8601 with the offset of `tz`.")
-    value = serializers.FloatField(allow_null=True)
+    bucket_start = OffsetDateTimeField(source="start", help_text="ISO 8601 with the offset of `tz`.")
+    value = NumberField(allow_null=True, help_text="The aggregate (an integer for `count`).")
 
 
 class BucketedReadingsSerializer(serializers.Serializer):
-    sensor = serializers.CharField()
-    bucket = serializers.CharField()
-    agg = serializers.CharField()
-    tz = serializers.CharField()
+    sensor = serializers.CharField(source="sensor.key")
+    bucket = serializers.ChoiceField(choices=list(BUCKETS))
+    agg = serializers.ChoiceField(choices=list(AGGREGATES))
+    tz = serializers.CharField(source="tz.key", help_text="The IANA zone asked for.")
     results = BucketOutSerializer(many=True)
+
+
+class ReadingsLatestQuerySerializer(serializers.Serializer):
+    """Parsing only (text without NUL characters); the view says which combinations it takes."""
+
+    sensor = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), required=False, help_text="Sensor key; repeat for more."
+    )
+    platform = serializers.CharField(
+        required=False, allow_blank=True, help_text="Every sensor of this platform (slug)."
+    )
 
 
 class LatestSerializer(serializers.Serializer):
     sensor = serializers.CharField()
-    timestamp = serializers.CharField(allow_null=True, help_text="ISO 8601, UTC; null before the first reading.")
+    timestamp = OffsetDateTimeField(allow_null=True, help_text="ISO 8601, UTC; null before the first reading.")
     value = serializers.FloatField(allow_null=True)

@@ -1,9 +1,11 @@
 """The sensors API: thin views over the catalogue services, the ingestion service and the selectors."""
 
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, tzinfo
+from collections.abc import AsyncIterator
+from datetime import datetime, tzinfo
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.db.models import Model
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -12,6 +14,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework.viewsets import ModelViewSet
@@ -28,6 +31,7 @@ from sensors.api.serializers import (
     ReadingInSerializer,
     ReadingPageSerializer,
     ReadingQuerySerializer,
+    ReadingsLatestQuerySerializer,
     SensorSerializer,
 )
 from sensors.filters import InstallationFilter, SensorFilter
@@ -37,6 +41,7 @@ from sensors.permissions import CanWriteReadings
 from sensors.selectors import (
     CSV_CHUNK_ROWS,
     Bucket,
+    Latest,
     installation_list,
     platform_list,
     reading_chunks_async,
@@ -60,77 +65,94 @@ LATEST_MAX_SENSORS = 1000
 # --- catalogue --------------------------------------------------------------------------------------------------
 
 
-class CatalogViewSet(ModelViewSet):
-    """CRUD whose writes go through the catalogue services (full model validation, one place)."""
+M = TypeVar("M", bound=Model)
+
+
+def _changed(serializer: BaseSerializer[Any], model: type[M]) -> M:
+    """The serializer's instance (a `model`) with the validated changes set (saved by the catalogue service, not
+    here)."""
+    instance = serializer.instance
+    if not isinstance(instance, model):
+        raise TypeError(f"expected a {model.__name__}, got {type(instance).__name__}")
+    for name, value in serializer.validated_data.items():
+        setattr(instance, name, value)
+    return instance
+
+
+class PlatformViewSet(ModelViewSet):
+    """Platforms (sites), by slug. Viewers read, operators write (through the catalogue services, which run the
+    model's full validation)."""
 
     permission_classes = [CanReadOrOperate]
-    model: type
-    save_service: Callable  # the catalogue service that validates and saves one instance
-    delete_service: Callable
-
-    def perform_create(self, serializer) -> None:
-        serializer.instance = self.save_service(self.model(**serializer.validated_data))
-
-    def perform_update(self, serializer) -> None:
-        instance = serializer.instance
-        for name, value in serializer.validated_data.items():
-            setattr(instance, name, value)
-        serializer.instance = self.save_service(instance)
-
-    def perform_destroy(self, instance) -> None:
-        self.delete_service(instance)
-
-
-class PlatformViewSet(CatalogViewSet):
-    """Platforms (sites), by slug. Viewers read, operators write."""
-
-    model = Platform
     serializer_class = PlatformSerializer
     lookup_field = "slug"
     search_fields = ["name", "slug"]
     ordering_fields = ["name", "created_at"]
-    save_service = staticmethod(lambda instance: platform_save(platform=instance))
-    delete_service = staticmethod(lambda instance: platform_delete(platform=instance))
 
     def get_queryset(self):
         return platform_list()
 
+    def perform_create(self, serializer) -> None:
+        serializer.instance = platform_save(platform=Platform(**serializer.validated_data))
 
-class InstallationViewSet(CatalogViewSet):
-    """Installations (structures on a platform), by id; filter `platform` (slug)."""
+    def perform_update(self, serializer) -> None:
+        serializer.instance = platform_save(platform=_changed(serializer, Platform))
 
-    model = Installation
+    def perform_destroy(self, instance: Platform) -> None:
+        platform_delete(platform=instance)
+
+
+class InstallationViewSet(ModelViewSet):
+    """Installations (structures on a platform), by id; filter `platform` (slug). Viewers read, operators write."""
+
+    permission_classes = [CanReadOrOperate]
     serializer_class = InstallationSerializer
     filterset_class = InstallationFilter
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
-    save_service = staticmethod(lambda instance: installation_save(installation=instance))
-    delete_service = staticmethod(lambda instance: installation_delete(installation=instance))
 
     def get_queryset(self):
         return installation_list()
 
+    def perform_create(self, serializer) -> None:
+        serializer.instance = installation_save(installation=Installation(**serializer.validated_data))
 
-class SensorViewSet(CatalogViewSet):
-    """Sensors, by key; filters `platform` (slug), `kind`, `active`, `installation` (id), `search` (key, name)."""
+    def perform_update(self, serializer) -> None:
+        serializer.instance = installation_save(installation=_changed(serializer, Installation))
 
-    model = Sensor
+    def perform_destroy(self, instance: Installation) -> None:
+        installation_delete(installation=instance)
+
+
+class SensorViewSet(ModelViewSet):
+    """Sensors, by key; filters `platform` (slug), `kind`, `active`, `installation` (id), `search` (key, name).
+    Viewers read, operators write."""
+
+    permission_classes = [CanReadOrOperate]
     serializer_class = SensorSerializer
     filterset_class = SensorFilter
     lookup_field = "key"
     lookup_value_regex = SENSOR_KEY
     search_fields = ["key", "name"]
     ordering_fields = ["key", "name", "created_at", "latest_timestamp"]
-    save_service = staticmethod(lambda instance: sensor_save(sensor=instance))
-    delete_service = staticmethod(lambda instance: sensor_delete(sensor=instance))
 
     def get_queryset(self):
         return sensor_list()
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = sensor_save(sensor=Sensor(**serializer.validated_data))
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = sensor_save(sensor=_changed(serializer, Sensor))
+
+    def perform_destroy(self, instance: Sensor) -> None:
+        sensor_delete(sensor=instance)
 
 
 # --- writing readings -------------------------------------------------------------------------------------------
 
 
+@extend_schema(tags=["readings"])
 class ReadingBatchApi(APIView):
     """Store one reading or a list of them, all or nothing."""
 
@@ -154,6 +176,7 @@ class ReadingBatchApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
+        # The items are validated by the ingestion service (the same rules as every other path), not here.
         items = [request.data] if isinstance(request.data, dict) else request.data
         if not isinstance(items, list) or not items:
             raise ApplicationError("Send one reading object or a non-empty list of them.", code="validation_error")
@@ -166,8 +189,10 @@ class ReadingBatchApi(APIView):
         result = readings_ingest(
             messages=items, transport=Transport.REST, atomic=True, decoded=True, device_key=device_key
         )
-        body = {"received": result.received, "stored": result.stored, "duplicates": result.duplicates}
-        return Response(body, status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK)
+        return Response(
+            ReadingBatchResultSerializer(result).data,
+            status=status.HTTP_201_CREATED if result.stored else status.HTTP_200_OK,
+        )
 
 
 # --- querying readings ------------------------------------------------------------------------------------------
@@ -183,10 +208,6 @@ class CSVRenderer(BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         # Only error answers could come here, and the view hands those to JSON.
         raise TypeError("CSV answers are streamed by the view.")
-
-
-def iso(moment: datetime | None, zone: tzinfo = UTC) -> str | None:
-    return None if moment is None else moment.astimezone(zone).isoformat()
 
 
 def sensor_or_404(key: str) -> Sensor:
@@ -218,6 +239,10 @@ def _csv_response(lines: AsyncIterator[str], filename: str) -> StreamingHttpResp
     return response
 
 
+SENSOR_KEY_PARAMETER = OpenApiParameter(
+    "key", OpenApiTypes.STR, OpenApiParameter.PATH, pattern=f"^{SENSOR_KEY}$", description="Sensor key."
+)
+
 READINGS_RESPONSE = PolymorphicProxySerializer(
     component_name="SensorReadings",
     serializers=[ReadingPageSerializer, BucketedReadingsSerializer],
@@ -226,6 +251,7 @@ READINGS_RESPONSE = PolymorphicProxySerializer(
 )
 
 
+@extend_schema(tags=["readings"])
 class SensorReadingsApi(APIView):
     """Raw readings of one sensor (cursor pages), or one aggregate per bucket; `format=csv` streams either."""
 
@@ -235,9 +261,12 @@ class SensorReadingsApi(APIView):
     @extend_schema(
         parameters=[
             ReadingQuerySerializer,
-            OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Sensor key."),
+            SENSOR_KEY_PARAMETER,
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous` (raw readings)."),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="Raw readings per page: 1000, at most 10000."),
+            OpenApiParameter(
+                "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv streams it (or `Accept: text/csv`)."
+            ),
         ],
         responses={
             200: OpenApiResponse(READINGS_RESPONSE, description="JSON, or CSV with `format=csv`."),
@@ -258,24 +287,21 @@ class SensorReadingsApi(APIView):
             )
             if as_csv:
                 return _csv_response(_csv_buckets(buckets), f"{sensor.key}-{params['bucket']}.csv")
-            return Response(
-                {
-                    "sensor": sensor.key,
-                    "bucket": params["bucket"],
-                    "agg": params["agg"],
-                    "tz": zone.key,
-                    "results": [{"bucket_start": b.start.isoformat(), "value": b.value} for b in buckets],
-                }
+            buckets_out = BucketedReadingsSerializer(
+                {**params, "sensor": sensor, "results": buckets}, context={"tz": zone}
             )
+            return Response(buckets_out.data)
 
         if as_csv:
             chunks = reading_chunks_async(sensor=sensor, start=start, end=end)
             return _csv_response(_csv_readings(chunks, zone), f"{sensor.key}-readings.csv")
         paginator = TimestampCursorPagination()
         page = paginator.paginate_queryset(reading_list(sensor=sensor, start=start, end=end), request, view=self)
-        return paginator.get_paginated_response(
-            [{"timestamp": iso(row["timestamp"], zone), "value": row["value"]} for row in page or []]
+        out = ReadingPageSerializer(
+            {"next": paginator.get_next_link(), "previous": paginator.get_previous_link(), "results": page},
+            context={"tz": zone},
         )
+        return Response(out.data)
 
     def finalize_response(self, request, response, *args, **kwargs):
         if isinstance(response, Response) and response.status_code >= 400:
@@ -285,35 +311,27 @@ class SensorReadingsApi(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-def _latest_out(key: str, timestamp: datetime | None, value: float | None) -> dict:
-    return {"sensor": key, "timestamp": iso(timestamp), "value": value}
-
-
+@extend_schema(tags=["readings"])
 class SensorLatestApi(APIView):
     """The latest reading of one sensor (nulls before its first reading)."""
 
-    @extend_schema(
-        parameters=[OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH, description="Sensor key.")],
-        responses=LatestSerializer,
-    )
+    @extend_schema(parameters=[SENSOR_KEY_PARAMETER], responses=LatestSerializer)
     def get(self, request: Request, key: str) -> Response:
         sensor = sensor_or_404(key)
-        return Response(_latest_out(sensor.key, sensor.latest_timestamp, sensor.latest_value))
+        latest = Latest(sensor=sensor.key, timestamp=sensor.latest_timestamp, value=sensor.latest_value)
+        return Response(LatestSerializer(latest).data)
 
 
+@extend_schema(tags=["readings"])
 class ReadingsLatestApi(APIView):
     """The latest readings of many sensors in one query: `?sensor=a&sensor=b` and/or `?platform=<slug>`."""
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("sensor", OpenApiTypes.STR, many=True, description="Sensor key; repeat for more."),
-            OpenApiParameter("platform", OpenApiTypes.STR, description="Every sensor of this platform (slug)."),
-        ],
-        responses=LatestSerializer(many=True),
-    )
+    @extend_schema(parameters=[ReadingsLatestQuerySerializer], responses=LatestSerializer(many=True))
     def get(self, request: Request) -> Response:
-        keys = request.query_params.getlist("sensor") or None
-        platform = request.query_params.get("platform") or None
+        query = ReadingsLatestQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        keys = query.validated_data.get("sensor") or None
+        platform = query.validated_data.get("platform") or None
         if keys is None and platform is None:
             raise ApplicationError(
                 "Name sensors (?sensor=a&sensor=b) or a platform (?platform=<slug>).",
@@ -327,4 +345,4 @@ class ReadingsLatestApi(APIView):
                 fields={"sensor": [f"{len(keys)} given; at most {LATEST_MAX_SENSORS}."]},
             )
         rows = readings_latest(keys=keys, platform=platform)
-        return Response([_latest_out(row.sensor, row.timestamp, row.value) for row in rows])
+        return Response(LatestSerializer(rows, many=True).data)

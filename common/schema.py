@@ -1,0 +1,149 @@
+"""The OpenAPI schema's house rules (drf-spectacular), applied to every operation in one place.
+
+- Tags by area: an operation is tagged with its app (`accounts`, `sensors`, `detection`, `rates`) unless its view
+  names another area with `@extend_schema(tags=[...])` (`auth`, `readings`). The descriptions are in
+  SPECTACULAR_SETTINGS["TAGS"].
+- Error answers: each operation lists the error statuses it can give, all with the one error body
+  (`common.exceptions.ErrorSerializer`), read from what the view is made of: input (a request body or query
+  parameters: 400), permissions (401, and 403 when a role or a kind of credential can be refused), a path
+  parameter or page (404), throttles (429). Statuses a view declares itself (409, a 401 of its own) get the body too.
+- Filters of an APIView: a view whose selector applies a FilterSet names it as `filterset_class`; its query
+  parameters are shown as DRF's filter backend would show them on a generic view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular import openapi
+from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from knox.auth import TokenAuthentication
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+
+from common.exceptions import ErrorSerializer
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (`validation_error`, with `fields`), or a business rule refused it.",
+    401: "No credentials, or invalid ones (`not_authenticated`, `authentication_failed`).",
+    403: "The caller's role or kind of credential does not allow it (`permission_denied`).",
+    404: "No such object, page or cursor (`not_found`).",
+    409: "The object's state does not allow it.",
+    429: "Too many requests (`throttled`); see the `Retry-After` header.",
+}
+
+# Query parameters that never answer 400 (a bad page or cursor answers 404, a bad page size falls back).
+LENIENT_QUERY_PARAMETERS = {"page", "page_size", "cursor", "search", "ordering"}
+PAGE_PARAMETERS = {"page", "cursor"}
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's AutoSchema with the house's tags, error answers and APIView filters."""
+
+    def get_tags(self) -> list[str]:
+        return [self.view.__module__.split(".")[0]]
+
+    def _get_filter_parameters(self) -> list[dict[str, Any]]:
+        filterset_class = getattr(self.view, "filterset_class", None)
+        if isinstance(self.view, GenericAPIView) or filterset_class is None or self.method != "GET":
+            return super()._get_filter_parameters()
+        extension = DjangoFilterExtension(DjangoFilterBackend())
+        model = filterset_class._meta.model
+        return [
+            parameter
+            for name, field in filterset_class.base_filters.items()
+            for parameter in extension.resolve_filter_field(self, model, filterset_class, name, field)
+        ]
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        responses = operation["responses"]
+        declared = {int(code) for code in responses if code.isdigit() and int(code) in ERROR_DESCRIPTIONS}
+        for code in sorted(declared | self.error_statuses(operation)):
+            description = responses.get(str(code), {}).get("description") or ERROR_DESCRIPTIONS[code]
+            responses[str(code)] = self._get_response_for_code(
+                ErrorSerializer, str(code), media_types=["application/json"]
+            ) | {"description": description}
+        operation["responses"] = dict(sorted(responses.items()))
+        return operation
+
+    def error_statuses(self, operation: dict[str, Any]) -> set[int]:
+        """The error statuses the view's make-up implies for this operation."""
+        statuses = set()
+        parameters = operation.get("parameters", [])
+        query = {p["name"] for p in parameters if p["in"] == "query"}
+        if "requestBody" in operation or query - LENIENT_QUERY_PARAMETERS:
+            statuses.add(400)
+        permissions = self.view.get_permissions()
+        if any(not isinstance(permission, AllowAny) for permission in permissions):
+            statuses.add(401)
+            # A role can be missing, a device key passes one permission only, and a session write needs CSRF;
+            # only "any token holder" (the token-only revoke) has nothing left to refuse.
+            token_only = all(isinstance(a, TokenAuthentication) for a in self.view.get_authenticators())
+            role_needed = any(not isinstance(p, (AllowAny, IsAuthenticated)) for p in permissions)
+            if role_needed or not token_only:
+                statuses.add(403)
+        if any(p["in"] == "path" for p in parameters) or query & PAGE_PARAMETERS:
+            statuses.add(404)
+        if self.view.get_throttles():
+            statuses.add(429)
+        return statuses
+
+
+def _health_check_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"state": {"type": "string", "enum": ["up", "down", "disabled", "degraded"]}},
+        "required": ["state"],
+        "additionalProperties": True,
+        "description": "The part's state and what was measured (latency, detail, …).",
+    }
+
+
+HEALTH_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "down"]},
+        "down": {"type": "array", "items": {"type": "string"}, "description": "The parts that are down."},
+        "checks": {"type": "object", "additionalProperties": _health_check_schema()},
+    },
+    "required": ["status", "down", "checks"],
+}
+
+
+def health_paths(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """A postprocessing hook adding `/healthcheck` and `/healthcheck/live` (plain Django views, outside DRF: no
+    authentication, throttles or error body) under the `health` tag."""
+
+    def json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    result["paths"]["/healthcheck"] = {
+        "get": {
+            "operationId": "healthcheck",
+            "description": "Each part's state (common/health.py); 503 names the parts that are down.",
+            "tags": ["health"],
+            "security": [{}],
+            "responses": {
+                "200": json(HEALTH_SCHEMA, "Every required part is up."),
+                "503": json(HEALTH_SCHEMA, "A part is down (see `down`)."),
+            },
+        }
+    }
+    result["paths"]["/healthcheck/live"] = {
+        "get": {
+            "operationId": "liveness",
+            "description": "The process answers HTTP (for container probes; never fails on a dependency).",
+            "tags": ["health"],
+            "security": [{}],
+            "responses": {
+                "200": json({"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}}, "Alive.")
+            },
+        }
+    }
+    return result

@@ -1,0 +1,103 @@
+"""The OpenAPI schema tells the truth: valid, tagged by area, and each operation lists its error answers with the
+one error body (common/schema.py)."""
+
+import pytest
+from django.conf import settings
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.validation import validate_schema
+
+HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
+ERROR_REF = "#/components/schemas/Error"
+# Outside the DRF API (no authentication, throttles or error body), added by the `health_paths` hook.
+PLAIN_DJANGO_PATHS = {"/healthcheck", "/healthcheck/live"}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def test_the_schema_validates(schema):
+    validate_schema(schema)
+
+
+def test_every_operation_has_one_declared_area_tag(schema):
+    declared = {tag["name"] for tag in settings.SPECTACULAR_SETTINGS["TAGS"]}
+    assert declared == {tag["name"] for tag in schema["tags"]}
+    used = set()
+    for path, method, operation in operations(schema):
+        assert len(operation["tags"]) == 1, (method, path)
+        assert operation["tags"][0] in declared - {"api"}, (method, path)
+        used |= set(operation["tags"])
+    assert used == declared
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "tag"),
+    [
+        ("post", "/api/v1/auth/token/", "auth"),
+        ("get", "/api/v1/users/me/", "accounts"),
+        ("get", "/api/v1/sensors/", "sensors"),
+        ("post", "/api/v1/readings/", "readings"),
+        ("get", "/api/v1/sensors/{key}/readings/", "readings"),
+        ("get", "/api/v1/sensors/{key}/detections/", "detection"),
+        ("get", "/v1/rates", "rates"),
+        ("get", "/healthcheck", "health"),
+    ],
+)
+def test_operations_are_tagged_by_area(schema, method, path, tag):
+    assert schema["paths"][path][method]["tags"] == [tag]
+
+
+def test_every_operation_documents_the_errors_it_can_answer(schema):
+    for path, method, operation in operations(schema):
+        if path in PLAIN_DJANGO_PATHS:
+            continue
+        responses = operation["responses"]
+        where = (method, path)
+        assert "401" in responses, where  # the token endpoint's own: invalid_credentials
+        if path not in {"/api/v1/auth/token/", "/api/v1/auth/token/revoke/"}:
+            assert "403" in responses, where
+        if "{" in path:
+            assert "404" in responses, where
+        if "requestBody" in operation:
+            assert "400" in responses, where
+        assert "429" in responses, where
+        for code, response in responses.items():
+            if code.startswith(("4", "5")):
+                assert response["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (code, *where)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "codes"),
+    [
+        ("post", "/api/v1/auth/token/", {"201", "400", "401", "429"}),
+        ("post", "/api/v1/auth/token/revoke/", {"204", "401", "429"}),
+        ("get", "/api/v1/platforms/", {"200", "401", "403", "404", "429"}),
+        ("post", "/api/v1/anomalies/{anomaly_id}/acknowledge/", {"200", "400", "401", "403", "404", "409", "429"}),
+        ("get", "/api/v1/rates/convert/", {"200", "400", "401", "403", "404", "429"}),
+    ],
+)
+def test_error_statuses_follow_the_view(schema, method, path, codes):
+    assert set(schema["paths"][path][method]["responses"]) == codes
+
+
+def test_the_error_body_is_the_exception_handlers(schema):
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"error", "detail", "fields"}
+    assert set(error["required"]) == {"error", "detail", "fields"}
+
+
+def test_filters_of_an_apiview_come_from_its_filterset(schema):
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/anomalies/"]["get"]["parameters"]}
+    assert {"sensor", "status", "active", "since", "until", "page", "page_size"} <= set(parameters)
+    assert parameters["status"]["schema"]["type"] == "array"
+    assert parameters["status"]["explode"] is False
+    assert parameters["since"]["schema"]["format"] == "date-time"

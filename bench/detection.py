@@ -41,9 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sensors.synthetic.signals import POINTS_PER_DAY, sine_day
+
 ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 3, 2, tzinfo=UTC)
-DAY = 144
+DAY = POINTS_PER_DAY
 WARM_READINGS = (
     1200  # what a discord state has seen beforehand: past its learning, every part defined (the day part from ~820)
 )
@@ -74,7 +76,7 @@ def setup() -> str:
 def normal(n: int, *, seed: int, start: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(start, start + n)
-    return 30 + 8 * np.sin(2 * np.pi * t / DAY) + rng.normal(0, 1.5, n)
+    return 30 + 8 * sine_day(t) + rng.normal(0, 1.5, n)
 
 
 def load_average() -> str:

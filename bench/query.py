@@ -26,6 +26,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
+from sensors.synthetic.signals import sine_day
+
 BENCH_DB = "sensorhub_bench"
 MAIN_KEY = "bench.main"
 FILL_KEYS = [f"bench.fill-{n}" for n in range(4)]
@@ -49,7 +53,7 @@ DAILY_SQL = (
 def load(connection, sensors: dict[str, int]) -> None:
     """COPY 10M rows, interleaved in time across sensors, then rebuild the unique index and VACUUM ANALYZE."""
     main_id, fill_ids = sensors[MAIN_KEY], [sensors[key] for key in FILL_KEYS]
-    day_cycle = [10 * math.sin(2 * math.pi * s / 86400) for s in range(86400)]
+    day_cycle = (10 * sine_day(np.arange(86400), points_per_day=86400)).tolist()
     noise = [((n * 7919) % 1000) / 1000 - 0.5 for n in range(997)]
     started = time.perf_counter()
     with connection.cursor() as cursor:

@@ -42,6 +42,12 @@ def reflect(value: float, limit: float) -> float:
 # --- series on the 10-minute grid (labeled sets, seed baselines) -----------------------------------------------
 
 
+def sine_day(t: np.ndarray, *, points_per_day: int = POINTS_PER_DAY) -> np.ndarray:
+    """A plain daily sine of amplitude 1, rising through 0 at point 0: the simplest periodic sensor (the
+    throughput and query benchmarks' load)."""
+    return np.sin(2 * np.pi * t / points_per_day)
+
+
 def weekend(t: np.ndarray) -> np.ndarray:
     """True on the points of days 5 and 6 of each week (point 0 starts a Monday)."""
     return (t // POINTS_PER_DAY) % 7 >= 5

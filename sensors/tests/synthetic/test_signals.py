@@ -13,6 +13,7 @@ from sensors.synthetic.signals import (
     flow_series,
     hour_of_day,
     reflect,
+    sine_day,
     two_peak_day,
     weekend,
 )
@@ -69,3 +70,15 @@ def test_flow_series_meets_its_targets_stays_positive_and_repeats_with_the_seed(
     assert values.var() == pytest.approx(742.79, rel=0.001)
     np.testing.assert_array_equal(values, flow_series(33.70, 742.79, days=14, rng=np.random.default_rng(5)))
     assert not np.array_equal(values, flow_series(33.70, 742.79, days=14, rng=np.random.default_rng(6)))
+
+
+def test_sine_day_rises_through_zero_peaks_at_a_quarter_day_and_repeats_daily():
+    t = np.arange(2 * POINTS_PER_DAY)
+    day = sine_day(t)
+    assert day[0] == 0
+    assert day[1] > 0
+    assert day.argmax() == POINTS_PER_DAY // 4
+    np.testing.assert_allclose(day[POINTS_PER_DAY:], day[:POINTS_PER_DAY], atol=1e-12)
+    seconds = sine_day(np.arange(86400), points_per_day=86400)
+    assert seconds.argmax() == 21600
+    assert seconds.max() == pytest.approx(1.0)

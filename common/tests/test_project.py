@@ -42,6 +42,16 @@ def test_production_settings_pass_check_deploy_without_warnings():
     assert "no issues" in result.stdout
 
 
+def test_a_secret_key_starting_with_a_dollar_is_taken_as_it_is():
+    # django-environ reads "$NAME" as a reference to the variable NAME; Django's own key generator starts a key
+    # with "$" once in 50. The key must be used as given, never looked up.
+    key = "$" + get_random_secret_key()
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    result = run_manage("shell", "-c", code, env={**PROD_ENV, "DJANGO_SECRET_KEY": key})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == key
+
+
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DATABASE_URL", "DJANGO_ALLOWED_HOSTS"])
 def test_production_settings_have_no_defaults_for_secrets(missing):
     env = {k: v for k, v in PROD_ENV.items() if k != missing}

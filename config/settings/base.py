@@ -21,6 +21,15 @@ if (BASE_DIR / ".env").is_file():
     # read_env never overrides variables already set in the OS environment.
     environ.Env.read_env(BASE_DIR / ".env")
 
+
+def env_secret(name: str, default: str | None = None) -> str:
+    """A secret exactly as set. django-environ takes a value starting with "$" for the name of another variable,
+    and a key from Django's get_random_secret_key() starts with "$" once in 50; secrets are read as they are."""
+    value = env.ENVIRON.get(name, default)
+    if value is None:
+        raise ImproperlyConfigured(f"Set the {name} environment variable")
+    return value
+
 # ------------------------------------------------------------------------------
 # General
 # ------------------------------------------------------------------------------

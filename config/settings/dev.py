@@ -3,7 +3,7 @@
 from django.core.management.utils import get_random_secret_key
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import VAR_DIR, env, env_secret
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 LOG_FORMAT = env("LOG_FORMAT", default="console")
@@ -12,7 +12,7 @@ LOGGING["handlers"]["console"]["formatter"] = LOG_FORMAT  # noqa: F405
 
 def _dev_secret_key() -> str:
     """The key from the environment, else one generated on first run and kept in var/ (never committed)."""
-    key = env("DJANGO_SECRET_KEY", default="")
+    key = env_secret("DJANGO_SECRET_KEY", default="")
     if key:
         return key
     path = VAR_DIR / "dev-secret-key"

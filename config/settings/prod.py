@@ -1,10 +1,10 @@
 """Production. No defaults for secrets; every security flag on; passes `manage.py check --deploy`."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, env_secret
 
 DEBUG = False
-SECRET_KEY = env("DJANGO_SECRET_KEY")
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -51,7 +51,7 @@ def job_enqueue(
     return job_id
 
 
-class JobProgressSerializer(serializers.Serializer):
+class JobProgressSerializer(serializers.Serializer):  # type: ignore[type-arg]  # generic only in DRF's stubs: Serializer[Any] fails at runtime
     state = serializers.CharField(help_text="PENDING, STARTED, PROGRESS, RETRY, SUCCESS or FAILURE.")
     complete = serializers.BooleanField(help_text="False while the job waits for a retry.")
     success = serializers.BooleanField(allow_null=True)
@@ -59,13 +59,13 @@ class JobProgressSerializer(serializers.Serializer):
     result = serializers.JSONField(required=False, help_text="The task's result or error once complete.")
 
 
-def job_progress(*, job_id: str, task_names: Collection[str]) -> dict | None:
+def job_progress(*, job_id: str, task_names: Collection[str]) -> dict[str, Any] | None:
     """The state and progress of the job `job_id`, or None when the id is a job of another task than
     `task_names` (an unknown id is a job still waiting: PENDING)."""
     task_name = TaskResult.objects.filter(task_id=job_id).values_list("task_name", flat=True).first()
     if task_name and task_name not in task_names:
         return None
-    info = Progress(AsyncResult(job_id)).get_info()
+    info: dict[str, Any] = Progress(AsyncResult(job_id)).get_info()
     if info["state"] == "RETRY":
         # celery-progress calls a retrying task complete; ours is not: the next attempt is scheduled.
         info.update(complete=False, success=None)

@@ -141,11 +141,12 @@ class Tracker:
             self._change(SensorState.CRITICAL, timestamp, level, "critical at level {level:.0f} %", anomaly)
 
     def _joins(self, anomaly: Any, timestamp: datetime) -> bool:
-        if anomaly.closed_at is None:
+        closed_at: datetime | None = anomaly.closed_at
+        if closed_at is None:
             return True
         if anomaly.status not in JOINABLE:
             return False
-        return timestamp - anomaly.closed_at <= timedelta(seconds=self.cooldown_seconds)
+        return timestamp - closed_at <= timedelta(seconds=self.cooldown_seconds)
 
     def _change(self, to: str, timestamp: datetime, level: float | None, message: str, anomaly: Any) -> None:
         self.sensor.state = to

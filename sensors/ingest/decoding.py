@@ -10,10 +10,13 @@ import csv
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from _csv import Reader  # what csv.reader() returns
 
 
 class ReadingInvalid(Exception):
@@ -100,7 +103,7 @@ def message_decode(message: Any, *, limit: int | None = None) -> Mapping[str, An
     return data
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ReadingInvalid({"value": [f"{name} is not a finite number."]})
 
 
@@ -108,7 +111,7 @@ def _reject_constant(name: str):
 JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def csv_rows(reader) -> Iterator[tuple[int, list[str] | None, str]]:
+def csv_rows(reader: Reader) -> Iterator[tuple[int, list[str] | None, str]]:
     """(line number, cells, "") of each row, or (line number, None, the parser's complaint) for a row the CSV
     parser cannot read (a field over the size limit, an unterminated quote): reading goes on after it.
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -33,7 +33,7 @@ def ingest_hooks() -> tuple[Callable[[list[StoredReading]], None], ...]:
 
 
 @receiver(setting_changed)
-def _hooks_setting_changed(*, setting: str, **_) -> None:
+def _hooks_setting_changed(*, setting: str, **_: Any) -> None:
     """A changed SENSORS_INGEST_HOOKS (settings overridden in a test) takes effect at once."""
     if setting == "SENSORS_INGEST_HOOKS":
         ingest_hooks.cache_clear()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.conf import settings
@@ -26,7 +26,10 @@ from sensors.ingest.decoding import errors_reason
 from sensors.ingest.hooks import StoredReading, hooks_run
 from sensors.ingest.rejections import Rejection, rejections_store
 from sensors.ingest.validation import ReadingIn, ValidatedBatch
-from sensors.models import Reading, Sensor, SensorKind
+from sensors.models import DeviceKey, Reading, Sensor, SensorKind
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +72,9 @@ class _SensorRef:
     active: bool
 
 
-def readings_store(*, batch: ValidatedBatch, transport: str, atomic: bool = False, device_key=None) -> IngestResult:
+def readings_store(
+    *, batch: ValidatedBatch, transport: str, atomic: bool = False, device_key: DeviceKey | None = None
+) -> IngestResult:
     """The second half of `readings_ingest`: one transaction that resolves the sensors, stores the valid
     readings (duplicates skipped and counted), keeps the rejections and moves latest values; hooks after commit."""
     messages = batch.messages
@@ -112,7 +117,7 @@ def readings_store(*, batch: ValidatedBatch, transport: str, atomic: bool = Fals
     )
 
 
-def _sensor_problem(ref: _SensorRef | None, key: str, device_key) -> str | None:
+def _sensor_problem(ref: _SensorRef | None, key: str, device_key: DeviceKey | None) -> str | None:
     if ref is None:
         return f"Unknown sensor {key!r}."
     if not ref.active:
@@ -161,7 +166,9 @@ def _readings_insert(rows: list[tuple[_SensorRef, ReadingIn]]) -> list[StoredRea
     return [StoredReading(sensor_id, keys[sensor_id], ts, value) for sensor_id, ts, value in returned]
 
 
-def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple] | None:
+def _insert_postgresql(
+    table: str, rows: list[tuple[_SensorRef, ReadingIn]]
+) -> list[tuple[int, datetime, float]] | None:
     # Fast path: COPY straight into the table (raw COPY speed). A duplicate makes COPY fail as a whole; the
     # savepoint rolls that back and the batch goes the slower way: COPY into a session-local staging table, then
     # one INSERT ... SELECT ... ON CONFLICT DO NOTHING (docs/benchmarks.md). After a batch with duplicates the next
@@ -200,7 +207,7 @@ def _insert_postgresql(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     return returned
 
 
-def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
+def _copy_rows(cursor: CursorWrapper, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> None:
     # Binary COPY: measured about a quarter faster than text COPY here.
     copy_rows(
         cursor,
@@ -211,9 +218,9 @@ def _copy_rows(cursor, table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> 
     )
 
 
-def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple]:
+def _insert_generic(table: str, rows: list[tuple[_SensorRef, ReadingIn]]) -> list[tuple[int, datetime, float]]:
     adapt = connection.ops.adapt_datetimefield_value
-    returned: list[tuple] = []
+    returned: list[tuple[int, datetime, float]] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _SQLITE_CHUNK):
             chunk = rows[start : start + _SQLITE_CHUNK]

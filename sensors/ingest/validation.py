@@ -77,7 +77,7 @@ def reading_parse(
     return ReadingIn(sensor_key=key, timestamp=timestamp, value=value)
 
 
-def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict) -> str | None:
+def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict[str, list[str]]) -> str | None:
     key = data.get("sensor", default)
     if key is None or key == "":
         errors["sensor"] = ["This field is required."]
@@ -97,7 +97,7 @@ def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict) ->
     return key
 
 
-def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict) -> float | None:
+def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict[str, list[str]]) -> float | None:
     if "value" not in data or data["value"] is None:
         errors["value"] = ["This field is required."]
         return None
@@ -126,7 +126,9 @@ def _parse_value(data: Mapping[str, Any], text_values: bool, errors: dict) -> fl
     return value
 
 
-def _parse_timestamp(data: Mapping[str, Any], latest: datetime, errors: dict, zone: ZoneInfo) -> datetime | None:
+def _parse_timestamp(
+    data: Mapping[str, Any], latest: datetime, errors: dict[str, list[str]], zone: ZoneInfo
+) -> datetime | None:
     raw = data.get("timestamp")
     if raw is None or raw == "":
         errors["timestamp"] = ["This field is required."]
@@ -200,7 +202,9 @@ class FastPath:
     Its timestamp step is `timestamp_parse` inlined for the common case (text, no surrounding whitespace): the
     same instant, or None (tests prove the two agree)."""
 
-    def __init__(self, *, sensor_key, text_values: bool, zone: ZoneInfo, latest: datetime, limit: int) -> None:
+    def __init__(
+        self, *, sensor_key: str | None, text_values: bool, zone: ZoneInfo, latest: datetime, limit: int
+    ) -> None:
         self.sensor_key = sensor_key
         self.text_values = text_values
         self.zone = zone

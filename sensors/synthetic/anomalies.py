@@ -40,7 +40,9 @@ def chance(per_hour: float, seconds: float) -> float:
     """The chance of an event in `seconds` when it happens with probability `per_hour` in an hour."""
     if per_hour >= 1:
         return 1.0
-    return 1 - (1 - per_hour) ** (seconds / SECONDS_PER_HOUR)
+    # float ** float is typed Any (a negative base gives a complex); the base is positive here.
+    stays_quiet: float = (1 - per_hour) ** (seconds / SECONDS_PER_HOUR)
+    return 1 - stays_quiet
 
 
 def signed(rng: random.Random, bounds: tuple[float, float]) -> float:
@@ -60,7 +62,7 @@ def plant(
     noise: float,
     rng: np.random.Generator,
     start: int,
-) -> tuple[tuple[int, int], dict]:
+) -> tuple[tuple[int, int], dict[str, float]]:
     """Alter `values` in place from index `start`; returns (first, last) altered index and the parameters.
 
     `factor` is the daily cycle's amplitude at each point (the cycle is `factor × two_peak_day`), `amplitude` the

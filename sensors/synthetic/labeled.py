@@ -20,6 +20,7 @@ out). Fixed seeds: the same (set, profile, kind) always gives the same numbers.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def normal_parts(profile: str, rng: np.random.Generator) -> tuple[np.ndarray, np
     return level.astype(float), factor.astype(float), rng.normal(0, noise, n), amplitude
 
 
-def series_make(set_name: str, profile: str, kind: str) -> tuple[np.ndarray, list[dict]]:
+def series_make(set_name: str, profile: str, kind: str) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """One labeled series: its values and its anomalies (`kind`, `first` and `last` altered index, parameters)."""
     seed = SETS[set_name] + 10 * list(PROFILES).index(profile) + KINDS.index(kind)
     rng = np.random.default_rng(seed)

@@ -11,6 +11,7 @@ import math
 from datetime import datetime, tzinfo
 
 import numpy as np
+import numpy.typing as npt
 
 SECONDS_PER_HOUR = 3600.0
 POINTS_PER_DAY = 144  # 10-minute points: the detector's default window m
@@ -89,5 +90,5 @@ def flow_series(mean: float, variance: float, *, days: int, rng: np.random.Gener
             low = power
         else:
             high = power
-    values = shaped * (mean / shaped.mean())
+    values: npt.NDArray[np.float64] = shaped * (mean / shaped.mean())
     return np.round(values, 2)

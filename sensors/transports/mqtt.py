@@ -31,6 +31,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from sensors.ingest import ReadingInvalid, message_decode
@@ -88,7 +89,13 @@ def broker_client(url: str) -> paho.Client:
     client.max_inflight_messages_set(1000)  # paho's default of 20 unacknowledged publishes slows a backfill
     answered, refused = threading.Event(), []
 
-    def on_connect(client, userdata, flags, reason_code, properties) -> None:
+    def on_connect(
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             refused.append(str(reason_code))
         answered.set()
@@ -105,7 +112,7 @@ def broker_client(url: str) -> paho.Client:
 # --- one message ------------------------------------------------------------------------------------------------
 
 
-def message_prepare(*, payload: bytes, sensor_key: str, received_at: datetime) -> tuple[Any, bool]:
+def message_prepare(*, payload: bytes | bytearray, sensor_key: str, received_at: datetime) -> tuple[Any, bool]:
     """What to hand the ingestion service for one MQTT message, and whether the service must check it against
     the topic's sensor (`readings_ingest(sensor_key=...)`), because the message names a sensor of its own.
 
@@ -131,7 +138,7 @@ class Delivery(NamedTuple):
     mid: int
     qos: int
     topic: str
-    payload: bytes
+    payload: bytes | bytearray  # paho hands over a bytearray
     received_at: datetime
 
 
@@ -150,7 +157,7 @@ class _Link:
         topic: str,
         session_expiry: int,
         receive_maximum: int,
-        inbox: queue.SimpleQueue,
+        inbox: queue.SimpleQueue[Delivery],
     ) -> None:
         self.broker, self.topic, self.inbox = broker, topic, inbox
         self.epoch = 0  # bumped by each lost connection; only paho's thread writes it, under `_lock`
@@ -170,7 +177,7 @@ class _Link:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.properties = Properties(PacketTypes.CONNECT)
+        self.properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves Properties() unannotated
         self.properties.SessionExpiryInterval = session_expiry
         self.properties.ReceiveMaximum = receive_maximum
 
@@ -201,7 +208,14 @@ class _Link:
 
     # paho's network thread from here on: no exceptions, nothing slow.
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             logger.error("mqtt connection refused", extra={"reason": str(reason_code)})
             return
@@ -210,22 +224,36 @@ class _Link:
         options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         client.subscribe(self.topic, options=options)
 
-    def _on_connect_fail(self, client, userdata) -> None:
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         logger.warning("mqtt broker unreachable, retrying", extra={"host": self.broker.host, "port": self.broker.port})
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
         if any(code.is_failure for code in reason_codes):
             logger.error("mqtt subscription refused", extra={"topic": self.topic, "reason": str(reason_codes[0])})
         else:
             logger.info("mqtt subscribed", extra={"topic": self.topic})
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         with self._lock:
             self.epoch += 1
         if not self.closing:
             logger.warning("mqtt connection lost, reconnecting", extra={"reason": str(reason_code)})
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if not self.accepting:
             return
         try:
@@ -243,7 +271,7 @@ class _Consumer:
     batcher per topic sensor (whose service call checks them against it); commits them together and then
     acknowledges every message of the round in arrival order."""
 
-    def __init__(self, *, batcher: Batcher, link: _Link, inbox: queue.SimpleQueue, topic_prefix: str) -> None:
+    def __init__(self, *, batcher: Batcher, link: _Link, inbox: queue.SimpleQueue[Delivery], topic_prefix: str) -> None:
         self.batcher, self.link, self.inbox = batcher, link, inbox
         self.prefix_length = len(topic_prefix) + 1
         self.checked: dict[str, Batcher] = {}

@@ -20,7 +20,7 @@ def pubsub_consume(*, redis_url: str, channel: str, batcher: Batcher, stopper: S
     backoff = Backoff()
     while not stopper.stopped:
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_keepalive=True)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub: redis.client.PubSub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py leaves Redis.pubsub() unannotated
         try:
             pubsub.subscribe(channel)
             logger.info("subscribed", extra={"channel": channel})

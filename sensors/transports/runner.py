@@ -196,7 +196,7 @@ class _WriterPool:
 
     def __init__(self, store: Callable[[ValidatedBatch, list[Any]], IngestResult], count: int) -> None:
         self._store = store
-        self._queue: queue.Queue = queue.Queue(maxsize=count)
+        self._queue: queue.Queue[tuple[ValidatedBatch, list[Any]] | None] = queue.Queue(maxsize=count)
         self._error: BaseException | None = None
         self._threads = [
             threading.Thread(target=self._run, name=f"ingest-writer-{number}", daemon=True)

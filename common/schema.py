@@ -33,8 +33,9 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests (`throttled`); see the `Retry-After` header.",
 }
 
-# Query parameters that never answer 400 (a bad page or cursor answers 404, a bad page size falls back).
-LENIENT_QUERY_PARAMETERS = {"page", "page_size", "cursor", "search", "ordering"}
+# Query parameters that never answer 400 (a bad page or cursor answers 404, a bad page size or ordering falls back).
+# `search` is not one of them: a NUL character in it is refused with 400.
+LENIENT_QUERY_PARAMETERS = {"page", "page_size", "cursor", "ordering"}
 PAGE_PARAMETERS = {"page", "cursor"}
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

@@ -1,8 +1,20 @@
 """One filter vocabulary for the sensors API and pages (django-filter)."""
 
 import django_filters
+from django import forms
 
 from sensors.models import Installation, Sensor, SensorKind
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number within the database's bigint range (anything else answers 400, never reaches SQL)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(*args, **kwargs)
 
 
 class InstallationFilter(django_filters.FilterSet):
@@ -17,7 +29,7 @@ class SensorFilter(django_filters.FilterSet):
     platform = django_filters.CharFilter(field_name="platform__slug", help_text="Platform slug.")
     kind = django_filters.ChoiceFilter(choices=SensorKind.choices)
     active = django_filters.BooleanFilter()
-    installation = django_filters.NumberFilter(field_name="installation_id", help_text="Installation id.")
+    installation = IdFilter(field_name="installation_id", help_text="Installation id.")
 
     class Meta:
         model = Sensor

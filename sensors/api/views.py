@@ -206,7 +206,7 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
-        # Only error answers could come here, and the view hands those to JSON.
+        # Nothing comes here: the view streams CSV itself and hands every other answer to JSON.
         raise TypeError("CSV answers are streamed by the view.")
 
 
@@ -304,8 +304,9 @@ class SensorReadingsApi(APIView):
         return Response(out.data)
 
     def finalize_response(self, request, response, *args, **kwargs):
-        if isinstance(response, Response) and response.status_code >= 400:
-            # Errors keep the one JSON shape even when CSV was asked for.
+        if isinstance(response, Response) and isinstance(getattr(request, "accepted_renderer", None), CSVRenderer):
+            # CSV bodies are streamed by the view (never a Response): errors keep the one JSON shape and OPTIONS its
+            # JSON description even when CSV was asked for.
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)

@@ -338,6 +338,12 @@ def test_sensor_filters_and_search(viewer_client):
     assert keys(platform="north", kind="gas") == ["north.gas"]
 
 
+@pytest.mark.parametrize("value", ["3.402823466e+38", "1.5", "0", "x", str(2**63)])
+def test_an_installation_filter_that_is_no_row_id_answers_400(viewer_client, value):
+    response = viewer_client.get(SENSORS, {"installation": value})
+    assert "installation" in assert_error(response, 400, "validation_error")["fields"]
+
+
 @pytest.mark.parametrize("count", [1, 8])
 def test_catalogue_lists_take_a_fixed_number_of_queries(viewer_client, django_assert_num_queries, count):
     for n in range(count):
@@ -519,6 +525,15 @@ def test_csv_errors_keep_the_json_error_shape(viewer_client):
     assert_error(viewer_client.get(readings_url("csv.err"), {"format": "csv", "start": "x"}), 400, "validation_error")
     assert_error(viewer_client.get(readings_url("csv.none"), {"format": "csv"}), 404, "not_found")
     assert viewer_client.get(readings_url("csv.err"), {"format": "xml"}).status_code == 404
+
+
+def test_options_with_csv_asked_for_describes_the_endpoint_in_json(viewer_client):
+    SensorFactory(key="csv.opt")
+    for url in (readings_url("csv.opt"), readings_url("csv.none")):
+        response = viewer_client.options(url + "?format=csv")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "application/json"
+        assert response.json()["name"] == "Sensor Readings Api"
 
 
 # --- latest -----------------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ def env_secret(name: str, default: str | None = None) -> str:
         raise ImproperlyConfigured(f"Set the {name} environment variable")
     return value
 
+
 # ------------------------------------------------------------------------------
 # General
 # ------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Input parsing and output shapes of the sensors API; no business rules (those are in services and the models)."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from drf_spectacular.types import OpenApiTypes
@@ -8,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sensors.models import HttpSource, Installation, Platform, Sensor
-from sensors.selectors import AGGREGATES, BUCKETS
+from sensors.selectors import AGGREGATES, BUCKETS, Bucket
 
 # --- catalogue --------------------------------------------------------------------------------------------------
 
@@ -149,6 +151,12 @@ class ReadingOutSerializer(serializers.Serializer):
     timestamp = OffsetDateTimeField(help_text="ISO 8601 with the offset of `tz`.")
     value = serializers.FloatField()
 
+    def to_representation(self, instance: Mapping[str, Any]) -> dict[str, Any]:
+        # A page holds up to 10,000 readings: the two fields applied directly take half the time of DRF's generic
+        # loop over fields (same output; sensors/tests/test_api.py compares them).
+        zone = self.context.get("tz", UTC)
+        return {"timestamp": instance["timestamp"].astimezone(zone).isoformat(), "value": float(instance["value"])}
+
 
 class ReadingPageSerializer(serializers.Serializer):
     """A cursor page of raw readings (TimestampCursorPagination's links)."""
@@ -161,6 +169,11 @@ class ReadingPageSerializer(serializers.Serializer):
 class BucketOutSerializer(serializers.Serializer):
     bucket_start = OffsetDateTimeField(source="start", help_text="ISO 8601 with the offset of `tz`.")
     value = NumberField(allow_null=True, help_text="The aggregate (an integer for `count`).")
+
+    def to_representation(self, instance: Bucket) -> dict[str, Any]:
+        # Up to a year of buckets: the two fields applied directly, as for readings (same output, tested).
+        zone = self.context.get("tz", UTC)
+        return {"bucket_start": instance.start.astimezone(zone).isoformat(), "value": instance.value}
 
 
 class BucketedReadingsSerializer(serializers.Serializer):

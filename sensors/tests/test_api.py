@@ -577,3 +577,32 @@ def test_latest_of_many_sensors_in_one_query(viewer_client, django_assert_num_qu
 
 def test_latest_of_many_needs_sensors_or_a_platform(viewer_client):
     assert "sensor" in assert_error(viewer_client.get(LATEST_MANY), 400, "validation_error")["fields"]
+
+
+# --- output serializers -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Oslo", "America/St_Johns"])
+def test_the_bulk_serializers_fast_output_equals_drfs_field_by_field_output(zone):
+    from zoneinfo import ZoneInfo
+
+    from rest_framework import serializers as drf
+
+    from sensors.api.serializers import BucketOutSerializer, ReadingOutSerializer
+    from sensors.selectors import Bucket
+
+    context = {"tz": ZoneInfo(zone)}
+    moments = [datetime(2024, 3, 31, 0, 30, tzinfo=UTC) + timedelta(minutes=47 * i) for i in range(40)]
+    for serializer_class, rows in [
+        (
+            ReadingOutSerializer,
+            [{"timestamp": t, "value": v} for t, v in zip(moments, [1.5, -0.0, 7, 1e300] * 10, strict=True)],
+        ),
+        (BucketOutSerializer, [Bucket(start=t, value=v) for t, v in zip(moments, [2.5, None, 3, 0] * 10, strict=True)]),
+    ]:
+        serializer = serializer_class(context=context)
+        for row in rows:
+            # As JSON: 7 and 7.0 are equal in Python, not in the body.
+            assert json.dumps(serializer.to_representation(row)) == json.dumps(
+                drf.Serializer.to_representation(serializer, row)
+            )

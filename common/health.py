@@ -29,8 +29,14 @@ REPORT_ORDER = ("database", "redis", "worker", "rates", "sources", "ingest", "de
 
 def health_check_register(name: str, check: HealthCheck) -> None:
     """Report `check(results so far)` as the part `name` of the system's health (from an `AppConfig.ready()`).
-    Registering a name again replaces its check."""
+    A check that raises reports the part down with the error (`check_failed`); registering a name again replaces
+    its check."""
     _checks[name] = check
+
+
+def check_failed(exc: BaseException) -> dict[str, Any]:
+    """The answer of a part whose check raised: down, with the error (type and message, cut to 300 characters)."""
+    return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}".strip()[:300]}
 
 
 def _elapsed_ms(started: float) -> float:
@@ -46,7 +52,7 @@ def database_check(*, connection: BaseDatabaseWrapper | None = None) -> dict[str
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:  # any driver error means the database cannot serve us
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}".strip()[:300]}
+        return check_failed(exc)
     return {"state": UP, "vendor": connection.vendor, "latency_ms": _elapsed_ms(started)}
 
 
@@ -60,7 +66,7 @@ def redis_check(*, url: str | None = None) -> dict[str, Any]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+        return check_failed(exc)
     finally:
         client.close()
     return {"state": UP, "latency_ms": _elapsed_ms(started)}
@@ -82,7 +88,7 @@ def worker_check(*, timeout: float | None = None, redis_result: dict[str, Any] |
     try:
         replies = celery_app.control.ping(timeout=timeout)
     except Exception as exc:  # kombu raises transport-specific errors
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+        return check_failed(exc)
     if not replies:
         return {"state": DOWN, "detail": f"no Celery worker answered within {timeout:g} s"}
     return {"state": UP, "workers": len(replies)}
@@ -99,6 +105,9 @@ def system_health() -> dict[str, Any]:
     }
     position = {name: index for index, name in enumerate(REPORT_ORDER)}
     for name in sorted(_checks, key=lambda name: position.get(name, len(position))):
-        checks[name] = _checks[name](checks)
+        try:
+            checks[name] = _checks[name](checks)
+        except Exception as exc:  # a part whose state cannot be read (its query failed) is down, with the cause
+            checks[name] = check_failed(exc)
     down = [name for name, result in checks.items() if result["state"] == DOWN]
     return {"status": "down" if down else "ok", "down": down, "checks": checks}

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from common.health import DEGRADED, DISABLED, DOWN, UP
+from common.health import DEGRADED, DISABLED, DOWN, UP, check_failed
 from sensors.selectors import sources_status
 from sensors.transports.stream import stream_status
 
@@ -18,10 +18,7 @@ from sensors.transports.stream import stream_status
 def sources_check() -> dict[str, Any]:
     """External sources: how many are fetched on schedule and how many failed their last fetch (counts only;
     which ones and why is in the admin, since this answer is public)."""
-    try:
-        status = sources_status()
-    except Exception as exc:  # the database check reports the cause; here the part is unknown
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    status = sources_status()  # a query that fails reports the part down (common.health.system_health)
     result: dict[str, Any] = {"state": UP, **status}
     if status["failing"]:
         result["state"] = DEGRADED
@@ -43,7 +40,7 @@ def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any
     try:
         status = stream_status(client, stream=stream, group=group)
     except redis.RedisError as exc:
-        return {"state": DOWN, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+        return check_failed(exc)
     finally:
         client.close()
     if status is None:

@@ -129,6 +129,20 @@ def test_a_registered_check_is_reported_after_the_known_ones(monkeypatch, redis_
     assert checks["extra"] == {"state": "down", "redis": "up"}
 
 
+def test_a_registered_check_that_raises_reports_its_part_down_with_the_error(monkeypatch, redis_url, settings):
+    from common import health
+
+    def broken(results):
+        raise RuntimeError("relation does not exist")
+
+    settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
+    monkeypatch.setattr(health, "_checks", dict(health._checks))
+    health.health_check_register("rates", broken)
+    result = system_health()
+    assert result["checks"]["rates"] == {"state": "down", "detail": "RuntimeError: relation does not exist"}
+    assert "rates" in result["down"]
+
+
 def test_stale_rates_make_the_healthcheck_503_when_required(client, settings, celery_worker):
     settings.RATES_HEALTH_REQUIRED = True
     settings.RATES_STALE_AFTER_HOURS = 26

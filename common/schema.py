@@ -96,14 +96,13 @@ class AutoSchema(openapi.AutoSchema):
         return statuses
 
 
-def _health_check_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {"state": {"type": "string", "enum": ["up", "down", "disabled", "degraded"]}},
-        "required": ["state"],
-        "additionalProperties": True,
-        "description": "The part's state and what was measured (latency, detail, …).",
-    }
+HEALTH_CHECK_SCHEMA = {
+    "type": "object",
+    "properties": {"state": {"type": "string", "enum": ["up", "down", "disabled", "degraded"]}},
+    "required": ["state"],
+    "additionalProperties": True,
+    "description": "The part's state and what was measured (latency, detail, …).",
+}
 
 
 HEALTH_SCHEMA = {
@@ -111,7 +110,7 @@ HEALTH_SCHEMA = {
     "properties": {
         "status": {"type": "string", "enum": ["ok", "down"]},
         "down": {"type": "array", "items": {"type": "string"}, "description": "The parts that are down."},
-        "checks": {"type": "object", "additionalProperties": _health_check_schema()},
+        "checks": {"type": "object", "additionalProperties": HEALTH_CHECK_SCHEMA},
     },
     "required": ["status", "down", "checks"],
 }

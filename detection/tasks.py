@@ -39,7 +39,11 @@ def check_detectors() -> dict[str, Any]:
     return detectors_check().as_dict()
 
 
-@shared_task(bind=True, name="detection.select_baselines")
+# The baseline jobs run for minutes. acks_late + reject_on_worker_lost: a worker killed in the middle (kill -9, out
+# of memory) leaves the message in the queue, and the job runs again; each sensor's step is one transaction, so
+# the interrupted run left no half-written sensor, and the new run marks the interrupted one failed (JobRun).
+# A whole worker lost with its main process is redelivered by Redis after the broker's visibility timeout (1 h).
+@shared_task(bind=True, name="detection.select_baselines", acks_late=True, reject_on_worker_lost=True)
 def select_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) -> dict[str, Any]:
     """Baseline selection for `sensor_ids` (all detection-enabled sensors with settings when None); every 15 days
     by migration 0003, or queued by operators. Progress through celery-progress; the JobRun row names this task."""
@@ -53,7 +57,7 @@ def select_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) 
     ).as_dict()
 
 
-@shared_task(bind=True, name="detection.augment_baselines")
+@shared_task(bind=True, name="detection.augment_baselines", acks_late=True, reject_on_worker_lost=True)
 def augment_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) -> dict[str, Any]:
     """Baseline augmentation for `sensor_ids` (all detection-enabled sensors with settings when None); every 30
     days by migration 0004, or queued by operators. Progress through celery-progress; the JobRun row names this

@@ -244,6 +244,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A new pool process must report ready within this many seconds or the worker kills it and starts another. Celery's
+# 4 s is shorter than loading the detector's compiled code (detection.tasks warms it in every pool process) on a
+# busy machine: a pool process lost mid-job was then replaced, killed and replaced again, for ever.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 # Schedules are PeriodicTask rows from data migrations, edited in the admin; none is declared in settings.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

@@ -63,9 +63,19 @@ def run(
     """Run `step(sensor, config, now=<the run's start>)` for each sensor with a JobRun row around it (committed at
     start, so a running or crashed job is visible). A failure of the job itself marks the run failed, emits
     `alert_critical` with the error, and is raised again; a sensor whose data cannot be used is one outcome, not a
-    failure."""
+    failure.
+
+    A task delivered again after its worker was lost mid-run (the baseline tasks are acknowledged late) runs
+    again from the start under the same task id: the run it interrupted is then marked failed here, since no
+    process is left to finish it. Its sensors already done stay done (each step committed on its own)."""
     label = JobRun.Job(job).label
     now = timezone.now()
+    if task_id:
+        JobRun.objects.filter(job=job, task_id=task_id, outcome=JobRun.Outcome.RUNNING).update(
+            outcome=JobRun.Outcome.FAILED,
+            finished_at=now,
+            error="interrupted: the worker running it was lost; the job was delivered again and run anew",
+        )
     run = JobRun.objects.create(job=job, task_id=task_id or "", started_at=now)
     result = JobResult(job=job, job_run=run.pk)
     try:

@@ -123,8 +123,18 @@ class StreamProducer(threading.Thread):
 
 def consumer_process(*, env: dict[str, str], stream: str, log: Path) -> Process:
     return Process(
-        ["manage.py", "consume_readings", "--source", "stream", "--stream", stream, "--group", "faults",
-         "--consumer", "faults-consumer"],  # fmt: skip
+        [
+            "manage.py",
+            "consume_readings",
+            "--source",
+            "stream",
+            "--stream",
+            stream,
+            "--group",
+            "faults",
+            "--consumer",
+            "faults-consumer",
+        ],  # fmt: skip
         env=env,
         log=log,
     )
@@ -205,8 +215,8 @@ def consumer_kills(
         log = consumer.log
         for started in range(1, kills + 1):
             # The line the command writes once Django is set up, just before it reads (whatever the log level).
-            wait_for(lambda: log.read_text(errors="replace").count("Consuming Redis stream") >= started, timeout=60,
-                     what="consumer reading")  # fmt: skip
+            wait_for(lambda n=started: log.read_text(errors="replace").count("Consuming Redis stream") >= n,
+                     timeout=60, what="consumer reading")  # fmt: skip
             time.sleep(rng.uniform(0.05, 1.5))
             consumer.kill()
             consumer.start()
@@ -241,7 +251,8 @@ def redis_restart(
     def faults(consumer: Process, producer: StreamProducer) -> str:
         time.sleep(duration / 2)
         redis_server.restart(kill=kill, down_for=2)
-        return f"redis-server {'kill -9' if kill else 'SIGTERM'} + restart, 2 s down; {producer.failures} failed sends retried"
+        how = "kill -9" if kill else "SIGTERM"
+        return f"redis-server {how} + restart, 2 s down; {producer.failures} failed sends retried"
 
     name = f"c. Redis {'kill -9' if kill else 'restart'}"
     return _stream_run(name=name, redis_url=redis_server.url, env=env, workdir=workdir, prefix=prefix, n=n,
@@ -263,8 +274,18 @@ def mqtt_restart(
     log = workdir / f"{prefix}-consumer.log"
     started = time.monotonic()
     consumer = Process(
-        ["manage.py", "consume_readings", "--source", "mqtt", "--mqtt-url", mosquitto.url, "--topic-prefix", prefix,
-         "--client-id", f"{prefix}-consumer"],  # fmt: skip
+        [
+            "manage.py",
+            "consume_readings",
+            "--source",
+            "mqtt",
+            "--mqtt-url",
+            mosquitto.url,
+            "--topic-prefix",
+            prefix,
+            "--client-id",
+            f"{prefix}-consumer",
+        ],  # fmt: skip
         env=env,
         log=log,
     )

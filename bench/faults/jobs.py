@@ -5,6 +5,7 @@ on in this process."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,9 @@ def _sensors_with_history(prefix: str, count: int) -> list[int]:
     return ids
 
 
-def worker_kill(*, redis_url: str, env: dict[str, str], workdir: Path, prefix: str = "fe", sensors: int = 12) -> Outcome:
+def worker_kill(
+    *, redis_url: str, env: dict[str, str], workdir: Path, prefix: str = "fe", sensors: int = 12
+) -> Outcome:
     """(e) A baseline selection job over `sensors` sensors on a real prefork worker (one pool process); once two
     sensors are done, kill -9 of the pool process running it. The job must then be retried (acks_late and
     reject_on_worker_lost: the message goes back to the queue) and the interrupted run marked failed, and no sensor
@@ -55,8 +58,20 @@ def worker_kill(*, redis_url: str, env: dict[str, str], workdir: Path, prefix: s
     baselines_load()
     ids = _sensors_with_history(prefix, sensors)
     worker = Process(
-        ["-m", "celery", "-A", "config", "worker", "--concurrency=1", "--without-mingle", "--without-gossip",
-         "-n", f"{prefix}@%h", "--loglevel=INFO", f"--queues={JOB_QUEUE}"],  # fmt: skip
+        [
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--concurrency=1",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"{prefix}@%h",
+            "--loglevel=INFO",
+            f"--queues={JOB_QUEUE}",
+        ],  # fmt: skip
         env=env,
         log=workdir / f"{prefix}-worker.log",
     )
@@ -166,10 +181,8 @@ def beat_restart(*, env: dict[str, str], workdir: Path, queue: str = "faults-bea
         sent_before = broker.llen(queue)
         beat.start()
         restarted = time.monotonic()
-        try:
+        with contextlib.suppress(TimeoutError):  # counted below either way
             wait_for(lambda: broker.llen(queue) - sent_before >= 2, timeout=60, what="sent twice", interval=0.2)
-        except TimeoutError:
-            pass
         sent_after, waited = broker.llen(queue) - sent_before, time.monotonic() - restarted
         beat.stop()
     finally:

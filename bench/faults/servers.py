@@ -4,6 +4,7 @@ in a temporary directory (so that restarting them never touches the shared ones)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -59,9 +60,25 @@ class OwnRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-             "--logfile", str(self.dir / "redis.log")],  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],  # fmt: skip
         )
         import redis
 
@@ -92,7 +109,7 @@ class OwnMosquitto:
     def __init__(self, workdir: Path, *, autosave_interval: int = 60) -> None:
         self.dir = workdir / "mosquitto"
         self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o777)  # mosquitto started as root drops to its own user
+        os.chmod(self.dir, 0o777)  # noqa: S103 (mosquitto started as root drops to its own user, which writes here)
         self.port = free_port()
         self.config = self.dir / "mosquitto.conf"
         self.config.write_text(
@@ -168,10 +185,8 @@ class OwnPostgres:
         self.start()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop(mode="immediate")
-        except subprocess.CalledProcessError:
-            pass
 
 
 class Process:

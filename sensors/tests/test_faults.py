@@ -26,9 +26,7 @@ def _env(database_url: str, redis_url: str) -> dict[str, str]:
     }
 
 
-def test_killing_the_stream_consumer_at_random_loses_and_duplicates_nothing(
-    redis_url, process_database_url, tmp_path
-):
+def test_killing_the_stream_consumer_at_random_loses_and_duplicates_nothing(redis_url, process_database_url, tmp_path):
     prefix = f"faults{os.getpid()}"
     try:
         outcome = ingest.consumer_kills(

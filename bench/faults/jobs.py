@@ -6,6 +6,8 @@ on in this process."""
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,9 +91,6 @@ def worker_kill(
         pool = children(worker.pid)
         killed_after = selected()
         for pid in pool:
-            import os
-            import signal
-
             os.kill(pid, signal.SIGKILL)
 
         def settled() -> bool:

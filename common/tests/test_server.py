@@ -133,3 +133,18 @@ def test_a_malformed_multipart_body_reaches_the_api_and_answers_json_400(server_
     assert status == 400
     assert headers.get("content-type") == "application/json", answer
     assert set(json.loads(answer)) == {"error", "detail", "fields"}
+
+
+def test_websockets_still_upgrade(server_port):
+    """The capped requests hand WebSocket upgrades to daphne's WebSocket protocol as before: an anonymous caller
+    with no Origin is refused by the application during the handshake, which autobahn (daphne's WebSocket
+    protocol) answers with its own 403; through plain HTTP it would be Django's JSON or a 404."""
+    sock = _request(
+        server_port,
+        "GET /ws/sensors/x/readings/ HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+    )
+    with sock:
+        first = sock.recv(4096)
+
+    assert first == b"HTTP/1.1 403 Access denied\r\n\r\n"

@@ -45,4 +45,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", \
          "import urllib.request as r; r.urlopen('http://127.0.0.1:8000/healthcheck/live', timeout=4)"]
 
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+# daphne with the request body cap (config/server.py); its options are daphne's.
+CMD ["python", "-m", "config.server", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]

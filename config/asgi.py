@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+"""ASGI entry point: HTTP through the body cap (common/asgi.py) to Django, WebSockets through Channels.
 
 Each app contributes its WebSocket routes in `<app>/routing.py`; they are combined here.
 """
@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import WebSocketAuthMiddleware  # noqa: E402
+from common.asgi import RequestBodyLimit  # noqa: E402
 from detection.routing import websocket_urlpatterns as detection_websockets  # noqa: E402
 from sensors.routing import websocket_urlpatterns as sensors_websockets  # noqa: E402
 
@@ -22,7 +23,8 @@ websocket_urlpatterns: list = [*sensors_websockets, *detection_websockets]
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies over REQUEST_MAX_BODY_BYTES are refused (413) as they arrive, before Django reads them.
+        "http": RequestBodyLimit(django_asgi_app),
         # Session cookie from an allowed Origin (browsers) or `Authorization: Token` (scripts): accounts/websocket.py
         "websocket": WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }

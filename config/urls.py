@@ -28,5 +28,11 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]
 
+# Django's error answers: the one API error shape on API paths, Django's pages elsewhere (common/exceptions.py).
+handler400 = "common.exceptions.handler400"
+handler403 = "common.exceptions.handler403"
+handler404 = "common.exceptions.handler404"
+handler500 = "common.exceptions.handler500"
+
 admin.site.site_header = "Sensorhub administration"
 admin.site.site_title = "Sensorhub admin"

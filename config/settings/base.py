@@ -331,6 +331,26 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ------------------------------------------------------------------------------
+# HTTP edge: request limits, the API's parsers, its error answers (docs/operations.md, "Request limits")
+# ------------------------------------------------------------------------------
+# Request bodies larger than this are refused with 413 `request_too_large` as they arrive, before anything buffers
+# them (common/asgi.py), and by Django (its DATA_UPLOAD_MAX_MEMORY_SIZE). The largest legitimate body is a full
+# POST /api/v1/readings/ batch: 10,000 readings, about 1-2 MB compact and more pretty-printed or with long keys,
+# so ~1 KB per reading. No endpoint takes file uploads (CSV imports are the `import_readings` command).
+# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+# Requests under these paths are API requests: Django's 400/403/404/500 answers to them have the one error shape
+# (common/exceptions.py); other paths keep Django's HTML pages.
+API_PATH_PREFIXES = ["/api/", "/v1/"]
+# DRF's parsers, with a JSON parser that answers any undecodable body (even one nested too deeply) with 400.
+REST_FRAMEWORK["DEFAULT_PARSER_CLASSES"] = [
+    "common.parsers.JSONParser",
+    "rest_framework.parsers.FormParser",
+    "rest_framework.parsers.MultiPartParser",
+]
+
+# ------------------------------------------------------------------------------
 # Sensors: ingestion (docs/ingestion.md)
 # ------------------------------------------------------------------------------
 # Readings for an unknown sensor key register it (devices keep the old contract); False rejects them instead.
@@ -372,10 +392,6 @@ SENSORS_MQTT_CLIENT_ID = env("SENSORS_MQTT_CLIENT_ID", default="sensorhub-ingest
 SENSORS_MQTT_SESSION_EXPIRY = env.int("SENSORS_MQTT_SESSION_EXPIRY", default=7 * 24 * 3600)
 # Largest list accepted by POST /api/v1/readings/.
 SENSORS_REST_MAX_BATCH = 10_000
-# Django refuses request bodies over 2.5 MB by default; a full batch of 10,000 readings is about 1-2 MB compact and
-# more when pretty-printed or with long keys, so allow ~1 KB per reading.
-# https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size
-DATA_UPLOAD_MAX_MEMORY_SIZE = SENSORS_REST_MAX_BATCH * 1024
 # HTTP sources (JSON/CSV endpoints fetched every 10 minutes): larger answers fail the fetch unread...
 SENSORS_SOURCE_MAX_BYTES = env.int("SENSORS_SOURCE_MAX_BYTES", default=10 * 1024 * 1024)
 # ...and rows of their fetch log older than this many days are deleted by the scheduled run.

@@ -54,7 +54,10 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 PLATFORMS = 4
 SENSORS_PER_PLATFORM = 5
 ANOMALIES = 200
-DRAIN_SECONDS = 15.0  # after the last publish, how long to wait for what is still on its way to the sockets
+# After the last publish, the sockets get as long as readings keep arriving (up to DRAIN_MAX_SECONDS): a
+# reading still missing when nothing has arrived for DRAIN_QUIET_SECONDS is lost, not late.
+DRAIN_QUIET_SECONDS = 5.0
+DRAIN_MAX_SECONDS = 180.0
 DETECT_QUEUE = "detection-0"
 
 
@@ -70,7 +73,7 @@ def main() -> None:
     parser.add_argument("--spawn-rate", type=float, default=20.0, help="locust users started per second")
     parser.add_argument("--days", type=int, default=7, help="days of seeded history per sensor (default 7)")
     parser.add_argument("--batch-ms", type=int, help="consume_readings --batch-ms (default: its setting)")
-    parser.add_argument("--csv-dir", help="where locust's CSV files go (default: var/bench-load/)")
+    parser.add_argument("--csv-dir", help="where locust's CSV files and the processes' logs go (default: var/bench-load/)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
@@ -205,7 +208,8 @@ def load_run(args: argparse.Namespace) -> dict:
         "LOG_LEVEL": "WARNING",
     }
     work = tempfile.TemporaryDirectory(prefix="bench-load-")
-    logs = {name: open(Path(work.name) / f"{name}.log", "w+") for name in ("daphne", "consumer", "detect", "locust")}  # noqa: SIM115
+    # The processes' logs are kept next to locust's CSV files, for the tracebacks of whatever failed.
+    logs = {name: open(csv_dir / f"{name}.log", "w+") for name in ("daphne", "consumer", "detect", "locust")}  # noqa: SIM115
     consumer_args = ["--batch-ms", str(args.batch_ms)] if args.batch_ms else []
     processes = {
         "daphne": subprocess.Popen(
@@ -273,6 +277,7 @@ def load_run(args: argparse.Namespace) -> dict:
             time.sleep(0.5)
         if publisher.exitcode != 0:
             sys.exit(f"the publisher failed (exit code {publisher.exitcode})")
+        publish_done = time.time()
         published_per_key, publish_seconds, _ = counts.get(timeout=10)
         published = sum(published_per_key.values())
         # Committed: the group has read everything and acknowledged it (XACK follows the commit).
@@ -287,12 +292,17 @@ def load_run(args: argparse.Namespace) -> dict:
         for n in range(args.clients):
             sockets_per_key[data["live_keys"][n % len(data["live_keys"])]] += 1
         expected = sum(published_per_key[key] * count for key, count in sockets_per_key.items())
-        deadline = time.time() + DRAIN_SECONDS
-        while time.time() < deadline:
+        drain_started = progress_at = time.time()
+        so_far = -1
+        while time.time() - progress_at < DRAIN_QUIET_SECONDS and time.time() - drain_started < DRAIN_MAX_SECONDS:
             status = _read(status_path) or {}
-            if sum(status.get("received", {}).values()) >= expected:
+            received_now = sum(status.get("received", {}).values())
+            if received_now >= expected:
                 break
+            if received_now != so_far:
+                so_far, progress_at = received_now, time.time()
             time.sleep(0.2)
+        drain_seconds = time.time() - publish_done
         detect_queue = client.llen(DETECT_QUEUE)
         cpu = {name: process_cpu(process.pid) - cpu_before[name] for name, process in processes.items()}
         load_after = os.getloadavg()
@@ -338,6 +348,7 @@ def load_run(args: argparse.Namespace) -> dict:
         "args": vars(args),
         "ramp_seconds": ramp_seconds,
         "run_seconds": run_seconds,
+        "drain_seconds": drain_seconds,
         "requests": result["requests"],
         "errors": result["errors"],
         "server_errors_logged": daphne_log.count("Internal Server Error"),
@@ -445,7 +456,8 @@ def report(figures: dict) -> str:
         f"{sockets['disconnects']} disconnects",
         f"  deliveries expected {sockets['expected']:>12,} (readings published × sockets watching their sensor)",
         f"  received            {sockets['received']:>12,} in {sockets['frames']:,} frames (duplicates not counted)",
-        f"  lost                {sockets['lost']:>12,}",
+        f"  lost                {sockets['lost']:>12,} (nothing more arrived; the last publish was "
+        f"{figures['drain_seconds']:.1f} s before the end)",
         f"  duplicates          {sockets['duplicates']:>12,}",
         f"  out of order        {sockets['reordered']:>12,} (older than the reading before on the same socket)",
     ]

@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--spawn-rate", type=float, default=20.0, help="locust users started per second")
     parser.add_argument("--days", type=int, default=7, help="days of seeded history per sensor (default 7)")
     parser.add_argument("--batch-ms", type=int, help="consume_readings --batch-ms (default: its setting)")
-    parser.add_argument("--csv-dir", help="where locust's CSV files and the processes' logs go (default: var/bench-load/)")
+    parser.add_argument(
+        "--csv-dir", help="where locust's CSV files and the processes' logs go (default: var/bench-load/)"
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
     args = parser.parse_args()
     if not os.environ.get("REDIS_URL"):
@@ -476,7 +478,11 @@ def report(figures: dict) -> str:
         f"REST devices: {figures['devices_stored']:,} readings stored",
         f"detect queue left at the end: {figures['detect_queue_left']:,} jobs",
         f"'live messages dropped' warnings: {figures['dropped_warnings']}",
-        "CPU seconds: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in figures["cpu_seconds"].items()),
+        f"CPU seconds in the {figures['run_seconds']:.0f} s (share of one core): "
+        + ", ".join(
+            f"{name} {seconds:.1f} ({seconds / figures['run_seconds']:.0%})"
+            for name, seconds in figures["cpu_seconds"].items()
+        ),
         "load average: before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
             *figures["load_before"], *figures["load_after"]
         ),

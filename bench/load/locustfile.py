@@ -272,8 +272,9 @@ def _on_quitting(environment, **kwargs) -> None:
     )
     duplicates = sum(len(each) - np.unique(np.frombuffer(each, dtype=np.float64)).size for each in Live.stamps if each)
     requests = []
+    total = environment.stats.total  # throughput over the whole run, as locust computes its total
+    elapsed = (total.last_request_timestamp or total.start_time) - total.start_time
     for entry in environment.stats.entries.values():
-        elapsed = max(entry.last_request_timestamp - entry.start_time, 1e-9) if entry.last_request_timestamp else 0
         requests.append(
             {
                 "type": entry.method,

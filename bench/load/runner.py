@@ -19,9 +19,9 @@ database `<name>_bench_load` next to DATABASE_URL's) and REDIS_URL:
 - once every socket is open, a publisher (`bench.live.publish`, its own process) adds `--rate` readings/s to the
   stream for `--duration` s, each stamped with the time it is published.
 
-Seeded once (kept for later runs): 4 platforms of 5 sensors with `--days` days of one reading a minute (binary
-COPY), 200 anomalies, viewer accounts; each run gets fresh API tokens, a fresh device key, and empty device and live
-sensors.
+Seeded once and kept for later runs (each run adds the minutes since the last): 4 platforms of 5 sensors with
+`--days` days of one reading a minute (binary COPY), 200 anomalies, viewer accounts; each run gets fresh API
+tokens, a fresh device key, and empty device and live sensors.
 
 It prints, per request type, throughput, p50/p95/p99 and failures (locust's figures; its CSV files are kept in
 `--csv-dir`); the server errors in daphne's log; for the sockets, readings expected and received, lost, and the
@@ -112,18 +112,23 @@ def seed(*, days: int, devices: int, live_sensors: int, accounts: int) -> dict:
             key=f"load.s-{n:02d}", defaults={"platform": platforms[n % PLATFORMS], "unit": "m/s", "name": f"S{n}"}
         )
         keys.append(sensor.key)
-        newest = Reading.objects.filter(sensor=sensor).order_by("-timestamp").first()
-        if newest is not None and newest.timestamp > now - timedelta(days=1):
+        newest = (
+            Reading.objects.filter(sensor=sensor).order_by("-timestamp").values_list("timestamp", flat=True).first()
+        )
+        # A history of `days` ending now: the missing minutes are added, so that "the last hour" holds data.
+        first = max(newest + timedelta(minutes=1), now - timedelta(minutes=minutes)) if newest else None
+        first = first or now - timedelta(minutes=minutes)
+        if first > now:
             continue
-        # A history ending now (older seeds are replaced, so that "the last hour" and "7 days" hold data).
-        Reading.objects.filter(sensor=sensor).delete()
         with transaction.atomic(), connection.cursor() as cursor:
             copy_sql = 'COPY sensors_reading (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)'
             with cursor.cursor.copy(copy_sql) as copy:
                 copy.set_types(["int8", "timestamptz", "float8"])
-                for m in range(minutes, 0, -1):
-                    copy.write_row((sensor.pk, now - timedelta(minutes=m), 10 + (m * 7 + n) % 13))
-        Sensor.objects.filter(pk=sensor.pk).update(latest_timestamp=now - timedelta(minutes=1), latest_value=10.0)
+                stamp = first
+                while stamp <= now:
+                    copy.write_row((sensor.pk, stamp, 10 + (int(stamp.timestamp()) // 60 * 7 + n) % 13))
+                    stamp += timedelta(minutes=1)
+        Sensor.objects.filter(pk=sensor.pk).update(latest_timestamp=now, latest_value=10.0)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE sensors_reading")
     seeded = Sensor.objects.filter(key__in=keys)

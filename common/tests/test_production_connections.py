@@ -1,10 +1,10 @@
-"""The production web process (daphne, ASGI) keeps no database connection after its requests have ended.
+"""The production web process (daphne, ASGI) keeps no database connection after its HTTP requests have ended.
 
 Under ASGI, Django runs each request's synchronous code in a thread of its own; a connection kept for reuse
-(`CONN_MAX_AGE` > 0) stays with a thread that is never used again, open until garbage collection. Under load the
-web process held 79 idle connections of PostgreSQL's 100 and requests failed with "too many clients already"
-(`python -m bench.load`, docs/benchmarks.md, "Load").
-"""
+(production's `CONN_MAX_AGE` of 60 s) would stay with a thread no request uses again, open until garbage
+collection. Under load the web process held 79 idle connections of PostgreSQL's 100 and requests failed with "too
+many clients already" (`python -m bench.load`, docs/benchmarks.md, "Load"); `common.db.
+connections_close_after_asgi_request` closes them."""
 
 import os
 import socket

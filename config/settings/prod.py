@@ -6,10 +6,7 @@ from .base import env, env_secret
 DEBUG = False
 SECRET_KEY = env_secret("DJANGO_SECRET_KEY")
 DATABASES = {"default": env.db("DATABASE_URL")}
-# No persistent connections by default: under ASGI (daphne) each request runs in a thread of its own, and a kept
-# connection stays open with a thread nobody uses again; under load the web process exhausted PostgreSQL's
-# connections. https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The container's own HEALTHCHECK probes the app on localhost.
 ALLOWED_HOSTS = [*env.list("DJANGO_ALLOWED_HOSTS"), "localhost", "127.0.0.1"]

@@ -253,7 +253,7 @@ def load_run(args: argparse.Namespace) -> dict:
     try:
         wait_for(f"http://127.0.0.1:{port}/healthcheck/live")
         wait_for_consumer(processes["consumer"], logs["consumer"], source="stream", channel=stream, redis_url=redis_url)
-        cpu_before = {name: process_cpu(process.pid) for name, process in processes.items()}
+        cpu_before = {name: tree_cpu(process.pid) for name, process in processes.items()}
         load_before = os.getloadavg()
         started = time.time()
         processes["locust"] = subprocess.Popen(
@@ -311,7 +311,7 @@ def load_run(args: argparse.Namespace) -> dict:
             time.sleep(0.2)
         drain_seconds = time.time() - publish_done
         detect_queue = client.llen(DETECT_QUEUE)
-        cpu = {name: process_cpu(process.pid) - cpu_before[name] for name, process in processes.items()}
+        cpu = {name: tree_cpu(process.pid) - cpu_before[name] for name, process in processes.items()}
         load_after = os.getloadavg()
         run_seconds = time.time() - started
         processes["locust"].send_signal(signal.SIGTERM)  # locust writes its figures and CSV files, then exits
@@ -393,6 +393,17 @@ def load_run(args: argparse.Namespace) -> dict:
         "load_before": load_before,
         "load_after": load_after,
     }
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its live descendants (the detect worker's job runs in a forked child)."""
+    total = process_cpu(pid)
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            total += sum(tree_cpu(int(child)) for child in children.read_text().split())
+        except OSError:
+            continue
+    return total
 
 
 def _wait_for_sockets(path: Path, locust, log, clients: int, timeout: float = 120) -> None:

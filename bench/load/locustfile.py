@@ -145,6 +145,7 @@ class LiveUser(User):
         self.key = CONFIG["live_keys"][number % len(CONFIG["live_keys"])]
         self.token = CONFIG["viewer_tokens"][number % len(CONFIG["viewer_tokens"])]
         self.socket: websocket.WebSocket | None = None
+        self.failures = 0
 
     def on_stop(self) -> None:
         if self.socket is not None:
@@ -186,8 +187,12 @@ class LiveUser(User):
         try:
             self.socket = self._connect()
         except Exception:
-            gevent.sleep(1)
+            # Back off as a careful client would: retrying every second made a storm of connects (each waits for
+            # the server's database thread) that kept every socket from opening.
+            self.failures += 1
+            gevent.sleep(min(30.0, 2.0 ** (self.failures - 1)) * random.uniform(0.5, 1.0))  # noqa: S311
             return
+        self.failures = 0
         last = 0.0
         received = Live.received
         received.setdefault(self.key, 0)

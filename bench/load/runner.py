@@ -56,7 +56,7 @@ SENSORS_PER_PLATFORM = 5
 ANOMALIES = 200
 # After the last publish, the sockets get as long as readings keep arriving (up to DRAIN_MAX_SECONDS): a
 # reading still missing when nothing has arrived for DRAIN_QUIET_SECONDS is lost, not late.
-DRAIN_QUIET_SECONDS = 5.0
+DRAIN_QUIET_SECONDS = 15.0
 DRAIN_MAX_SECONDS = 180.0
 DETECT_QUEUE = "detection-0"
 

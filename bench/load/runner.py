@@ -349,7 +349,8 @@ def load_run(args: argparse.Namespace) -> dict:
     from sensors.models import Reading
 
     stored_live = Reading.objects.filter(sensor__key__in=data["live_keys"]).count()
-    stored_devices = Reading.objects.filter(sensor__key__startswith="load.dev-").count()
+    device_keys = [f"load.dev-{n:03d}" for n in range(args.devices)]  # emptied at the start of the run
+    stored_devices = Reading.objects.filter(sensor__key__in=device_keys).count()
     received = sum(result["received"].values()) - result["duplicates"]
     return {
         "args": vars(args),

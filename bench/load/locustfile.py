@@ -47,6 +47,7 @@ class Live:
     latencies = array("d")  # seconds, one per reading received, all sockets
     received: dict[str, int] = {}  # per live sensor, summed over its sockets (duplicates included)
     stamps: list[array] = []  # per connection, the epoch of each reading received (duplicates are found at the end)
+    connections: list[dict] = []  # per connection: its sensor, when it opened, whether the server closed it
     reordered = 0  # readings older than the one before on the same socket (batches committed out of order)
     connected = 0
     disconnects = 0
@@ -198,6 +199,8 @@ class LiveUser(User):
         received.setdefault(self.key, 0)
         stamps = array("d")
         Live.stamps.append(stamps)
+        record = {"key": self.key, "opened": time.time(), "reset": False}
+        Live.connections.append(record)
         while True:
             try:
                 text = self.socket.recv()
@@ -205,6 +208,7 @@ class LiveUser(User):
                 if self.socket is None:  # on_stop closed it
                     return
                 Live.disconnects += 1
+                record["reset"] = True
                 Live.connected -= 1
                 self._fire("WS disconnect", time.time(), 0, 0, exc)
                 self.socket = None
@@ -275,7 +279,9 @@ def _on_quitting(environment, **kwargs) -> None:
         if latencies.size
         else {}
     )
-    duplicates = sum(len(each) - np.unique(np.frombuffer(each, dtype=np.float64)).size for each in Live.stamps if each)
+    unique = [np.unique(np.frombuffer(each, dtype=np.float64)).size if each else 0 for each in Live.stamps]
+    duplicates = sum(len(each) for each in Live.stamps) - sum(unique)
+    connections = [{**record, "unique": count} for record, count in zip(Live.connections, unique, strict=True)]
     requests = []
     total = environment.stats.total  # throughput over the whole run, as locust computes its total
     elapsed = (total.last_request_timestamp or total.start_time) - total.start_time
@@ -304,6 +310,7 @@ def _on_quitting(environment, **kwargs) -> None:
             **_status(),
             "latency_ms": quantiles,
             "duplicates": duplicates,
+            "connections": connections,
             "reordered": Live.reordered,
             "requests": requests,
             "errors": errors,

@@ -352,6 +352,9 @@ def load_run(args: argparse.Namespace) -> dict:
     device_keys = [f"load.dev-{n:03d}" for n in range(args.devices)]  # emptied at the start of the run
     stored_devices = Reading.objects.filter(sensor__key__in=device_keys).count()
     received = sum(result["received"].values()) - result["duplicates"]
+    # Sockets open before the first publish and never closed by the server: what they miss was lost in the server.
+    intact = [c for c in result["connections"] if not c["reset"] and c["opened"] < publish_started]
+    intact_lost = sum(published_per_key[c["key"]] - c["unique"] for c in intact)
     return {
         "args": vars(args),
         "ramp_seconds": ramp_seconds,
@@ -375,6 +378,8 @@ def load_run(args: argparse.Namespace) -> dict:
             "received": received,
             "lost": expected - received,
             "duplicates": result["duplicates"],
+            "intact": len(intact),
+            "intact_lost": intact_lost,
             "reordered": result["reordered"],
             "latency_ms": result["latency_ms"],
         },
@@ -477,6 +482,8 @@ def report(figures: dict) -> str:
         f"  received            {sockets['received']:>12,} in {sockets['frames']:,} frames (duplicates not counted)",
         f"  lost                {sockets['lost']:>12,} (nothing more arrived; the last publish was "
         f"{figures['drain_seconds']:.1f} s before the end)",
+        f"  of which on the {sockets['intact']} sockets open all along {sockets['intact_lost']:>5,} (the rest: sockets "
+        "the server reset, and the gaps until they reconnected)",
         f"  duplicates          {sockets['duplicates']:>12,}",
         f"  out of order        {sockets['reordered']:>12,} (older than the reading before on the same socket)",
     ]

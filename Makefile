@@ -7,13 +7,14 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck format migrate browser clean
+.PHONY: help run test lint typecheck format migrate browser clean load
 
 help:
 	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test    install the test dependencies (and Chromium) and run the whole suite"
 	@echo "make lint    ruff format --check, ruff check, lint-imports (the import contracts) and mypy (make typecheck alone)"
 	@echo "make format  ruff format and ruff check --fix"
+	@echo "make load    the load benchmark (locust; needs DATABASE_URL=postgres://... and REDIS_URL; LOAD_ARGS=--duration 60)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +63,10 @@ typecheck: $(VENV)/.dev-installed
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Devices, dashboards and 50 live sockets against the production processes (docs/benchmarks.md, "Load").
+load: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .import_linter_cache .mypy_cache

@@ -131,11 +131,11 @@ def live_latency(
     )  # fmt: skip
     try:
         wait_for(f"http://127.0.0.1:{port}/healthcheck/live")
-        _wait_for_consumer(consumer, consumer_log, source=source, channel=channel, redis_url=redis_url)
+        wait_for_consumer(consumer, consumer_log, source=source, channel=channel, redis_url=redis_url)
         load_before = os.getloadavg()
         cpu_before = {
-            "daphne": _cpu(server.pid),
-            "consume_readings": _cpu(consumer.pid),
+            "daphne": process_cpu(server.pid),
+            "consume_readings": process_cpu(consumer.pid),
             "clients": time.process_time(),
         }
         figures = asyncio.run(
@@ -146,8 +146,8 @@ def live_latency(
         )  # fmt: skip
         load_after = os.getloadavg()
         cpu = {
-            "daphne": _cpu(server.pid) - cpu_before["daphne"],
-            "consume_readings": _cpu(consumer.pid) - cpu_before["consume_readings"],
+            "daphne": process_cpu(server.pid) - cpu_before["daphne"],
+            "consume_readings": process_cpu(consumer.pid) - cpu_before["consume_readings"],
             "clients": time.process_time() - cpu_before["clients"],
             "publisher": figures.pop("publisher_cpu"),
         }
@@ -180,7 +180,7 @@ def live_latency(
     )  # fmt: skip
 
 
-def _cpu(pid: int) -> float:
+def process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used so far (Linux /proc; 0 elsewhere)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -203,7 +203,7 @@ def _prepare(keys: list[str]) -> str:
     return token
 
 
-def _wait_for_consumer(process, log, *, source: str, channel: str, redis_url: str, timeout: float = 30) -> None:
+def wait_for_consumer(process, log, *, source: str, channel: str, redis_url: str, timeout: float = 30) -> None:
     """Until the consumer listens (pub/sub drops what is published before it subscribes)."""
     import redis
 
@@ -270,7 +270,7 @@ async def _measure(*, port, token, keys, clients, rate, seconds, source, channel
     context = multiprocessing.get_context("spawn")
     counts = context.Queue()
     publisher = context.Process(
-        target=_publish, args=(redis_url, source, channel, keys, rate, seconds, counts), daemon=True
+        target=publish, args=(redis_url, source, channel, keys, rate, seconds, counts), daemon=True
     )
     publisher.start()
     while publisher.is_alive():
@@ -307,7 +307,7 @@ async def _measure(*, port, token, keys, clients, rate, seconds, source, channel
     }
 
 
-def _publish(redis_url, source, channel, keys, rate, seconds, counts) -> None:
+def publish(redis_url, source, channel, keys, rate, seconds, counts) -> None:
     """The devices (a process of its own, so that pacing does not compete with the clients): `rate` readings/s for
     `seconds`, each stamped with its publish time, strictly increasing per sensor."""
     import redis

@@ -6,3 +6,10 @@ class CommonConfig(AppConfig):
 
     name = "common"
     verbose_name = "Common"
+
+    def ready(self) -> None:
+        from django.core.signals import request_finished
+
+        from common.db import connections_close_after_asgi_request
+
+        request_finished.connect(connections_close_after_asgi_request, dispatch_uid="common.asgi_connections")

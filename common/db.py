@@ -3,6 +3,8 @@
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.db.models import Field, Model
 
 
@@ -31,3 +33,20 @@ def column_of(model: type[Model], name: str) -> str:
     if not isinstance(found, Field) or found.column is None:
         raise ValueError(f"{model.__name__}.{name} is not a concrete field.")
     return found.column
+
+
+def connections_close_after_asgi_request(**kwargs: Any) -> None:
+    """`request_finished` receiver: after an HTTP request served through ASGI, close the database connections of
+    the thread that served it; elsewhere (WSGI, workers, the one database thread of the WebSocket consumers) leave
+    them to CONN_MAX_AGE.
+
+    Django runs each ASGI request's synchronous code in a thread of its own (asgiref's `ThreadSensitiveContext`),
+    and no later request uses that thread: a connection kept there for reuse stays open, idle, until garbage
+    collection. Under load one daphne process held 79 of PostgreSQL's 100 connections and requests failed with
+    "too many clients already" (docs/benchmarks.md, "Load"). Persistent connections still serve the threads that
+    live on, where they save a connect per use (WebSocket connects make several database calls each).
+    """
+    if SyncToAsync.thread_sensitive_context.get(None) is None:
+        return  # not inside an ASGI request's own context
+    for connection in connections.all(initialized_only=True):
+        connection.close()

@@ -1,0 +1,3 @@
+from bench.load.runner import main
+
+main()

@@ -6,6 +6,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from knox.models import AuthToken
 
+from accounts.forms import AdminLoginForm
 from accounts.models import User
 from accounts.roles import Role, user_role
 from accounts.selectors import user_list
@@ -15,6 +16,10 @@ from accounts.services import (
     user_approve,
     user_set_role,
 )
+
+
+# The admin's log-in goes through the per-account lock like every other log-in (accounts/backends.py).
+admin.site.login_form = AdminLoginForm
 
 
 class UserCreationAdminForm(AdminUserCreationForm):

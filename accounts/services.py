@@ -7,11 +7,13 @@ so the rules hold whichever way a change arrives.
 from __future__ import annotations
 
 import enum
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -20,6 +22,7 @@ from knox.settings import knox_settings
 
 from accounts.models import User
 from accounts.roles import ROLE_NAMES, Role
+from accounts.selectors import login_lock_keys, login_lock_remaining
 from common.exceptions import ApplicationError
 
 if TYPE_CHECKING:
@@ -162,12 +165,86 @@ def api_tokens_purge_expired() -> int:
     return deleted
 
 
-def api_token_obtain(*, email: str, password: str, request: HttpRequest | None = None) -> tuple[AuthToken, str]:
-    """Exchange an email and password for a new API token (the log-in of scripts)."""
+class AccountLocked(ApplicationError):
+    """Too many wrong passwords for one account: every path that checks a password refuses it for `retry_after`
+    seconds, the right password included."""
+
+    MESSAGE = "Too many failed login attempts for this account. Try again in {minutes} minute(s)."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            self.MESSAGE.format(minutes=max(1, -(-retry_after // 60))), code="account_locked", status_code=429
+        )
+        self.retry_after = retry_after
+
+
+def login_lock_check(*, email: str) -> None:
+    """Raise `AccountLocked` while the account with this email is locked."""
+    remaining = login_lock_remaining(email=email)
+    if remaining:
+        raise AccountLocked(remaining)
+
+
+def login_failure_record(*, email: str) -> None:
+    """Count a wrong password for the account with this email (without regard to case, from whatever address).
+
+    Guarantees: the ACCOUNTS_LOGIN_LOCK_FAILURES-th failure within ACCOUNTS_LOGIN_LOCK_SECONDS of the first locks
+    the account for ACCOUNTS_LOGIN_LOCK_SECONDS. Unknown emails count and lock the same way, so that the answers
+    tell nothing about which accounts exist. The counters live in the cache (shared by every process with Redis).
+    """
+    failures_key, lock_key = login_lock_keys(email)
+    seconds = int(settings.ACCOUNTS_LOGIN_LOCK_SECONDS)
+    cache.add(failures_key, 0, timeout=seconds)
+    try:
+        failures = cache.incr(failures_key)
+    except ValueError:  # the count expired between add and incr: this failure starts a new one
+        cache.set(failures_key, 1, timeout=seconds)
+        failures = 1
+    if failures >= settings.ACCOUNTS_LOGIN_LOCK_FAILURES:
+        cache.set(lock_key, time.time() + seconds, timeout=seconds)
+        cache.delete(failures_key)
+
+
+def login_failures_clear(*, email: str) -> None:
+    """A right password: the failures counted so far are forgotten (a lock in force stays)."""
+    cache.delete(login_lock_keys(email)[0])
+
+
+def password_confirm(*, user: User, password: str, request: HttpRequest | None = None) -> bool:
+    """Whether `password` is the password of the logged-in `user` (re-authentication before deleting the account
+    or changing the password). It goes through the authentication backend, so wrong passwords count towards the
+    account's lock and a locked account raises `AccountLocked`."""
     from django.contrib.auth import authenticate
 
-    user = authenticate(request, username=User.objects.normalize_email(email), password=password)
+    login_lock_check(email=user.email)
+    authenticated = authenticate(request, username=user.email, password=password)
+    if authenticated is None:
+        login_lock_check(email=user.email)
+        return False
+    return bool(authenticated.pk == user.pk)
+
+
+def api_token_obtain(*, email: str, password: str, request: HttpRequest | None = None) -> tuple[AuthToken, str]:
+    """Exchange an email and password for a new API token (the log-in of scripts).
+
+    Raises `AccountLocked` (429) while the account is locked, else `invalid_credentials` (401) for an unknown
+    email or a wrong password, and `account_unusable` (403) for a right password of an account that may not
+    authenticate (inactive, awaiting approval or email confirmation)."""
+    from allauth.account.auth_backends import AuthenticationBackend
+    from django.contrib.auth import authenticate
+
+    email = User.objects.normalize_email(email)
+    login_lock_check(email=email)
+    AuthenticationBackend.unstash_authenticated_user()
+    user = authenticate(request, username=email, password=password)
+    # The backend keeps aside an account whose password was right but which may not authenticate.
+    refused = AuthenticationBackend.unstash_authenticated_user()
+    if user is None and refused is not None:
+        raise ApplicationError(
+            "This account may not log in yet: confirm its email address, or wait for staff to approve it.",
+            code="account_unusable",
+            status_code=403,
+        )
     if user is None:
-        # Same answer for unknown email, wrong password and inactive account: no account enumeration.
         raise ApplicationError("Unable to log in with these credentials.", code="invalid_credentials", status_code=401)
     return api_token_create(user=user)

@@ -43,7 +43,7 @@ def authorization(scope) -> tuple[bytes, str] | None:
 def header_credentials(scheme: bytes, credentials: str) -> tuple:
     """(user, auth) for an Authorization header, checked exactly as the REST API checks it (a device key: no user,
     the consumer checks the key)."""
-    from knox.auth import TokenAuthentication
+    from accounts.authentication import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
 
     if scheme == DEVICE_SCHEME or not credentials or " " in credentials:

@@ -1,5 +1,4 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from knox.auth import TokenAuthentication
 from rest_framework import status
 from rest_framework.exceptions import Throttled
 from rest_framework.generics import get_object_or_404
@@ -10,6 +9,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.viewsets import ReadOnlyModelViewSet
 
+from accounts.authentication import TokenAuthentication
 from accounts.api.serializers import (
     TokenObtainInputSerializer,
     TokenOutputSerializer,

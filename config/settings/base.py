@@ -264,7 +264,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",  # knox, with accounts' rule of who may log in
         "rest_framework.authentication.SessionAuthentication",
         # Devices: `Authorization: Device <key>`; passes only the permission that writes readings.
         "sensors.authentication.DeviceKeyAuthentication",

@@ -281,13 +281,16 @@ REST_FRAMEWORK = {
     # drf-spectacular's, plus tags by area and the error answers of each operation (common/schema.py).
     "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "common.exceptions.api_exception_handler",
+    # Per client address without credentials, per user, per device key (common/throttling.py, sensors/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
+        "common.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
+        "sensors.throttling.DeviceKeyRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/minute"),
         "user": env("API_THROTTLE_USER", default="1200/minute"),
+        "device": env("API_THROTTLE_DEVICE", default="1200/minute"),
         "login": env("API_THROTTLE_LOGIN", default="5/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

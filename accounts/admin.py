@@ -14,6 +14,7 @@ from accounts.services import (
     api_token_create,
     api_token_revoke,
     user_approve,
+    user_rights_recheck,
     user_set_role,
 )
 
@@ -53,6 +54,11 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         return user_list()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            user_rights_recheck(user=form.instance)
 
     @admin.display(description="role")
     def role(self, user: User) -> str:

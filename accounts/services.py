@@ -20,6 +20,7 @@ from django.utils import timezone
 from knox.models import AuthToken
 from knox.settings import knox_settings
 
+from accounts.broadcast import user_rights_changed
 from accounts.models import User
 from accounts.roles import ROLE_NAMES, Role
 from accounts.selectors import login_lock_keys, login_lock_remaining
@@ -131,11 +132,19 @@ def user_set_role(*, user: User, role: str | None) -> User:
     # Django caches permissions on the instance; drop them so the new role takes effect at once.
     for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
         user.__dict__.pop(cache, None)
+    user_rights_changed(user_ids=[user.pk])  # open sockets check again, and close if reading is no longer allowed
     return user
 
 
+def user_rights_recheck(*, user: User) -> None:
+    """Staff changed the account outside these services (the admin's user form: active, staff, groups): its open
+    sockets check their rights again once the change is committed."""
+    user_rights_changed(user_ids=[user.pk])
+
+
 def user_delete(*, user: User) -> None:
-    """Delete the account and everything it owns (API tokens, email addresses, sessions end with it)."""
+    """Delete the account and everything it owns (API tokens, email addresses, sessions and sockets end with it)."""
+    user_rights_changed(user_ids=[user.pk])
     user.delete()
 
 
@@ -154,8 +163,10 @@ def api_token_create(*, user: User, ttl: timedelta | None | Literal[_Unset.UNSET
 
 
 def api_token_revoke(*, token: AuthToken) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it stops working at once, on the API and on the sockets it opened."""
+    user_id = token.user_id
     token.delete()
+    user_rights_changed(user_ids=[user_id])
 
 
 def api_tokens_purge_expired() -> int:

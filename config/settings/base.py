@@ -232,6 +232,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Open WebSockets check their caller's rights again at once when accounts' services or the admin change them, and
+# every this many seconds whatever happened (a token expiring, a row edited outside the services): the longest a
+# socket outlives its rights (docs/operations.md, "Security").
+LIVE_RECHECK_SECONDS = env.float("LIVE_RECHECK_SECONDS", default=60.0)
 
 # ------------------------------------------------------------------------------
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from knox.models import AuthToken
 
 from accounts.forms import AdminLoginForm
@@ -54,6 +55,23 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         return user_list()
+
+    # Staff who are not superusers change what the API lets them (role, active); flags and permissions that would
+    # raise anyone's rights, other staff accounts and passwords stay the superusers' (accounts.roles).
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ("is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and not request.user.is_superuser and (obj.is_staff or obj.is_superuser):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -2,6 +2,8 @@
 
 - the per-account lock (`accounts.services.login_failure_record`): a locked account is refused before its password
   is checked, whatever the path (log-in page, admin, API token, re-authentication), and each wrong password counts;
+- staff's permissions in the admin (`accounts.roles.STAFF_APPS`): the API's rule that staff may do everything
+  with the apps' data, without making them superusers;
 - the one rule of who may authenticate (`accounts.selectors.user_can_authenticate`), which Django also applies to
   each request of a session (`get_user`), so that an account deactivated or awaiting confirmation is logged out.
 
@@ -15,6 +17,7 @@ from typing import Any
 from allauth.account.auth_backends import AuthenticationBackend
 from django.core.exceptions import PermissionDenied
 
+from accounts.roles import STAFF_APPS, STAFF_PERMISSIONS
 from accounts.selectors import login_lock_remaining, user_can_authenticate, user_for_session
 from accounts.services import login_failure_record, login_failures_clear
 
@@ -58,3 +61,16 @@ class AccountBackend(AuthenticationBackend):
         # Django's, with the confirmation state fetched in the same query (this runs on every request of a session).
         user = user_for_session(pk=user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
+
+    def get_all_permissions(self, user_obj, obj=None):
+        permissions = super().get_all_permissions(user_obj, obj)
+        if obj is not None or not user_obj.is_active or not user_obj.is_staff:
+            return permissions
+        if not hasattr(user_obj, "_staff_perm_cache"):
+            from django.contrib.auth.models import Permission
+
+            rows = Permission.objects.filter(content_type__app_label__in=STAFF_APPS).values_list(
+                "content_type__app_label", "codename"
+            )
+            user_obj._staff_perm_cache = {f"{app}.{codename}" for app, codename in rows} | STAFF_PERMISSIONS
+        return permissions | user_obj._staff_perm_cache

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ BAD_REQUEST = 4400
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 NOT_FOUND = 4404
+UNAVAILABLE = 4503  # the channel layer (Redis) cannot be reached: reconnect later
+# Errors of an unreachable channel layer: a refusal with UNAVAILABLE, never an unhandled error (an HTTP 500).
+LAYER_ERRORS = (RedisError, OSError)
 # Where an event keeps its JSON text, by consumer class and envelope, for the other sockets of the process.
 ENCODED = "__encoded__"
 # The channel message that makes the sockets of a watcher group check their caller's rights again.
@@ -64,7 +68,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     sent_keys: frozenset | set = frozenset()
     refresher: asyncio.Task | None = None
     rechecker: asyncio.Task | None = None
-    refused: bool = False  # closed for lost rights: nothing more is sent
+    accepted: bool = False
+    closing: bool = False
+    refused: bool = False  # closed for lost rights or a lost channel layer: nothing more is sent
+    _channel_receive: Any = None
 
     # --- what a subclass provides --------------------------------------------------------------------------------
 
@@ -100,7 +107,42 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     # --- the pattern ---------------------------------------------------------------------------------------------
 
+    @property
+    def channel_receive(self) -> Any:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Any) -> None:
+        # Channels reads the channel layer in a loop beside the client's messages; an unreachable Redis would end
+        # that loop with an unhandled error (HTTP 500 before the handshake, 1011 after). It becomes one message
+        # that closes the socket with UNAVAILABLE, and the loop then waits for the socket's end.
+        async def guarded() -> dict:
+            if self.refused:
+                await asyncio.Event().wait()
+            try:
+                return await receive()
+            except LAYER_ERRORS:
+                logger.warning("live socket lost the channel layer", exc_info=True)
+                self.refused = True
+                return {"type": "live.unavailable"}
+
+        self._channel_receive = guarded
+
+    async def live_unavailable(self, message: dict) -> None:
+        await self.unavailable()
+
+    async def unavailable(self) -> None:
+        self.refused = True
+        await self.refuse(UNAVAILABLE, "Live streams are unavailable for a moment; connect again later.")
+
     async def connect(self) -> None:
+        try:
+            await self.start()
+        except LAYER_ERRORS:
+            logger.warning("live socket could not join its groups", exc_info=True)
+            await self.unavailable()
+
+    async def start(self) -> None:
         # Joined before the rights are checked: a change right after the check is announced to this socket.
         self.watchers = tuple(self.watcher_groups())
         for watcher in self.watchers:
@@ -121,6 +163,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.group = self.group_name(target)
         self.head = self.envelope(target)
         await self.channel_layer.group_add(self.group, self.channel_name)  # before the history: no gap
+        self.accepted = True
         await self.accept()
         history = await self.history(target, limit)
         self.sent_keys = {self.item_key(item) for item in history}
@@ -129,9 +172,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.rechecker = asyncio.create_task(self.recheck_periodically())
 
     async def refuse(self, code: int, detail: str) -> None:
+        """Send the error message with its code, then close with it (once, whatever asks for it later)."""
+        if self.closing:
+            return
+        self.closing = True
         await self.leave_groups()
         # Closing before accepting would reach the client as a bare HTTP 403 without the code.
-        await self.accept()
+        if not self.accepted:
+            self.accepted = True
+            await self.accept()
         await self.send_json({"type": "error", "code": code, "detail": detail})
         await self.close(code=code)
 
@@ -163,10 +212,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if refusal is None:
             return
         self.refused = True
-        await self.leave_groups()
-        code, detail = refusal
-        await self.send_json({"type": "error", "code": code, "detail": detail})
-        await self.close(code=code)
+        await self.refuse(*refusal)
 
     async def recheck_periodically(self) -> None:
         """The safety net for changes nobody announced (a token expiring, a row edited outside the services)."""
@@ -220,7 +266,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.refresher = self.rechecker = None
         for group in (self.group, *self.watchers):
             if group is not None:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                # Redis away: channels-redis forgets the member at `group_expiry` anyway.
+                with contextlib.suppress(*LAYER_ERRORS):
+                    await self.channel_layer.group_discard(group, self.channel_name)
         self.group, self.watchers = None, ()
 
     async def disconnect(self, code: int) -> None:

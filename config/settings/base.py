@@ -213,14 +213,30 @@ def redis_channel_layers(url: str) -> dict:
     message per ingest batch per watched sensor: 10,000 lets a process fall 10 s behind at 1,000 messages/s (20
     watched sensors at 20 ms batches) before anything is lost. Reasoning: docs/api.md, "Live streams".
     """
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py 8 times out socket reads after 5 s by default, as long as channels-redis blocks waiting
-                # for a message (BZPOPMIN, 5 s): an idle socket's consumer would crash every 5 s (close 1011).
-                # 15 s outlasts that read and still notices a dead connection.
-                "hosts": [{"address": url, "socket_timeout": 15}],
+                "hosts": [
+                    {
+                        "address": url,
+                        # redis-py 8 times out socket reads after 5 s by default, as long as channels-redis blocks
+                        # waiting for a message (BZPOPMIN, 5 s): an idle socket's consumer would crash every 5 s
+                        # (close 1011). 15 s outlasts that read and still notices a dead connection.
+                        "socket_timeout": 15,
+                        # A Redis restart closes every pooled connection, and redis-py's asyncio connections do not
+                        # retry by default: the next command on each (a socket's group_add at connect, a broadcast)
+                        # failed, and the first WebSocket after a restart answered 500. A closed connection is
+                        # reconnected and the command sent again (up to 3 times, 50 ms to 1 s apart); timeouts are
+                        # not retried (the command may have run).
+                        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                        "retry_on_error": [RedisConnectionError],
+                    }
+                ],
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10_000),
                 "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=60),
             },

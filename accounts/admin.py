@@ -19,7 +19,6 @@ from accounts.services import (
     user_set_role,
 )
 
-
 # The admin's log-in goes through the per-account lock like every other log-in (accounts/backends.py).
 admin.site.login_form = AdminLoginForm
 

@@ -25,7 +25,7 @@ def _email_unconfirmed() -> Exists:
     return Exists(EmailAddress.objects.filter(user=OuterRef("pk"), email__iexact=OuterRef("email"), verified=False))
 
 
-def user_for_session(*, pk: object) -> User | None:
+def user_for_session(*, pk: int | str) -> User | None:
     """The user of a session with what `user_can_authenticate` needs, in one query (it runs on every request)."""
     return User.objects.annotate(email_unconfirmed=_email_unconfirmed()).filter(pk=pk).first()
 

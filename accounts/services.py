@@ -130,8 +130,8 @@ def user_set_role(*, user: User, role: str | None) -> User:
             ) from exc
         user.groups.add(group)
     # Django caches permissions on the instance; drop them so the new role takes effect at once.
-    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        user.__dict__.pop(cache, None)
+    for attribute in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(attribute, None)
     user_rights_changed(user_ids=[user.pk])  # open sockets check again, and close if reading is no longer allowed
     return user
 

@@ -17,6 +17,8 @@ is the rule for the users of a socket that only reads.
 
 from __future__ import annotations
 
+from typing import Any
+
 from channels.auth import AuthMiddlewareStack, get_user
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator
@@ -43,8 +45,9 @@ def authorization(scope) -> tuple[bytes, str] | None:
 def header_credentials(scheme: bytes, credentials: str) -> tuple:
     """(user, auth) for an Authorization header, checked exactly as the REST API checks it (a device key: no user,
     the consumer checks the key)."""
-    from accounts.authentication import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
+
+    from accounts.authentication import TokenAuthentication
 
     if scheme == DEVICE_SCHEME or not credentials or " " in credentials:
         return AnonymousUser(), None
@@ -70,7 +73,7 @@ class WebSocketAuthMiddleware:
         return await self.inner({**scope, "user": user, "auth": auth}, receive, send)
 
 
-async def scope_reauthenticate(scope) -> dict:
+async def scope_reauthenticate(scope: Any) -> Any:  # an ASGI scope (its stubs' TypedDict is private)
     """The caller's credentials loaded again, as a scope with a fresh `user` and `auth`: the header's token checked
     again as at connect (revoked, expired, account no longer allowed: no user), or the session read again from its
     store (logged out, password changed, account no longer allowed: no user). Device keys are left as they are
@@ -87,7 +90,8 @@ async def scope_reauthenticate(scope) -> dict:
     from django.conf import settings
 
     fresh = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
-    return {**scope, "session": fresh, "user": await get_user({**scope, "session": fresh}), "auth": None}
+    fresh_scope: Any = {**scope, "session": fresh}
+    return {**fresh_scope, "user": await get_user(fresh_scope), "auth": None}
 
 
 async def reader_refusal(scope) -> tuple[int, str] | None:

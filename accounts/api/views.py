@@ -9,13 +9,13 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.viewsets import ReadOnlyModelViewSet
 
-from accounts.authentication import TokenAuthentication
 from accounts.api.serializers import (
     TokenObtainInputSerializer,
     TokenOutputSerializer,
     UserRoleInputSerializer,
     UserSerializer,
 )
+from accounts.authentication import TokenAuthentication
 from accounts.filters import UserFilter
 from accounts.selectors import user_list
 from accounts.services import AccountLocked, api_token_obtain, api_token_revoke, user_set_role

@@ -149,7 +149,8 @@ def test_the_lock_expires():
 def test_forwarded_for_is_ignored_without_trusted_proxies(monkeypatch):
     from rest_framework.throttling import SimpleRateThrottle
 
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "1000/minute", "device": "1000/minute"})
+    rates = {"anon": "3/minute", "user": "1000/minute", "device": "1000/minute"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
     url = reverse("api-schema")
     codes = [APIClient().get(url, HTTP_X_FORWARDED_FOR=f"10.3.0.{i}").status_code for i in range(4)]
     assert codes == [200, 200, 200, 429]
@@ -159,7 +160,8 @@ def test_with_one_trusted_proxy_the_address_it_appended_counts(monkeypatch):
     from rest_framework.settings import api_settings
     from rest_framework.throttling import SimpleRateThrottle
 
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "1000/minute", "device": "1000/minute"})
+    rates = {"anon": "3/minute", "user": "1000/minute", "device": "1000/minute"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
     monkeypatch.setattr(api_settings, "NUM_PROXIES", 1)
     url = reverse("api-schema")
     # The client may put anything first; the proxy appends the address it saw, which is the one counted.

@@ -121,9 +121,7 @@ async def test_deactivating_the_account_in_the_admin_closes_its_sockets(sensor, 
     await assert_closed(communicator, 4401)
 
 
-async def test_changes_outside_the_services_are_seen_within_the_recheck_interval(
-    sensor, ws_headers, ws_open, settings
-):
+async def test_changes_outside_the_services_are_seen_within_the_recheck_interval(sensor, ws_headers, ws_open, settings):
     """A token deleted behind the services' back (a database shell, an expiry) is found by the periodic check."""
     settings.LIVE_RECHECK_SECONDS = 0.5
     user = await database_sync_to_async(UserFactory)(viewer=True)

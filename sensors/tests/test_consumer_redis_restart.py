@@ -8,10 +8,13 @@ import time
 
 import pytest
 import redis
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from accounts.tests.factories import UserFactory
 from config.settings.base import redis_channel_layers
+from sensors.ingest import readings_ingest
+from sensors.models import Transport
 from sensors.tests.factories import SensorFactory
 
 pytestmark = [
@@ -88,11 +91,21 @@ async def test_the_first_socket_after_a_redis_restart_connects(own_redis, ws_hea
     assert own_redis.url in str(layer.hosts)
 
     before = await open_socket(ws_open, headers)
+    await ingest(0)  # the broadcast opens the web process's own connection (common.channels) before the restart
+    assert (await before.receive_json_from(timeout=5))["type"] == "readings"
     await before.disconnect()
     own_redis.stop()
     own_redis.start()
     after = await open_socket(ws_open, headers)  # the probe's 500
+    await ingest(1)  # and the broadcasts after the restart reach it
+    assert (await after.receive_json_from(timeout=5))["readings"][0]["value"] == 1.0
     await after.disconnect()
+
+
+@database_sync_to_async
+def ingest(number: int) -> None:
+    message = {"sensor": "restart.gauge", "timestamp": f"2024-12-01T00:00:{number:02d}Z", "value": float(number)}
+    assert readings_ingest(messages=[message], transport=Transport.REST).stored == 1
 
 
 async def test_a_socket_while_redis_is_down_is_refused_with_a_close_code(own_redis, ws_headers, ws_open):

@@ -59,7 +59,3 @@ def login_lock_remaining(*, email: str) -> int:
     if until is None:
         return 0
     return max(0, math.ceil(float(until) - time.time()))
-
-
-def login_lock_seconds() -> int:
-    return int(settings.ACCOUNTS_LOGIN_LOCK_SECONDS)

@@ -23,7 +23,7 @@ from knox.settings import knox_settings
 from accounts.broadcast import user_rights_changed
 from accounts.models import User
 from accounts.roles import ROLE_NAMES, Role
-from accounts.selectors import login_lock_keys, login_lock_remaining
+from accounts.selectors import login_lock_keys, login_lock_remaining, user_can_authenticate
 from common.exceptions import ApplicationError
 
 if TYPE_CHECKING:
@@ -153,8 +153,10 @@ def api_token_create(*, user: User, ttl: timedelta | None | Literal[_Unset.UNSET
 
     `ttl` defaults to settings REST_KNOX["TOKEN_TTL"]; `None` makes a token that never expires.
     """
-    if not user.is_active:
-        raise ApplicationError("Inactive users cannot have API tokens.", code="inactive_user")
+    if not user_can_authenticate(user):
+        raise ApplicationError(
+            "Inactive, unapproved or unconfirmed accounts cannot have API tokens.", code="inactive_user"
+        )
     expiry: timedelta | None = knox_settings.TOKEN_TTL if ttl is _UNSET else ttl
     if expiry is not None and expiry <= timedelta(0):
         raise ApplicationError("A token's lifetime must be positive.", fields={"ttl": ["Must be positive."]})

@@ -118,3 +118,23 @@ async def test_a_socket_while_redis_is_down_is_refused_with_a_close_code(own_red
     own_redis.stop()
     communicator, outcome = await ws_open(PATH, headers, timeout=15)
     assert (communicator, outcome) == (None, 4503)
+
+
+async def test_revoking_a_token_while_redis_is_down_still_revokes_it(own_redis):
+    """The sockets' notice is sent after the commit and may fail with Redis away: the revocation stands and answers
+    204 (the sockets' periodic check then finds it)."""
+    from asgiref.sync import sync_to_async
+    from knox.models import AuthToken
+    from rest_framework.test import APIClient
+
+    from accounts.services import api_token_create
+
+    def revoke() -> int:
+        _, raw = api_token_create(user=UserFactory(viewer=True))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
+        return client.post("/api/v1/auth/token/revoke/").status_code
+
+    own_redis.stop()
+    assert await sync_to_async(revoke)() == 204
+    assert not await sync_to_async(AuthToken.objects.exists)()

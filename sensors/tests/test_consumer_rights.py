@@ -130,3 +130,16 @@ async def test_changes_outside_the_services_are_seen_within_the_recheck_interval
     await assert_streaming(communicator)
     await database_sync_to_async(AuthToken.objects.filter(pk=token.pk).delete)()
     await assert_closed(communicator, 4401, timeout=3)
+
+
+async def test_a_session_logged_out_elsewhere_is_seen_within_the_recheck_interval(
+    sensor, ws_headers, ws_open, settings
+):
+    from django.contrib.sessions.models import Session
+
+    settings.LIVE_RECHECK_SECONDS = 0.5
+    user = await database_sync_to_async(UserFactory)(viewer=True)
+    communicator = await open_live(ws_open, await sync_to_async(ws_headers)(user=user))
+    await assert_streaming(communicator)
+    await database_sync_to_async(Session.objects.all().delete)()  # e.g. "log out everywhere"
+    await assert_closed(communicator, 4401, timeout=3)

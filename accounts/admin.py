@@ -4,8 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 from knox.models import AuthToken
 
+from accounts.forms import AdminLoginForm
 from accounts.models import User
 from accounts.roles import Role, user_role
 from accounts.selectors import user_list
@@ -13,8 +15,12 @@ from accounts.services import (
     api_token_create,
     api_token_revoke,
     user_approve,
+    user_rights_recheck,
     user_set_role,
 )
+
+# The admin's log-in goes through the per-account lock like every other log-in (accounts/backends.py).
+admin.site.login_form = AdminLoginForm
 
 
 class UserCreationAdminForm(AdminUserCreationForm):
@@ -48,6 +54,28 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         return user_list()
+
+    # Staff who are not superusers change what the API lets them (role, active); flags and permissions that would
+    # raise anyone's rights, other staff accounts and passwords stay the superusers' (accounts.roles).
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ("is_staff", "is_superuser", "groups", "user_permissions", "last_login", "date_joined")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and not request.user.is_superuser and (obj.is_staff or obj.is_superuser):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change:
+            user_rights_recheck(user=form.instance)
 
     @admin.display(description="role")
     def role(self, user: User) -> str:

@@ -8,4 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401  (register the system checks)
+        from accounts import (
+            checks,  # noqa: F401  (register the system checks)
+            schema,  # noqa: F401  (register the OpenAPI extension of API tokens)
+        )

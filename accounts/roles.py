@@ -1,7 +1,10 @@
 """Roles are Django groups (made by migration 0002) carrying the permissions below.
 
 Staff and superusers may do everything a role allows. Checks go through `can_read` and `can_operate` so that
-the API, pages, WebSockets and admin agree.
+the API, pages, WebSockets and admin agree. In the admin, staff hold every permission of the apps' data
+(`STAFF_APPS`) and may see and change users (their roles and whether they are active), as the API lets them
+(`accounts.backends.AccountBackend.get_all_permissions`); what the API gives only to superusers (groups and their
+permissions, other users' tokens, new users, staff and superuser flags) stays theirs.
 """
 
 from django.contrib.auth.models import AnonymousUser
@@ -43,3 +46,10 @@ def user_role(user) -> str | None:
     if Role.VIEWER in names:
         return Role.VIEWER.value
     return None
+
+
+# The apps whose every model staff may view, add, change and delete in the admin (the API lets staff do everything
+# with sensors, detection and rates; the schedules and job results are run by staff).
+STAFF_APPS = ("sensors", "detection", "rates", "django_celery_beat", "django_celery_results")
+# Staff see users and change their role and active flag (the API's user list and role endpoint).
+STAFF_PERMISSIONS = frozenset({"accounts.view_user", "accounts.change_user"})

@@ -7,19 +7,23 @@ so the rules hold whichever way a change arrives.
 from __future__ import annotations
 
 import enum
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from knox.models import AuthToken
 from knox.settings import knox_settings
 
+from accounts.broadcast import user_rights_changed
 from accounts.models import User
 from accounts.roles import ROLE_NAMES, Role
+from accounts.selectors import login_lock_keys, login_lock_remaining, user_can_authenticate
 from common.exceptions import ApplicationError
 
 if TYPE_CHECKING:
@@ -126,13 +130,21 @@ def user_set_role(*, user: User, role: str | None) -> User:
             ) from exc
         user.groups.add(group)
     # Django caches permissions on the instance; drop them so the new role takes effect at once.
-    for cache in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        user.__dict__.pop(cache, None)
+    for attribute in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(attribute, None)
+    user_rights_changed(user_ids=[user.pk])  # open sockets check again, and close if reading is no longer allowed
     return user
 
 
+def user_rights_recheck(*, user: User) -> None:
+    """Staff changed the account outside these services (the admin's user form: active, staff, groups): its open
+    sockets check their rights again once the change is committed."""
+    user_rights_changed(user_ids=[user.pk])
+
+
 def user_delete(*, user: User) -> None:
-    """Delete the account and everything it owns (API tokens, email addresses, sessions end with it)."""
+    """Delete the account and everything it owns (API tokens, email addresses, sessions and sockets end with it)."""
+    user_rights_changed(user_ids=[user.pk])
     user.delete()
 
 
@@ -141,8 +153,10 @@ def api_token_create(*, user: User, ttl: timedelta | None | Literal[_Unset.UNSET
 
     `ttl` defaults to settings REST_KNOX["TOKEN_TTL"]; `None` makes a token that never expires.
     """
-    if not user.is_active:
-        raise ApplicationError("Inactive users cannot have API tokens.", code="inactive_user")
+    if not user_can_authenticate(user):
+        raise ApplicationError(
+            "Inactive, unapproved or unconfirmed accounts cannot have API tokens.", code="inactive_user"
+        )
     expiry: timedelta | None = knox_settings.TOKEN_TTL if ttl is _UNSET else ttl
     if expiry is not None and expiry <= timedelta(0):
         raise ApplicationError("A token's lifetime must be positive.", fields={"ttl": ["Must be positive."]})
@@ -151,8 +165,10 @@ def api_token_create(*, user: User, ttl: timedelta | None | Literal[_Unset.UNSET
 
 
 def api_token_revoke(*, token: AuthToken) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it stops working at once, on the API and on the sockets it opened."""
+    user_id = token.user_id
     token.delete()
+    user_rights_changed(user_ids=[user_id])
 
 
 def api_tokens_purge_expired() -> int:
@@ -162,12 +178,86 @@ def api_tokens_purge_expired() -> int:
     return deleted
 
 
-def api_token_obtain(*, email: str, password: str, request: HttpRequest | None = None) -> tuple[AuthToken, str]:
-    """Exchange an email and password for a new API token (the log-in of scripts)."""
+class AccountLocked(ApplicationError):
+    """Too many wrong passwords for one account: every path that checks a password refuses it for `retry_after`
+    seconds, the right password included."""
+
+    MESSAGE = "Too many failed login attempts for this account. Try again in {minutes} minute(s)."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            self.MESSAGE.format(minutes=max(1, -(-retry_after // 60))), code="account_locked", status_code=429
+        )
+        self.retry_after = retry_after
+
+
+def login_lock_check(*, email: str) -> None:
+    """Raise `AccountLocked` while the account with this email is locked."""
+    remaining = login_lock_remaining(email=email)
+    if remaining:
+        raise AccountLocked(remaining)
+
+
+def login_failure_record(*, email: str) -> None:
+    """Count a wrong password for the account with this email (without regard to case, from whatever address).
+
+    Guarantees: the ACCOUNTS_LOGIN_LOCK_FAILURES-th failure within ACCOUNTS_LOGIN_LOCK_SECONDS of the first locks
+    the account for ACCOUNTS_LOGIN_LOCK_SECONDS. Unknown emails count and lock the same way, so that the answers
+    tell nothing about which accounts exist. The counters live in the cache (shared by every process with Redis).
+    """
+    failures_key, lock_key = login_lock_keys(email)
+    seconds = int(settings.ACCOUNTS_LOGIN_LOCK_SECONDS)
+    cache.add(failures_key, 0, timeout=seconds)
+    try:
+        failures = cache.incr(failures_key)
+    except ValueError:  # the count expired between add and incr: this failure starts a new one
+        cache.set(failures_key, 1, timeout=seconds)
+        failures = 1
+    if failures >= settings.ACCOUNTS_LOGIN_LOCK_FAILURES:
+        cache.set(lock_key, time.time() + seconds, timeout=seconds)
+        cache.delete(failures_key)
+
+
+def login_failures_clear(*, email: str) -> None:
+    """A right password: the failures counted so far are forgotten (a lock in force stays)."""
+    cache.delete(login_lock_keys(email)[0])
+
+
+def password_confirm(*, user: User, password: str, request: HttpRequest | None = None) -> bool:
+    """Whether `password` is the password of the logged-in `user` (re-authentication before deleting the account
+    or changing the password). It goes through the authentication backend, so wrong passwords count towards the
+    account's lock and a locked account raises `AccountLocked`."""
     from django.contrib.auth import authenticate
 
-    user = authenticate(request, username=User.objects.normalize_email(email), password=password)
+    login_lock_check(email=user.email)
+    authenticated = authenticate(request, username=user.email, password=password)
+    if authenticated is None:
+        login_lock_check(email=user.email)
+        return False
+    return bool(authenticated.pk == user.pk)
+
+
+def api_token_obtain(*, email: str, password: str, request: HttpRequest | None = None) -> tuple[AuthToken, str]:
+    """Exchange an email and password for a new API token (the log-in of scripts).
+
+    Raises `AccountLocked` (429) while the account is locked, else `invalid_credentials` (401) for an unknown
+    email or a wrong password, and `account_unusable` (403) for a right password of an account that may not
+    authenticate (inactive, awaiting approval or email confirmation)."""
+    from allauth.account.auth_backends import AuthenticationBackend
+    from django.contrib.auth import authenticate
+
+    email = User.objects.normalize_email(email)
+    login_lock_check(email=email)
+    AuthenticationBackend.unstash_authenticated_user()
+    user = authenticate(request, username=email, password=password)
+    # The backend keeps aside an account whose password was right but which may not authenticate.
+    refused = AuthenticationBackend.unstash_authenticated_user()
+    if user is None and refused is not None:
+        raise ApplicationError(
+            "This account may not log in yet: confirm its email address, or wait for staff to approve it.",
+            code="account_unusable",
+            status_code=403,
+        )
     if user is None:
-        # Same answer for unknown email, wrong password and inactive account: no account enumeration.
         raise ApplicationError("Unable to log in with these credentials.", code="invalid_credentials", status_code=401)
     return api_token_create(user=user)

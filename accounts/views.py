@@ -15,7 +15,7 @@ from accounts.services import user_delete
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_delete(request: HttpRequest) -> HttpResponse:
-    form = AccountDeleteForm(request.POST or None, user=request.user)
+    form = AccountDeleteForm(request.POST or None, user=request.user, request=request)
     if request.method == "POST" and form.is_valid():
         user = cast(User, request.user)  # login_required: never anonymous here
         logout(request)

@@ -17,7 +17,9 @@ is the rule for the users of a socket that only reads.
 
 from __future__ import annotations
 
-from channels.auth import AuthMiddlewareStack
+from typing import Any
+
+from channels.auth import AuthMiddlewareStack, get_user
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.contrib.auth.models import AnonymousUser
@@ -43,8 +45,9 @@ def authorization(scope) -> tuple[bytes, str] | None:
 def header_credentials(scheme: bytes, credentials: str) -> tuple:
     """(user, auth) for an Authorization header, checked exactly as the REST API checks it (a device key: no user,
     the consumer checks the key)."""
-    from knox.auth import TokenAuthentication
     from rest_framework.exceptions import AuthenticationFailed
+
+    from accounts.authentication import TokenAuthentication
 
     if scheme == DEVICE_SCHEME or not credentials or " " in credentials:
         return AnonymousUser(), None
@@ -68,6 +71,27 @@ class WebSocketAuthMiddleware:
             return await self.browser(scope, receive, send)
         user, auth = await database_sync_to_async(header_credentials)(*header)
         return await self.inner({**scope, "user": user, "auth": auth}, receive, send)
+
+
+async def scope_reauthenticate(scope: Any) -> Any:  # an ASGI scope (its stubs' TypedDict is private)
+    """The caller's credentials loaded again, as a scope with a fresh `user` and `auth`: the header's token checked
+    again as at connect (revoked, expired, account no longer allowed: no user), or the session read again from its
+    store (logged out, password changed, account no longer allowed: no user). Device keys are left as they are
+    (they carry no user; the consumer looks the key up again)."""
+    header = authorization(scope)
+    if header is not None:
+        user, auth = await database_sync_to_async(header_credentials)(*header)
+        return {**scope, "user": user, "auth": auth}
+    session = scope.get("session")
+    if session is None or not session.session_key:
+        return {**scope, "user": AnonymousUser(), "auth": None}
+    from importlib import import_module
+
+    from django.conf import settings
+
+    fresh = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+    fresh_scope: Any = {**scope, "session": fresh}
+    return {**fresh_scope, "user": await get_user(fresh_scope), "auth": None}
 
 
 async def reader_refusal(scope) -> tuple[int, str] | None:

@@ -6,6 +6,11 @@ items field and live event type; the order of things, the close codes and the me
 
     {"type": "history", <envelope>, "<items>": [...]}   once, first (oldest item first)
     {"type": "<items>", <envelope>, "<items>": [...]}   then one per broadcast
+
+A socket keeps its stream only while its caller keeps the right to it: the consumer checks again (`recheck`) when
+a `live.recheck` message reaches one of its `watcher_groups` (sent when tokens, roles or accounts change:
+`accounts.broadcast`), and every LIVE_RECHECK_SECONDS whatever happened; a refusal then closes the socket with
+its code, after which nothing more is sent.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +33,17 @@ BAD_REQUEST = 4400
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 NOT_FOUND = 4404
+UNAVAILABLE = 4503  # the channel layer (Redis) cannot be reached: reconnect later
+# Errors of an unreachable channel layer: a refusal with UNAVAILABLE, never an unhandled error (an HTTP 500).
+LAYER_ERRORS = (RedisError, OSError)
 # Where an event keeps its JSON text, by consumer class and envelope, for the other sockets of the process.
 ENCODED = "__encoded__"
+# The channel message that makes the sockets of a watcher group check their caller's rights again.
+RECHECK_EVENT = "live.recheck"
+
+
+class RecheckMessage(TypedDict):
+    type: str  # RECHECK_EVENT
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -47,9 +63,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     not_found: ClassVar[str] = "Not found."
 
     group: str | None = None
+    watchers: tuple[str, ...] = ()  # the groups announcing changes of the caller's rights
     head: dict[str, Any] = {}  # the envelope, set at connect
     sent_keys: frozenset | set = frozenset()
     refresher: asyncio.Task | None = None
+    rechecker: asyncio.Task | None = None
+    accepted: bool = False
+    closing: bool = False
+    refused: bool = False  # closed for lost rights or a lost channel layer: nothing more is sent
+    _channel_receive: Any = None
 
     # --- what a subclass provides --------------------------------------------------------------------------------
 
@@ -76,9 +98,55 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         """What identifies an item, to drop live items the history already held."""
         return item["timestamp"]
 
+    def watcher_groups(self) -> Sequence[str]:
+        """Groups where a `live.recheck` message announces a change of the caller's rights (e.g. its user's)."""
+        return ()
+
+    async def reauthenticate(self) -> None:
+        """Load the caller's credentials again into `self.scope` (before `refusal` is asked again)."""
+
     # --- the pattern ---------------------------------------------------------------------------------------------
 
+    @property
+    def channel_receive(self) -> Any:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Any) -> None:
+        # Channels reads the channel layer in a loop beside the client's messages; an unreachable Redis would end
+        # that loop with an unhandled error (HTTP 500 before the handshake, 1011 after). It becomes one message
+        # that closes the socket with UNAVAILABLE, and the loop then waits for the socket's end.
+        async def guarded() -> dict:
+            if self.refused:
+                await asyncio.Event().wait()
+            try:
+                return await receive()
+            except LAYER_ERRORS:
+                logger.warning("live socket lost the channel layer", exc_info=True)
+                self.refused = True
+                return {"type": "live.unavailable"}
+
+        self._channel_receive = guarded
+
+    async def live_unavailable(self, message: dict) -> None:
+        await self.unavailable()
+
+    async def unavailable(self) -> None:
+        self.refused = True
+        await self.refuse(UNAVAILABLE, "Live streams are unavailable for a moment; connect again later.")
+
     async def connect(self) -> None:
+        try:
+            await self.start()
+        except LAYER_ERRORS:
+            logger.warning("live socket could not join its groups", exc_info=True)
+            await self.unavailable()
+
+    async def start(self) -> None:
+        # Joined before the rights are checked: a change right after the check is announced to this socket.
+        self.watchers = tuple(self.watcher_groups())
+        for watcher in self.watchers:
+            await self.channel_layer.group_add(watcher, self.channel_name)
         refusal = await self.refusal()
         if refusal is not None:
             await self.refuse(*refusal)
@@ -95,15 +163,24 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.group = self.group_name(target)
         self.head = self.envelope(target)
         await self.channel_layer.group_add(self.group, self.channel_name)  # before the history: no gap
+        self.accepted = True
         await self.accept()
         history = await self.history(target, limit)
         self.sent_keys = {self.item_key(item) for item in history}
         await self.send_json({"type": "history", **self.head, self.items: history})
-        self.refresher = asyncio.create_task(self.keep_membership(self.group))
+        self.refresher = asyncio.create_task(self.keep_membership((self.group, *self.watchers)))
+        self.rechecker = asyncio.create_task(self.recheck_periodically())
 
     async def refuse(self, code: int, detail: str) -> None:
+        """Send the error message with its code, then close with it (once, whatever asks for it later)."""
+        if self.closing:
+            return
+        self.closing = True
+        await self.leave_groups()
         # Closing before accepting would reach the client as a bare HTTP 403 without the code.
-        await self.accept()
+        if not self.accepted:
+            self.accepted = True
+            await self.accept()
         await self.send_json({"type": "error", "code": code, "detail": detail})
         await self.close(code=code)
 
@@ -120,10 +197,35 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if message["type"] == self.live_event:
             # Live events touch no database: skip Channels' per-message hop to the database thread.
             await self.forward(message)
+        elif message["type"] == RECHECK_EVENT:
+            await self.recheck()
         else:
             await super().dispatch(message)
 
+    async def recheck(self) -> None:
+        """Close the socket (4401 or 4403, as at connect) if its caller lost the right to watch. Channels handles
+        one message at a time per consumer, so no live item is forwarded between the check and the close."""
+        if self.refused or self.group is None:
+            return
+        await self.reauthenticate()
+        refusal = await self.refusal()
+        if refusal is None:
+            return
+        self.refused = True
+        await self.refuse(*refusal)
+
+    async def recheck_periodically(self) -> None:
+        """The safety net for changes nobody announced (a token expiring, a row edited outside the services)."""
+        while not self.refused:
+            await asyncio.sleep(float(getattr(settings, "LIVE_RECHECK_SECONDS", 60)))
+            try:
+                await self.recheck()
+            except Exception:  # the database away for a moment: check again at the next interval
+                logger.warning("could not recheck a live socket's rights", exc_info=True)
+
     async def forward(self, event: dict) -> None:
+        if self.refused:
+            return
         items = event[self.items]
         if self.sent_keys:
             kept = [item for item in items if self.item_key(item) not in self.sent_keys]
@@ -140,24 +242,34 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             text = encoded[shape] = await self.encode_json({"type": self.items, **self.head, self.items: items})
         await self.send(text_data=text)
 
-    async def keep_membership(self, group: str) -> None:
-        """Re-join the group every half `group_expiry`: channels-redis forgets members older than that (a day by
+    async def keep_membership(self, groups: Sequence[str]) -> None:
+        """Re-join the groups every half `group_expiry`: channels-redis forgets members older than that (a day by
         default), and a dashboard left open longer would go silent."""
         interval = self.membership_refresh_seconds()
         while True:
             await asyncio.sleep(interval)
-            try:
-                await self.channel_layer.group_add(group, self.channel_name)
-            except Exception:  # Redis away for a moment: try again at the next interval
-                logger.warning("could not renew live group membership", extra={"group": group}, exc_info=True)
+            for group in groups:
+                try:
+                    await self.channel_layer.group_add(group, self.channel_name)
+                except Exception:  # Redis away for a moment: try again at the next interval
+                    logger.warning("could not renew live group membership", extra={"group": group}, exc_info=True)
 
     def membership_refresh_seconds(self) -> float:
         return getattr(self.channel_layer, "group_expiry", 86400) / 2
 
+    async def leave_groups(self) -> None:
+        for task in (self.refresher, self.rechecker):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.refresher = self.rechecker = None
+        for group in (self.group, *self.watchers):
+            if group is not None:
+                # Redis away: channels-redis forgets the member at `group_expiry` anyway.
+                with contextlib.suppress(*LAYER_ERRORS):
+                    await self.channel_layer.group_discard(group, self.channel_name)
+        self.group, self.watchers = None, ()
+
     async def disconnect(self, code: int) -> None:
-        if self.refresher is not None:
-            self.refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.refresher
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.leave_groups()

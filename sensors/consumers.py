@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
 
-from accounts.websocket import DEVICE_SCHEME, authorization, reader_refusal
+from accounts.broadcast import user_group
+from accounts.websocket import DEVICE_SCHEME, authorization, reader_refusal, scope_reauthenticate
 from common.live import FORBIDDEN, LiveConsumer
 from sensors import selectors
 from sensors.broadcast import READINGS_EVENT, reading_payload, readings_group
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
 
 class ReadersConsumer(LiveConsumer):
     """A live stream for readers: viewers, operators and staff may watch; a device key is refused (it writes
-    readings and reads nothing), a wrong one is no credentials."""
+    readings and reads nothing), a wrong one is no credentials. The socket listens to its user's group, where
+    accounts announces changes of rights, and closes when they are lost (`common.live.LiveConsumer.recheck`)."""
+
+    def watcher_groups(self) -> list[str]:
+        user = self.scope.get("user")
+        return [user_group(user.pk)] if user is not None and user.is_authenticated else []
+
+    async def reauthenticate(self) -> None:
+        self.scope = await scope_reauthenticate(self.scope)
 
     async def refusal(self) -> tuple[int, str] | None:
         header = authorization(self.scope)

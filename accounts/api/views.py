@@ -1,6 +1,6 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from knox.auth import TokenAuthentication
 from rest_framework import status
+from rest_framework.exceptions import Throttled
 from rest_framework.generics import get_object_or_404
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
@@ -15,9 +15,10 @@ from accounts.api.serializers import (
     UserRoleInputSerializer,
     UserSerializer,
 )
+from accounts.authentication import TokenAuthentication
 from accounts.filters import UserFilter
 from accounts.selectors import user_list
-from accounts.services import api_token_obtain, api_token_revoke, user_set_role
+from accounts.services import AccountLocked, api_token_obtain, api_token_revoke, user_set_role
 
 
 class UserMeApi(APIView):
@@ -59,7 +60,8 @@ class UserRoleApi(APIView):
 
 @extend_schema(tags=["auth"])
 class TokenObtainApi(APIView):
-    """Exchange email and password for an API token. Throttled (scope `login`)."""
+    """Exchange email and password for an API token. Throttled per client address (scope `login`), and refused
+    while the account is locked (too many wrong passwords on any log-in path)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -70,13 +72,25 @@ class TokenObtainApi(APIView):
         request=TokenObtainInputSerializer,
         responses={
             201: TokenOutputSerializer,
-            401: OpenApiResponse(description="Wrong email or password, or an inactive user: `invalid_credentials`."),
+            401: OpenApiResponse(description="Wrong email or password: `invalid_credentials`."),
+            403: OpenApiResponse(
+                description="The right password of an account that may not log in (inactive, awaiting approval or "
+                "email confirmation): `account_unusable`."
+            ),
+            429: OpenApiResponse(
+                description="Too many attempts from this address (`throttled`) or too many wrong passwords for this "
+                "account (`account_locked`); `Retry-After` says when to try again."
+            ),
         },
     )
     def post(self, request: Request) -> Response:
         serializer = TokenObtainInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, raw = api_token_obtain(request=request, **serializer.validated_data)
+        try:
+            token, raw = api_token_obtain(request=request, **serializer.validated_data)
+        except AccountLocked as exc:
+            # DRF's throttle answer carries the Retry-After header; the body keeps the one error shape.
+            raise Throttled(wait=exc.retry_after, detail=exc.detail, code=exc.code) from exc
         data = TokenOutputSerializer({"token": raw, "expiry": token.expiry, "user": token.user}).data
         return Response(data, status=status.HTTP_201_CREATED)
 

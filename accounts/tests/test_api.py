@@ -123,7 +123,8 @@ def test_token_obtain_is_throttled(api_client):
 
 
 def test_anonymous_calls_are_throttled(api_client, monkeypatch):
-    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"anon": "3/minute", "user": "1000/minute"})
+    rates = {"anon": "3/minute", "user": "1000/minute", "device": "1000/minute"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
     url = reverse("api-schema")
     assert [api_client.get(url).status_code for _ in range(3)] == [200] * 3
     response = api_client.get(url, HTTP_ACCEPT="application/json")

@@ -148,6 +148,18 @@ def test_api_token_refused_for_inactive_users():
         api_token_create(user=UserFactory(is_active=False))
 
 
+def test_api_token_refused_for_unconfirmed_addresses():
+    """The rule of who may authenticate (accounts.selectors.user_can_authenticate), e.g. for tokens made in the
+    admin or by the command."""
+    from allauth.account.models import EmailAddress
+
+    user = UserFactory()
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+    with pytest.raises(ApplicationError) as raised:
+        api_token_create(user=user)
+    assert raised.value.code == "inactive_user"
+
+
 def test_api_token_revoke_and_purge():
     user = UserFactory()
     live, _ = api_token_create(user=user)

@@ -260,3 +260,50 @@ async def test_socket_auth_matrix(redis_url, ws_headers, ws_open, caller, path, 
         outcome = outcome["type"]
         await communicator.disconnect()
     assert outcome == expected[caller], (caller, path)
+
+
+# An account that may not authenticate (here: its address never confirmed, though it has the viewer role) is the
+# anonymous caller everywhere, by its session as by a token it got before (accounts.selectors.user_can_authenticate).
+def unconfirmed_credentials(credential: str) -> dict:
+    """Headers (`ws_headers` keywords) of an unconfirmed viewer's session or token."""
+    from allauth.account.models import EmailAddress
+    from knox.models import AuthToken
+
+    user = UserFactory(viewer=True, email="unconfirmed@example.com")
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+    if credential == "session":
+        return {"user": user}
+    return {"token": AuthToken.objects.create(user=user)[1]}
+
+
+@pytest.mark.parametrize("credential", ["session", "token"])
+@pytest.mark.parametrize(
+    ("method", "name", "target", "body", "expected"), ENDPOINTS, ids=[f"{e[0]}-{e[1]}" for e in ENDPOINTS]
+)
+def test_unconfirmed_accounts_are_anonymous(api_client, credential, method, name, target, body, expected):
+    credentials = unconfirmed_credentials(credential)
+    if credential == "session":
+        api_client.force_login(credentials["user"])
+    else:
+        api_client.credentials(HTTP_AUTHORIZATION=f"Token {credentials['token']}")
+    SensorFactory(key=SENSOR_KEY, platform=PlatformFactory(slug="matrix-p"))
+    url = reverse(name, args=target() if target else [])
+    response = getattr(api_client, method)(url, body, format="json") if method != "get" else api_client.get(url, body)
+    assert response.status_code == expected["anonymous"], (credential, name, response.content)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.usefixtures("role_groups")
+@pytest.mark.asyncio
+@pytest.mark.parametrize("credential", ["session", "token"])
+@pytest.mark.parametrize(("path", "expected"), SOCKETS, ids=[s[0] for s in SOCKETS])
+async def test_unconfirmed_accounts_open_no_socket(redis_url, ws_headers, ws_open, credential, path, expected):
+    def headers() -> list:
+        SensorFactory(key=SENSOR_KEY, platform=PlatformFactory(slug="matrix-p"))
+        return ws_headers(**unconfirmed_credentials(credential))
+
+    communicator, outcome = await ws_open(path, await sync_to_async(headers)())
+    if communicator is not None:
+        outcome = outcome["type"]
+        await communicator.disconnect()
+    assert outcome == expected["anonymous"], (credential, path)

@@ -78,7 +78,7 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
 @pytest.mark.parametrize(
     ("method", "path", "codes"),
     [
-        ("post", "/api/v1/auth/token/", {"201", "400", "401", "429"}),
+        ("post", "/api/v1/auth/token/", {"201", "400", "401", "403", "429"}),  # 403: account_unusable
         ("post", "/api/v1/auth/token/revoke/", {"204", "401", "429"}),
         ("get", "/api/v1/platforms/", {"200", "400", "401", "403", "404", "429"}),  # 400: a NUL in `search`
         ("post", "/api/v1/anomalies/{anomaly_id}/acknowledge/", {"200", "400", "401", "403", "404", "409", "429"}),

@@ -50,6 +50,12 @@ ADMIN_URL = env("DJANGO_ADMIN_URL", default="admin/")
 # Where the embedded mode keeps its runtime files (SQLite database, Celery filesystem broker).
 VAR_DIR = Path(env("SENSORHUB_VAR_DIR", default=str(BASE_DIR / "var")))
 
+# Proxies in front of the web server that append the client's address to X-Forwarded-For (a load balancer, nginx).
+# 0 (the default): the header is ignored and the client is the TCP peer, since any client can write the header.
+# DRF's throttles (NUM_PROXIES) and allauth's rate limits take the address from the same rule.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+
 # ------------------------------------------------------------------------------
 # Databases: https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
 # ------------------------------------------------------------------------------
@@ -141,10 +147,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # https://docs.allauth.org/en/latest/account/configuration.html
 # ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
-]
+# One backend for every path that checks a password (log-in page, admin, API token, re-authentication): allauth's
+# email log-in plus the per-account lock and the rule of who may authenticate (accounts/backends.py).
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
@@ -154,6 +159,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "landing"
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# The current password of a change counts towards the per-account lock (accounts/forms.py).
+ACCOUNT_FORMS = {"change_password": "accounts.forms.PasswordChangeForm"}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -163,11 +170,16 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # confirming is a write: it takes a POST
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_LOGOUT_REDIRECT_URL = "landing"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sensorhub] "
-# Failed log-ins are limited per IP and per account (allauth keeps the counters in the cache).
+# Failed log-ins on the page are limited per client address by allauth; the per-account limit is the lock below,
+# shared by every log-in path.
 ACCOUNT_RATE_LIMITS = {
-    "login_failed": env("ACCOUNT_LOGIN_FAILED_RATE", default="10/m/ip,5/5m/key"),
+    "login_failed": env("ACCOUNT_LOGIN_FAILED_RATE", default="10/m/ip"),
     "signup": env("ACCOUNT_SIGNUP_RATE", default="20/m/ip"),
 }
+# This many wrong passwords for one account (its email, any case, from any address) within
+# ACCOUNTS_LOGIN_LOCK_SECONDS lock it for ACCOUNTS_LOGIN_LOCK_SECONDS on every path (docs/operations.md, "Security").
+ACCOUNTS_LOGIN_LOCK_FAILURES = env.int("ACCOUNTS_LOGIN_LOCK_FAILURES", default=5)
+ACCOUNTS_LOGIN_LOCK_SECONDS = env.int("ACCOUNTS_LOGIN_LOCK_SECONDS", default=900)
 # New accounts wait until staff approve them (admin action "Approve") when this is on.
 ACCOUNTS_REQUIRE_APPROVAL = env.bool("ACCOUNTS_REQUIRE_APPROVAL", default=False)
 # The role a new account gets once it may log in: "viewer", "operator" or "" for none.
@@ -201,14 +213,30 @@ def redis_channel_layers(url: str) -> dict:
     message per ingest batch per watched sensor: 10,000 lets a process fall 10 s behind at 1,000 messages/s (20
     watched sensors at 20 ms batches) before anything is lost. Reasoning: docs/api.md, "Live streams".
     """
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py 8 times out socket reads after 5 s by default, as long as channels-redis blocks waiting
-                # for a message (BZPOPMIN, 5 s): an idle socket's consumer would crash every 5 s (close 1011).
-                # 15 s outlasts that read and still notices a dead connection.
-                "hosts": [{"address": url, "socket_timeout": 15}],
+                "hosts": [
+                    {
+                        "address": url,
+                        # redis-py 8 times out socket reads after 5 s by default, as long as channels-redis blocks
+                        # waiting for a message (BZPOPMIN, 5 s): an idle socket's consumer would crash every 5 s
+                        # (close 1011). 15 s outlasts that read and still notices a dead connection.
+                        "socket_timeout": 15,
+                        # A Redis restart closes every pooled connection, and redis-py's asyncio connections do not
+                        # retry by default: the next command on each (a socket's group_add at connect, a broadcast)
+                        # failed, and the first WebSocket after a restart answered 500. A closed connection is
+                        # reconnected and the command sent again (up to 3 times, 50 ms to 1 s apart); timeouts are
+                        # not retried (the command may have run).
+                        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                        "retry_on_error": [RedisConnectionError],
+                    }
+                ],
                 "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=10_000),
                 "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=60),
             },
@@ -220,6 +248,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Open WebSockets check their caller's rights again at once when accounts' services or the admin change them, and
+# every this many seconds whatever happened (a token expiring, a row edited outside the services): the longest a
+# socket outlives its rights (docs/operations.md, "Security").
+LIVE_RECHECK_SECONDS = env.float("LIVE_RECHECK_SECONDS", default=60.0)
 
 # ------------------------------------------------------------------------------
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html
@@ -256,7 +288,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",  # knox, with accounts' rule of who may log in
         "rest_framework.authentication.SessionAuthentication",
         # Devices: `Authorization: Device <key>`; passes only the permission that writes readings.
         "sensors.authentication.DeviceKeyAuthentication",
@@ -273,16 +305,21 @@ REST_FRAMEWORK = {
     # drf-spectacular's, plus tags by area and the error answers of each operation (common/schema.py).
     "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "common.exceptions.api_exception_handler",
+    # Per client address without credentials, per user, per device key (common/throttling.py, sensors/throttling.py).
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
+        "common.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
+        "sensors.throttling.DeviceKeyRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="60/minute"),
         "user": env("API_THROTTLE_USER", default="1200/minute"),
+        "device": env("API_THROTTLE_DEVICE", default="1200/minute"),
         "login": env("API_THROTTLE_LOGIN", default="5/minute"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # The client address of the throttles: X-Forwarded-For only behind trusted proxies (TRUSTED_PROXY_COUNT).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 
 # API tokens (django-rest-knox): stored as SHA-512 digests, shown once, expire, revocable.

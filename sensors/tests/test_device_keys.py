@@ -119,3 +119,48 @@ def test_admin_refuses_a_key_with_two_targets(admin_client):
 def test_the_api_schema_describes_device_keys(api_client):
     schema = api_client.get(reverse("api-schema"), HTTP_ACCEPT="application/json").json()
     assert schema["components"]["securitySchemes"]["deviceKey"]["type"] == "apiKey"
+
+
+# --- throttling: each key has its own rate, not the anonymous per-address one ------------------------------------
+
+
+def device_post(raw: str, sensor_key: str, i: int):
+    client = APIClient(REMOTE_ADDR="192.0.2.1")  # every device behind one NAT address
+    client.credentials(HTTP_AUTHORIZATION=f"Device {raw}")
+    reading = {"sensor": sensor_key, "timestamp": f"2024-12-01T00:00:{i:02d}Z", "value": 1.0}
+    return client.post(reverse("sensors-api:reading-batch"), [reading], format="json")
+
+
+def test_devices_behind_one_address_are_not_throttled_as_anonymous(monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"anon": "2/minute", "user": "1000/minute", "device": "1000/minute"}
+    )
+    sensor = SensorFactory()
+    _, raw = device_key_create(name="rig", sensor=sensor)
+    codes = [device_post(raw, sensor.key, i).status_code for i in range(5)]
+    assert set(codes) == {201}, codes
+
+
+def test_each_device_key_has_its_own_rate(monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setattr(
+        SimpleRateThrottle, "THROTTLE_RATES", {"anon": "1000/minute", "user": "1000/minute", "device": "3/minute"}
+    )
+    first, second = SensorFactory(), SensorFactory()
+    _, raw_first = device_key_create(name="first", sensor=first)
+    _, raw_second = device_key_create(name="second", sensor=second)
+    codes = [device_post(raw_first, first.key, i).status_code for i in range(4)]
+    assert codes == [201, 201, 201, 429]
+    body = device_post(raw_first, first.key, 9).json()
+    assert body["error"] == "throttled"
+    # Another key behind the same address keeps its own allowance.
+    assert device_post(raw_second, second.key, 0).status_code == 201
+
+
+def test_the_device_rate_is_a_setting():
+    from django.conf import settings
+
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["device"] == "1200/minute"

@@ -1,6 +1,6 @@
 """One filter vocabulary for the detection API and pages (django-filter), applied by the selectors.
 
-Times are ISO 8601 (naive = UTC); `since` is inclusive and `until` exclusive everywhere, as `start`/`end` of the
+Times are read by the one time parser (`common.inputs.InstantFilter`: ISO 8601, naive = UTC, bounded); `since` is inclusive and `until` exclusive everywhere, as `start`/`end` of the
 readings API. A list of statuses or kinds is one comma-separated value (`status=warning,critical`).
 """
 
@@ -13,6 +13,7 @@ import django_filters
 from django.db.models import Model, QuerySet
 
 from common.exceptions import ApplicationError
+from common.inputs import InstantFilter
 from detection.models import Anomaly, Baseline, Detection, SensorEvent, Status, SystemEvent
 
 
@@ -38,8 +39,8 @@ def filtered(
 
 
 class DetectionFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
+    since = InstantFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
+    until = InstantFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
     status = ChoiceInFilter(choices=Status.choices, help_text="One status or a comma list, e.g. `warning,critical`.")
     min_level = django_filters.NumberFilter(
         field_name="level", lookup_expr="gte", help_text="Level (%) at least this (undefined and late have none)."
@@ -58,8 +59,8 @@ class AnomalyFilter(django_filters.FilterSet):
     )
     # An anomaly is in [since, until) when any part of it is: it started before `until` and ended at or after
     # `since` (a long alarm that began earlier still shows up).
-    since = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="gte", help_text="Inclusive.")
-    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", help_text="Exclusive.")
+    since = InstantFilter(field_name="ended_at", lookup_expr="gte", help_text="Inclusive.")
+    until = InstantFilter(field_name="started_at", lookup_expr="lt", help_text="Exclusive.")
 
     class Meta:
         model = Anomaly

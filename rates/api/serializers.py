@@ -2,6 +2,7 @@ from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
+from common.inputs import DayField
 from rates.models import RATE_DECIMAL_PLACES, ExchangeRate, Provider, rate_as_text
 
 MAX_AMOUNT = Decimal(10) ** 18
@@ -47,9 +48,7 @@ class RateListInputSerializer(serializers.Serializer):
     base = CurrencyCodeField(required=False, help_text="Only rates with this base currency.")
     quote = CurrencyCodeField(required=False, help_text="Only rates with this quote currency.")
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
-    date = serializers.DateField(
-        required=False, help_text="The last rates published on or before this day (default: the latest)."
-    )
+    date = DayField(required=False, help_text="The last rates published on or before this day (default: the latest).")
 
 
 class RateSerializer(serializers.ModelSerializer):
@@ -82,7 +81,7 @@ class RateConvertInputSerializer(serializers.Serializer):
             "from": CurrencyCodeField(help_text="The currency of the amount."),
             "to": CurrencyCodeField(help_text="The currency to convert to."),
             "amount": AmountField(required=False, default=Decimal(1), help_text="Default 1."),
-            "date": serializers.DateField(required=False, help_text="Use the rates as of this day."),
+            "date": DayField(required=False, help_text="Use the rates as of this day."),
         }
 
 
@@ -113,7 +112,7 @@ class RatesUpdateInputSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(
         choices=Provider.choices, required=False, help_text="Only this provider (default: all, in order)."
     )
-    date = serializers.DateField(required=False, help_text="Fetch the rates of this day (default: the latest).")
+    date = DayField(required=False, help_text="Fetch the rates of this day (default: the latest).")
 
 
 class RatesUpdateOutputSerializer(serializers.Serializer):

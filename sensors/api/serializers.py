@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.inputs import InstantField, SlugRelatedField
 from sensors.models import HttpSource, Installation, Platform, Sensor
 from sensors.selectors import AGGREGATES, BUCKETS, Bucket
 
@@ -23,7 +24,7 @@ class PlatformSerializer(serializers.ModelSerializer):
 
 
 class InstallationSerializer(serializers.ModelSerializer):
-    platform = serializers.SlugRelatedField(slug_field="slug", queryset=Platform.objects.all())
+    platform = SlugRelatedField(slug_field="slug", queryset=Platform.objects.all())
 
     class Meta:
         model = Installation
@@ -50,9 +51,7 @@ class SensorSourceStatusSerializer(serializers.ModelSerializer):
 
 
 class SensorSerializer(serializers.ModelSerializer):
-    platform = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False
-    )
+    platform = SlugRelatedField(slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False)
     latest = LatestValueSerializer(source="*", read_only=True, help_text="The reading with the greatest timestamp.")
     # A field named like `Field.source`: DRF's metaclass takes declared fields out of the class; the stubs cannot tell.
     source = SensorSourceStatusSerializer(  # type: ignore[assignment]
@@ -98,10 +97,8 @@ class ReadingBatchResultSerializer(serializers.Serializer):
 
 
 class ReadingQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField(
-        required=False, default_timezone=UTC, help_text="ISO 8601, inclusive; naive = UTC."
-    )
-    end = serializers.DateTimeField(required=False, default_timezone=UTC, help_text="ISO 8601, exclusive; naive = UTC.")
+    start = InstantField(required=False, help_text="ISO 8601, inclusive; naive = UTC.")
+    end = InstantField(required=False, help_text="ISO 8601, exclusive; naive = UTC.")
     bucket = serializers.ChoiceField(choices=list(BUCKETS), required=False, help_text="Aggregate per bucket.")
     agg = serializers.ChoiceField(choices=list(AGGREGATES), required=False, help_text="With `bucket`; default avg.")
     tz = serializers.CharField(

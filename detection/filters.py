@@ -1,7 +1,8 @@
 """One filter vocabulary for the detection API and pages (django-filter), applied by the selectors.
 
-Times are read by the one time parser (`common.inputs.InstantFilter`: ISO 8601, naive = UTC, bounded); `since` is inclusive and `until` exclusive everywhere, as `start`/`end` of the
-readings API. A list of statuses or kinds is one comma-separated value (`status=warning,critical`).
+Times are read by the one time parser (`common.inputs.InstantFilter`: ISO 8601, naive = UTC, bounded); `since` is
+inclusive and `until` exclusive everywhere, as `start`/`end` of the readings API. A list of statuses or kinds is one
+comma-separated value (`status=warning,critical`).
 """
 
 from __future__ import annotations

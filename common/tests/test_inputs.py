@@ -2,6 +2,7 @@
 every time parameter uses it."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
+
 import pytest
 
 from common.inputs import InputInvalid, day_parse, instant_parse

@@ -67,8 +67,7 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
             assert "403" in responses, where
         if "{" in path:
             assert "404" in responses, where
-        if "requestBody" in operation or any(p["name"] == "search" for p in operation.get("parameters", [])):
-            assert "400" in responses, where
+        assert "400" in responses, where  # a NUL in any parameter, even one it does not take (common.inputs)
         assert "429" in responses, where
         for code, response in responses.items():
             if code.startswith(("4", "5")):
@@ -79,7 +78,7 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
     ("method", "path", "codes"),
     [
         ("post", "/api/v1/auth/token/", {"201", "400", "401", "429"}),
-        ("post", "/api/v1/auth/token/revoke/", {"204", "401", "429"}),
+        ("post", "/api/v1/auth/token/revoke/", {"204", "400", "401", "429"}),
         ("get", "/api/v1/platforms/", {"200", "400", "401", "403", "404", "429"}),  # 400: a NUL in `search`
         ("post", "/api/v1/anomalies/{anomaly_id}/acknowledge/", {"200", "400", "401", "403", "404", "409", "429"}),
         ("get", "/api/v1/rates/convert/", {"200", "400", "401", "403", "404", "429"}),
@@ -101,3 +100,14 @@ def test_filters_of_an_apiview_come_from_its_filterset(schema):
     assert parameters["status"]["schema"]["type"] == "array"
     assert parameters["status"]["explode"] is False
     assert parameters["since"]["schema"]["format"] == "date-time"
+
+
+def test_the_readings_body_is_required_and_its_list_bounded(schema):
+    from django.conf import settings
+
+    body = schema["paths"]["/api/v1/readings/"]["post"]["requestBody"]
+    assert body["required"] is True  # an empty body is refused
+    shapes = schema["components"]["schemas"]["ReadingBatchRequest"]["oneOf"]
+    (listed,) = [shape for shape in shapes if shape.get("type") == "array"]
+    assert listed["minItems"] == 1
+    assert listed["maxItems"] == settings.SENSORS_REST_MAX_BATCH

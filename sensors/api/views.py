@@ -21,7 +21,7 @@ from rest_framework.viewsets import ModelViewSet
 
 from accounts.permissions import CanReadOrOperate
 from common.exceptions import ApplicationError
-from common.pagination import TimestampCursorPagination
+from common.pagination import TimestampCursorPagination, page_size_schema
 from sensors.api.serializers import (
     BucketedReadingsSerializer,
     InstallationSerializer,
@@ -162,7 +162,10 @@ class ReadingBatchApi(APIView):
     @extend_schema(
         request=PolymorphicProxySerializer(
             component_name="ReadingBatch",
-            serializers=[ReadingInSerializer, ReadingInSerializer(many=True)],
+            serializers=[
+                ReadingInSerializer,
+                ReadingInSerializer(many=True, min_length=1, max_length=settings.SENSORS_REST_MAX_BATCH),
+            ],
             resource_type_field_name=None,
             many=False,
         ),
@@ -177,6 +180,10 @@ class ReadingBatchApi(APIView):
     )
     def post(self, request: Request) -> Response:
         # The items are validated by the ingestion service (the same rules as every other path), not here.
+        if request.stream is None:  # DRF reads an empty body as `{}`: one reading missing every field
+            raise ApplicationError(
+                "The body is empty: send one reading object or a non-empty list of them.", code="validation_error"
+            )
         items = [request.data] if isinstance(request.data, dict) else request.data
         if not isinstance(items, list) or not items:
             raise ApplicationError("Send one reading object or a non-empty list of them.", code="validation_error")
@@ -263,7 +270,11 @@ class SensorReadingsApi(APIView):
             ReadingQuerySerializer,
             SENSOR_KEY_PARAMETER,
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous` (raw readings)."),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="Raw readings per page: 1000, at most 10000."),
+            OpenApiParameter(
+                "page_size",
+                page_size_schema(TimestampCursorPagination.max_page_size),
+                description="Raw readings per page: 1000 by default, at most 10000.",
+            ),
             OpenApiParameter(
                 "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv streams it (or `Accept: text/csv`)."
             ),

@@ -169,7 +169,7 @@ class DetectorStateSerializer(serializers.Serializer):
 class DetectorSettingsSerializer(serializers.ModelSerializer):
     """Output of a sensor's detector; input (PATCH) takes the editable fields only."""
 
-    sensor = serializers.CharField(source="sensor_id", read_only=True)
+    sensor = serializers.CharField(source="sensor.key", read_only=True, help_text="Sensor key.")
     baseline = serializers.PrimaryKeyRelatedField(
         queryset=Baseline.objects.defer("values"),
         allow_null=True,

@@ -2,6 +2,7 @@
 
 import django_filters
 from django import forms
+from drf_spectacular.utils import extend_schema_field
 
 from sensors.models import Installation, Sensor, SensorKind
 
@@ -15,6 +16,9 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(*args, **kwargs)
+        # The schema says the same (drf-spectacular would call a number filter a `number`, without bounds).
+        schema = {"type": "integer", "minimum": self.extra["min_value"], "maximum": self.extra["max_value"]}
+        extend_schema_field({**schema, "description": self.extra.get("help_text", "")})(self)
 
 
 class InstallationFilter(django_filters.FilterSet):

@@ -111,3 +111,71 @@ def test_the_readings_body_is_required_and_its_list_bounded(schema):
     (listed,) = [shape for shape in shapes if shape.get("type") == "array"]
     assert listed["minItems"] == 1
     assert listed["maxItems"] == settings.SENSORS_REST_MAX_BATCH
+
+
+def _parameter(schema, path, name, method="get"):
+    (found,) = [p for p in schema["paths"][path][method]["parameters"] if p["name"] == name]
+    return found["schema"]
+
+
+def test_currency_codes_have_their_pattern_in_parameters_and_answers(schema):
+    # Inputs are read case-insensitively (`kes` is KES); answers are upper case.
+    for path, name in [
+        ("/api/v1/rates/", "base"),
+        ("/api/v1/rates/", "quote"),
+        ("/api/v1/rates/convert/", "from"),
+        ("/api/v1/rates/convert/", "to"),
+        ("/v1/rates", "currency"),
+    ]:
+        assert _parameter(schema, path, name)["pattern"] == "^[A-Za-z]{3}$", (path, name)
+    components = schema["components"]["schemas"]
+    for component, field in [
+        ("Rate", "base"),
+        ("Rate", "quote"),
+        ("RateConvertOutput", "from"),
+        ("RateConvertOutput", "to"),
+        ("RateConvertOutput", "via"),
+        ("LegacyRate", "currency"),
+        ("LegacyRateListOutput", "base"),
+    ]:
+        assert components[component]["properties"][field]["pattern"] == "^[A-Z]{3}$", (component, field)
+
+
+def test_numbers_state_their_bounds(schema):
+    amount = _parameter(schema, "/api/v1/rates/convert/", "amount")
+    assert amount["type"] == "string"
+    assert amount["pattern"] == r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
+    installation = _parameter(schema, "/api/v1/sensors/", "installation")
+    assert installation == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    detector = schema["components"]["schemas"]["PatchedDetectorSettingsRequest"]["properties"]
+    assert detector["window"]["minimum"] == 4
+    assert detector["ok_run"]["minimum"] == 1
+    for level in ["warning_level", "critical_level"]:
+        assert (detector[level]["minimum"], detector[level]["exclusiveMinimum"]) == (0, True)
+
+
+def test_filter_parameters_have_their_types(schema):
+    for path, name, kind in [
+        ("/api/v1/sensors/", "active", "boolean"),
+        ("/api/v1/sensors/", "installation", "integer"),
+        ("/api/v1/anomalies/", "active", "boolean"),
+        ("/api/v1/users/", "is_active", "boolean"),
+        ("/api/v1/sensors/{key}/detections/", "min_level", "number"),
+    ]:
+        assert _parameter(schema, path, name)["type"] == kind, (path, name)
+    for path, name in [("/api/v1/anomalies/", "since"), ("/api/v1/sensors/{key}/readings/", "start")]:
+        assert _parameter(schema, path, name)["format"] == "date-time", (path, name)
+
+
+def test_a_reading_in_a_body_says_what_it_takes(schema):
+    reading = schema["components"]["schemas"]["ReadingInRequest"]["properties"]
+    assert reading["sensor"]["pattern"].startswith("^[A-Za-z0-9]")
+    assert reading["sensor"]["maxLength"] == 100
+    assert reading["timestamp"]["format"] == "date-time"
+
+
+def test_the_latest_of_many_takes_no_blank_values(schema):
+    assert _parameter(schema, "/api/v1/readings/latest/", "platform")["minLength"] == 1
+    sensors = _parameter(schema, "/api/v1/readings/latest/", "sensor")
+    assert sensors["items"]["minLength"] == 1
+    assert sensors["maxItems"] == 1000

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.inputs import InstantField, SlugRelatedField
-from sensors.models import HttpSource, Installation, Platform, Sensor
+from sensors.models import SENSOR_KEY, HttpSource, Installation, Platform, Sensor
 from sensors.selectors import AGGREGATES, BUCKETS, Bucket
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -85,9 +85,11 @@ class SensorSerializer(serializers.ModelSerializer):
 class ReadingInSerializer(serializers.Serializer):
     """The schema of one reading sent to `POST /api/v1/readings/` (validated by the ingestion service)."""
 
-    sensor = serializers.CharField(help_text="Sensor key.")
+    sensor = serializers.RegexField(f"^{SENSOR_KEY}$", max_length=100, help_text="Sensor key.")
     value = serializers.FloatField(help_text="A finite number.")
-    timestamp = serializers.CharField(help_text="ISO 8601; naive times are read in SENSORS_NAIVE_TIMEZONE (UTC).")
+    timestamp = serializers.DateTimeField(
+        help_text="ISO 8601; naive times are read in SENSORS_NAIVE_TIMEZONE (UTC). Not far in the future."
+    )
 
 
 class ReadingBatchResultSerializer(serializers.Serializer):
@@ -181,15 +183,19 @@ class BucketedReadingsSerializer(serializers.Serializer):
     results = BucketOutSerializer(many=True)
 
 
+LATEST_MAX_SENSORS = 1000
+
+
 class ReadingsLatestQuerySerializer(serializers.Serializer):
     """Parsing only (text without NUL characters); the view says which combinations it takes."""
 
     sensor = serializers.ListField(
-        child=serializers.CharField(allow_blank=True), required=False, help_text="Sensor key; repeat for more."
+        child=serializers.CharField(),
+        required=False,
+        max_length=LATEST_MAX_SENSORS,
+        help_text=f"Sensor key; repeat for more (at most {LATEST_MAX_SENSORS}).",
     )
-    platform = serializers.CharField(
-        required=False, allow_blank=True, help_text="Every sensor of this platform (slug)."
-    )
+    platform = serializers.CharField(required=False, help_text="Every sensor of this platform (slug).")
 
 
 class LatestSerializer(serializers.Serializer):

@@ -60,8 +60,6 @@ from sensors.services.catalog import (
     sensor_save,
 )
 
-LATEST_MAX_SENSORS = 1000
-
 # --- catalogue --------------------------------------------------------------------------------------------------
 
 
@@ -349,12 +347,6 @@ class ReadingsLatestApi(APIView):
                 "Name sensors (?sensor=a&sensor=b) or a platform (?platform=<slug>).",
                 code="validation_error",
                 fields={"sensor": ["Give sensor or platform."]},
-            )
-        if keys is not None and len(keys) > LATEST_MAX_SENSORS:
-            raise ApplicationError(
-                f"At most {LATEST_MAX_SENSORS} sensors per request.",
-                code="validation_error",
-                fields={"sensor": [f"{len(keys)} given; at most {LATEST_MAX_SENSORS}."]},
             )
         rows = readings_latest(keys=keys, platform=platform)
         return Response(LatestSerializer(rows, many=True).data)

@@ -22,6 +22,7 @@ from typing import Any
 import django_filters
 from asgiref.sync import iscoroutinefunction
 from django import forms
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.decorators import sync_and_async_middleware
@@ -37,7 +38,9 @@ EXAMPLE_INSTANT = "2024-12-01T12:00:00Z"
 
 # The bounds as regular expressions, for the schema (a value in RFC 3339 form matches exactly when it is in bounds).
 YEAR_PATTERN = r"(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
-INSTANT_PATTERN = rf"^{YEAR_PATTERN}-.*([Zz]|[+-](0[0-9]|1[0-5]):[0-5][0-9])$"
+INSTANT_PATTERN = rf"^{YEAR_PATTERN}-[^\x00]*([Zz]|[+-](0[0-9]|1[0-5]):[0-5][0-9])$"
+# Any other text the API takes (a parameter, a body's text) is free of NUL characters (common.schema adds it).
+NO_NUL_PATTERN = r"^[^\x00]*$"
 DAY_PATTERN = rf"^{YEAR_PATTERN}-[0-9]{{2}}-[0-9]{{2}}$"
 BOUNDS = "Years 0002 to 9998, UTC offsets up to ±15:59; naive times are UTC."
 INSTANT_SCHEMA: dict[str, Any] = {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN}
@@ -181,7 +184,11 @@ def params_refusal(request: HttpRequest) -> HttpResponse | None:
     """The 400 answer for a request whose query parameters (names or values) or path parameters hold text the
     database cannot store, naming each; None for every other request."""
     fields: dict[str, list[str]] = {}
-    for name, values in request.GET.lists():
+    try:
+        query = request.GET.lists()
+    except SuspiciousOperation:
+        return None  # too many fields: the view meets the same refusal and answers it as Django's refusals are
+    for name, values in query:
         problem = next(filter(None, map(text_problem, [name, *values])), None)
         if problem:
             fields[name] = [problem]

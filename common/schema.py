@@ -8,6 +8,8 @@
   character or a lone surrogate in any path or query parameter is refused before the view runs, see
   `common.inputs`), permissions (401, and 403 when a role or a kind of credential can be refused), a path
   parameter or page (404), throttles (429). Statuses a view declares itself (409, a 401 of its own) get the body too.
+- Text: every string the API takes (a parameter, a body's text) without a pattern of its own gets one refusing NUL
+  characters, as the server refuses them (`common.inputs`, DRF's CharField).
 - Request bodies: a body that must be one of several shapes (a `PolymorphicProxySerializer`) is required, and a list
   serializer's `min_length`/`max_length` are its `minItems`/`maxItems` (drf-spectacular leaves both out).
 - Filters of an APIView: a view whose selector applies a FilterSet names it as `filterset_class`; its query
@@ -28,6 +30,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.serializers import ListSerializer
 
 from common.exceptions import ErrorSerializer
+from common.inputs import NO_NUL_PATTERN
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (`validation_error`, with `fields` keyed by the parameter or field), or a business rule "
@@ -43,6 +46,17 @@ ERROR_DESCRIPTIONS = {
 PAGE_PARAMETERS = {"page", "cursor"}
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _nul_refused(schema: dict[str, Any] | None) -> None:
+    """A string schema without a pattern of its own gets one refusing NUL characters, as the server does in every
+    parameter (`common.inputs`) and body text (DRF's CharField); arrays' items likewise."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "array":
+        _nul_refused(schema["items"])
+    elif schema.get("type") == "string" and not {"enum", "pattern", "format"} & set(schema):
+        schema["pattern"] = NO_NUL_PATTERN
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -77,10 +91,19 @@ class AutoSchema(openapi.AutoSchema):
                 schema["maxItems"] = serializer.max_length
         return schema
 
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request":  # after the fields' own validators gave their patterns
+            for field_schema in schema.get("properties", {}).values():
+                _nul_refused(field_schema)
+        return schema
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        for parameter in operation.get("parameters", []):
+            _nul_refused(parameter["schema"])
         responses = operation["responses"]
         declared = {int(code) for code in responses if code.isdigit() and int(code) in ERROR_DESCRIPTIONS}
         for code in sorted(declared | self.error_statuses(operation)):

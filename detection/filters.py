@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import django_filters
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from common.exceptions import ApplicationError
 from common.inputs import InstantFilter
@@ -20,6 +21,15 @@ from detection.models import Anomaly, Baseline, Detection, SensorEvent, Status, 
 
 class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     """A comma-separated list of choices, each one checked."""
+
+
+class LevelFilter(django_filters.NumberFilter):
+    """A level in %: a number up to django-filter's bound for numbers (10**50), which the schema states too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = {"type": "number", "maximum": 1e50, "description": str(self.extra.get("help_text", ""))}
+        extend_schema_field(schema)(self)
 
 
 _M = TypeVar("_M", bound=Model)
@@ -43,7 +53,7 @@ class DetectionFilter(django_filters.FilterSet):
     since = InstantFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
     until = InstantFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
     status = ChoiceInFilter(choices=Status.choices, help_text="One status or a comma list, e.g. `warning,critical`.")
-    min_level = django_filters.NumberFilter(
+    min_level = LevelFilter(
         field_name="level", lookup_expr="gte", help_text="Level (%) at least this (undefined and late have none)."
     )
 

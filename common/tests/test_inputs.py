@@ -1,6 +1,7 @@
 """The one time parser of the API (common/inputs.py) and its bounds; common/tests/test_api_inputs.py checks that
 every time parameter uses it."""
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -65,3 +66,28 @@ def test_day_parse_has_the_same_year_bounds():
     for text in ["0001-12-31", "9999-01-01", "10000-01-01", "-infinity", "2024-06-01T00:00:00", "2024-13-01"]:
         with pytest.raises(InputInvalid):
             day_parse(text)
+
+
+# --- the parameters' rule -----------------------------------------------------------------------------------------
+
+
+def test_params_refusal_names_each_unstorable_parameter(rf):
+    from common.inputs import params_refusal
+
+    response = params_refusal(rf.get("/api/v1/sensors/", {"search": "a\x00", "platform": "p1", "x\x00": "1"}))
+    assert response.status_code == 400
+    assert json.loads(response.content) == {
+        "error": "validation_error",
+        "detail": "A parameter holds a NUL character or a lone surrogate: 'search', 'x\\x00'.",
+        "fields": {"search": ["Null characters are not allowed."], "x\x00": ["Null characters are not allowed."]},
+    }
+    assert params_refusal(rf.get("/api/v1/sensors/", {"search": "a", "platform": "p1"})) is None
+
+
+def test_params_refusal_leaves_a_query_django_refuses_to_the_view(rf, settings):
+    # More fields than Django reads: the view meets the same refusal and answers it with the API's error shape
+    # (common/exceptions.py), which a middleware cannot (and Django's DEBUG page fails on it).
+    from common.inputs import params_refusal
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    assert params_refusal(rf.get("/api/v1/readings/latest/?" + "&".join(["sensor=a"] * 11))) is None

@@ -179,3 +179,44 @@ def test_the_latest_of_many_takes_no_blank_values(schema):
     sensors = _parameter(schema, "/api/v1/readings/latest/", "sensor")
     assert sensors["items"]["minLength"] == 1
     assert sensors["maxItems"] == 1000
+
+
+def _strings(schema_part, where):
+    """Every string schema (with where it is) inside a parameter's or a request component's schema."""
+    if schema_part.get("type") == "string" and "enum" not in schema_part:
+        yield where, schema_part
+    if schema_part.get("type") == "array":
+        yield from _strings(schema_part["items"], (*where, "items"))
+    for name, prop in schema_part.get("properties", {}).items():
+        if not prop.get("readOnly"):
+            yield from _strings(prop, (*where, name))
+
+
+def test_no_string_the_api_takes_allows_a_nul_character(schema):
+    # The server refuses NUL in every parameter (common.inputs) and in every body text (DRF's CharField): a string
+    # valid per schema must not be refused for it, so each string's pattern excludes it.
+    import re
+
+    found = 0
+    for path, method, operation in operations(schema):
+        if path in PLAIN_DJANGO_PATHS:
+            continue
+        for parameter in operation.get("parameters", []):
+            for where, string in _strings(parameter["schema"], (method, path, parameter["name"])):
+                assert re.search(string.get("pattern", ""), "a\x00b") is None, where
+                found += 1
+    for name, component in schema["components"]["schemas"].items():
+        if name.endswith("Request"):
+            for where, string in _strings(component, (name,)):
+                if string.get("format") in {"date-time", "date", "email", "uri"}:
+                    continue  # a NUL is no part of these formats
+                assert re.search(string.get("pattern", ""), "a\x00b") is None, where
+                found += 1
+    assert found > 50
+
+
+def test_lists_and_levels_state_their_bounds(schema):
+    sensors = schema["components"]["schemas"]["BaselinesSelectRequest"]["properties"]["sensors"]
+    assert (sensors["minItems"], sensors["maxItems"]) == (1, 10_000)
+    level = _parameter(schema, "/api/v1/sensors/{key}/detections/", "min_level")
+    assert (level["type"], level["maximum"]) == ("number", 1e50)  # django-filter's bound

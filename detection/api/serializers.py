@@ -141,6 +141,7 @@ class BaselinesSelectSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_empty=False,
+        min_length=1,
         max_length=10_000,
         help_text="Sensor keys; absent or null: every sensor with detection enabled.",
     )

@@ -220,3 +220,11 @@ def test_lists_and_levels_state_their_bounds(schema):
     assert (sensors["minItems"], sensors["maxItems"]) == (1, 10_000)
     level = _parameter(schema, "/api/v1/sensors/{key}/detections/", "min_level")
     assert (level["type"], level["maximum"]) == ("number", 1e50)  # django-filter's bound
+
+
+def test_an_installations_porosity_is_described(schema):
+    porosity = schema["components"]["schemas"]["InstallationRequest"]["properties"]["porosity"]
+    assert porosity["type"] == "object"
+    assert porosity["additionalProperties"] is False
+    assert set(porosity["properties"]) == {"north", "east", "south", "west", "top", "bottom"}
+    assert porosity["properties"]["top"] == {"type": "number", "minimum": 0, "maximum": 1}

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.inputs import InstantField, SlugRelatedField
-from sensors.models import SENSOR_KEY, HttpSource, Installation, Platform, Sensor
+from sensors.models import POROSITY_SIDES, SENSOR_KEY, HttpSource, Installation, Platform, Sensor
 from sensors.selectors import AGGREGATES, BUCKETS, Bucket
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -23,8 +23,20 @@ class PlatformSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {side: {"type": "number", "minimum": 0, "maximum": 1} for side in POROSITY_SIDES},
+        "additionalProperties": False,
+    }
+)
+class PorosityField(serializers.JSONField):
+    """An installation's porosity as the schema shows it; the model's validator checks it."""
+
+
 class InstallationSerializer(serializers.ModelSerializer):
     platform = SlugRelatedField(slug_field="slug", queryset=Platform.objects.all())
+    porosity = PorosityField(required=False, help_text=str(Installation._meta.get_field("porosity").help_text))
 
     class Meta:
         model = Installation

@@ -110,7 +110,7 @@ def day_parse(text: str) -> date:
 # --- serializer fields ----------------------------------------------------------------------------------------------
 
 
-class _ParsedField(serializers.Field):
+class _ParsedField(serializers.Field[Any, Any, Any, Any]):
     parse: Callable[[str], Any]
 
     def to_internal_value(self, data: Any) -> Any:
@@ -142,7 +142,7 @@ class DayField(_ParsedField):
         return value.isoformat()
 
 
-class SlugRelatedField(serializers.SlugRelatedField):
+class SlugRelatedField(serializers.SlugRelatedField[Any]):
     """DRF's SlugRelatedField, refusing text the database cannot store before it looks the slug up (the query would
     fail with a NUL character or a lone surrogate). Use it for every slug lookup in a body."""
 
@@ -207,7 +207,7 @@ def params_refusal(request: HttpRequest) -> HttpResponse | None:
 
 
 @sync_and_async_middleware
-def params_storable_middleware(get_response: Callable) -> Callable:
+def params_storable_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
     """Refuses (400) a request whose path or query parameters the database could not store (`params_refusal`),
     before any view runs: one rule for every API path, page and admin page."""
     if iscoroutinefunction(get_response):

@@ -168,7 +168,7 @@ class DetectorStateSerializer(serializers.Serializer):
 
 
 def _help(name: str) -> str:
-    return str(DetectorSettings._meta.get_field(name).help_text)
+    return str(getattr(DetectorSettings._meta.get_field(name), "help_text", ""))
 
 
 @extend_schema_field({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True})

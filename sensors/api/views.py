@@ -162,7 +162,10 @@ class ReadingBatchApi(APIView):
             component_name="ReadingBatch",
             serializers=[
                 ReadingInSerializer,
-                ReadingInSerializer(many=True, min_length=1, max_length=settings.SENSORS_REST_MAX_BATCH),
+                # many=True makes a ListSerializer, which takes the bounds (the schema's minItems/maxItems).
+                ReadingInSerializer(  # type: ignore[call-arg]  # the stubs know only Serializer's arguments
+                    many=True, min_length=1, max_length=settings.SENSORS_REST_MAX_BATCH
+                ),
             ],
             resource_type_field_name=None,
             many=False,

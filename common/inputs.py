@@ -6,6 +6,7 @@
   Python reads up to ±23:59). A naive time is read in UTC. The result is aware and in UTC, so no offset ever reaches
   SQL. Every time parameter of the API uses it: `InstantField` / `DayField` in serializers, `InstantFilter` in
   filtersets; their schema (`INSTANT_SCHEMA`, `DAY_SCHEMA`) states the bounds as a pattern.
+- **Yes/no filters** (`BooleanFilter`) take `true`/`false` (`1`/`0`) and refuse anything else.
 - **Text.** PostgreSQL cannot hold a NUL character, and a lone surrogate cannot be encoded: either in a query
   parameter or a path parameter is refused by `params_storable_middleware` (400, naming the parameter), and in a
   related-field lookup of a body by `SlugRelatedField`. DRF's `CharField` refuses both in a body's text already.
@@ -175,6 +176,30 @@ class InstantFilter(django_filters.Filter):
         # The schema of this filter, with its own description (drf-spectacular takes a filter's annotation as is).
         described = " ".join(filter(None, [str(self.extra.get("help_text", "")), f"ISO 8601. {BOUNDS}"]))
         extend_schema_field({**INSTANT_SCHEMA, "description": described})(self)
+
+
+class BooleanFormField(forms.Field):
+    def to_python(self, value: Any) -> bool | None:
+        if value in self.empty_values:
+            return None
+        text = str(value).strip().lower()
+        if text not in BOOLEAN_TEXTS:
+            raise forms.ValidationError("Must be true or false.", code="invalid")
+        return BOOLEAN_TEXTS[text]
+
+
+BOOLEAN_TEXTS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class BooleanFilter(django_filters.Filter):
+    """A yes/no filter: `true`/`false` (or `1`/`0`, any case); anything else answers 400 naming it (django-filter's
+    own ignores what it does not read, which answers every row); an empty value means no filter."""
+
+    field_class = BooleanFormField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        extend_schema_field({"type": "boolean", "description": str(self.extra.get("help_text", ""))})(self)
 
 
 # --- path and query parameters --------------------------------------------------------------------------------------

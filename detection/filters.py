@@ -15,7 +15,7 @@ from django.db.models import Model, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from common.exceptions import ApplicationError
-from common.inputs import InstantFilter
+from common.inputs import BooleanFilter, InstantFilter
 from detection.models import Anomaly, Baseline, Detection, SensorEvent, Status, SystemEvent
 
 
@@ -65,7 +65,7 @@ class DetectionFilter(django_filters.FilterSet):
 class AnomalyFilter(django_filters.FilterSet):
     sensor = django_filters.CharFilter(field_name="sensor__key", help_text="Sensor key.")
     status = ChoiceInFilter(choices=Anomaly.State.choices, help_text="One lifecycle status or a comma list.")
-    active = django_filters.BooleanFilter(
+    active = BooleanFilter(
         field_name="closed_at", lookup_expr="isnull", help_text="true: the alarm is still on (not closed)."
     )
     # An anomaly is in [since, until) when any part of it is: it started before `until` and ended at or after

@@ -4,6 +4,7 @@ import django_filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
 
+from common.inputs import BooleanFilter
 from sensors.models import Installation, Sensor, SensorKind
 
 
@@ -32,7 +33,7 @@ class InstallationFilter(django_filters.FilterSet):
 class SensorFilter(django_filters.FilterSet):
     platform = django_filters.CharFilter(field_name="platform__slug", help_text="Platform slug.")
     kind = django_filters.ChoiceFilter(choices=SensorKind.choices)
-    active = django_filters.BooleanFilter()
+    active = BooleanFilter()
     installation = IdFilter(field_name="installation_id", help_text="Installation id.")
 
     class Meta:

@@ -184,3 +184,18 @@ def test_an_unstorable_platform_in_a_write_answers_400_naming_it(catalogue, clie
     text = json.dumps({**body, "platform": platform})
     response = client_as(operator).post(reverse(url), text, content_type="application/json")
     _assert_field_error(response, "platform")
+
+
+def test_every_boolean_parameter_takes_true_or_false_only(schema, catalogue, staff_client):
+    tried = set()
+    for path, method, operation in _operations(schema):
+        for parameter in _parameters(operation, "query"):
+            if method != "get" or parameter["schema"].get("type") != "boolean":
+                continue
+            url, name = _url(path, catalogue), parameter["name"]
+            for value in ["maybe", "null", "2", "yes"]:
+                _assert_field_error(staff_client.get(url, {name: value}), name)
+            for value in ["true", "false", "True", "0", "1", ""]:
+                assert staff_client.get(url, {name: value}).status_code == 200, (path, name, value)
+            tried.add((path, name))
+    assert {("/api/v1/sensors/", "active"), ("/api/v1/anomalies/", "active"), ("/api/v1/users/", "is_staff")} <= tried

@@ -4,9 +4,14 @@
   names another area with `@extend_schema(tags=[...])` (`auth`, `readings`). The descriptions are in
   SPECTACULAR_SETTINGS["TAGS"].
 - Error answers: each operation lists the error statuses it can give, all with the one error body
-  (`common.exceptions.ErrorSerializer`), read from what the view is made of: input (a request body or query
-  parameters: 400), permissions (401, and 403 when a role or a kind of credential can be refused), a path
+  (`common.exceptions.ErrorSerializer`), read from what the view is made of: input (400, every operation: a NUL
+  character or a lone surrogate in any path or query parameter is refused before the view runs, see
+  `common.inputs`), permissions (401, and 403 when a role or a kind of credential can be refused), a path
   parameter or page (404), throttles (429). Statuses a view declares itself (409, a 401 of its own) get the body too.
+- Text: every string the API takes (a parameter, a body's text) without a pattern of its own gets one refusing NUL
+  characters, as the server refuses them (`common.inputs`, DRF's CharField).
+- Request bodies: a body that must be one of several shapes (a `PolymorphicProxySerializer`) is required, and a list
+  serializer's `min_length`/`max_length` are its `minItems`/`maxItems` (drf-spectacular leaves both out).
 - Filters of an APIView: a view whose selector applies a FilterSet names it as `filterset_class`; its query
   parameters are shown as DRF's filter backend would show them on a generic view.
 """
@@ -18,14 +23,18 @@ from typing import Any
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular import openapi
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.utils import PolymorphicProxySerializer
 from knox.auth import TokenAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.serializers import ListSerializer
 
 from common.exceptions import ErrorSerializer
+from common.inputs import NO_NUL_PATTERN
 
 ERROR_DESCRIPTIONS = {
-    400: "Invalid input (`validation_error`, with `fields`), or a business rule refused it.",
+    400: "Invalid input (`validation_error`, with `fields` keyed by the parameter or field), or a business rule "
+    "refused it.",
     401: "No credentials, or invalid ones (`not_authenticated`, `authentication_failed`).",
     403: "The caller's role or kind of credential does not allow it (`permission_denied`).",
     404: "No such object, page or cursor (`not_found`).",
@@ -33,12 +42,21 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests (`throttled`); see the `Retry-After` header.",
 }
 
-# Query parameters that never answer 400 (a bad page or cursor answers 404, a bad page size or ordering falls back).
-# `search` is not one of them: a NUL character in it is refused with 400.
-LENIENT_QUERY_PARAMETERS = {"page", "page_size", "cursor", "ordering"}
+# A bad page or cursor answers 404.
 PAGE_PARAMETERS = {"page", "cursor"}
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _nul_refused(schema: dict[str, Any] | None) -> None:
+    """A string schema without a pattern of its own gets one refusing NUL characters, as the server does in every
+    parameter (`common.inputs`) and body text (DRF's CharField); arrays' items likewise."""
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "array":
+        _nul_refused(schema["items"])
+    elif schema.get("type") == "string" and not {"enum", "pattern", "format"} & set(schema):
+        schema["pattern"] = NO_NUL_PATTERN
 
 
 class AutoSchema(openapi.AutoSchema):
@@ -59,10 +77,33 @@ class AutoSchema(openapi.AutoSchema):
             for parameter in extension.resolve_filter_field(self, model, filterset_class, name, field)
         ]
 
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # One of several shapes (e.g. a reading or a list of them): no body is none of them.
+        return schema, required or isinstance(serializer, PolymorphicProxySerializer)
+
+    def _unwrap_list_serializer(self, serializer, direction):
+        schema = super()._unwrap_list_serializer(serializer, direction)
+        if schema and isinstance(serializer, ListSerializer):
+            if serializer.min_length is not None:
+                schema["minItems"] = serializer.min_length
+            if serializer.max_length is not None:
+                schema["maxItems"] = serializer.max_length
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request":  # after the fields' own validators gave their patterns
+            for field_schema in schema.get("properties", {}).values():
+                _nul_refused(field_schema)
+        return schema
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
+        for parameter in operation.get("parameters", []):
+            _nul_refused(parameter["schema"])
         responses = operation["responses"]
         declared = {int(code) for code in responses if code.isdigit() and int(code) in ERROR_DESCRIPTIONS}
         for code in sorted(declared | self.error_statuses(operation)):
@@ -75,11 +116,10 @@ class AutoSchema(openapi.AutoSchema):
 
     def error_statuses(self, operation: dict[str, Any]) -> set[int]:
         """The error statuses the view's make-up implies for this operation."""
-        statuses = set()
+        # Any operation: a NUL character in any parameter, even one it does not take, is refused (common.inputs).
+        statuses = {400}
         parameters = operation.get("parameters", [])
         query = {p["name"] for p in parameters if p["in"] == "query"}
-        if "requestBody" in operation or query - LENIENT_QUERY_PARAMETERS:
-            statuses.add(400)
         permissions = self.view.get_permissions()
         if any(not isinstance(permission, AllowAny) for permission in permissions):
             statuses.add(401)

@@ -1,7 +1,8 @@
 """One filter vocabulary for the detection API and pages (django-filter), applied by the selectors.
 
-Times are ISO 8601 (naive = UTC); `since` is inclusive and `until` exclusive everywhere, as `start`/`end` of the
-readings API. A list of statuses or kinds is one comma-separated value (`status=warning,critical`).
+Times are read by the one time parser (`common.inputs.InstantFilter`: ISO 8601, naive = UTC, bounded); `since` is
+inclusive and `until` exclusive everywhere, as `start`/`end` of the readings API. A list of statuses or kinds is one
+comma-separated value (`status=warning,critical`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,24 @@ from typing import Any, TypeVar
 
 import django_filters
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
 from common.exceptions import ApplicationError
+from common.inputs import BooleanFilter, InstantFilter
 from detection.models import Anomaly, Baseline, Detection, SensorEvent, Status, SystemEvent
 
 
 class ChoiceInFilter(django_filters.BaseInFilter, django_filters.ChoiceFilter):
     """A comma-separated list of choices, each one checked."""
+
+
+class LevelFilter(django_filters.NumberFilter):
+    """A level in %: a number up to django-filter's bound for numbers (10**50), which the schema states too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = {"type": "number", "maximum": 1e50, "description": str(self.extra.get("help_text", ""))}
+        extend_schema_field(schema)(self)
 
 
 _M = TypeVar("_M", bound=Model)
@@ -38,10 +50,10 @@ def filtered(
 
 
 class DetectionFilter(django_filters.FilterSet):
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
+    since = InstantFilter(field_name="timestamp", lookup_expr="gte", help_text="Inclusive.")
+    until = InstantFilter(field_name="timestamp", lookup_expr="lt", help_text="Exclusive.")
     status = ChoiceInFilter(choices=Status.choices, help_text="One status or a comma list, e.g. `warning,critical`.")
-    min_level = django_filters.NumberFilter(
+    min_level = LevelFilter(
         field_name="level", lookup_expr="gte", help_text="Level (%) at least this (undefined and late have none)."
     )
 
@@ -53,13 +65,13 @@ class DetectionFilter(django_filters.FilterSet):
 class AnomalyFilter(django_filters.FilterSet):
     sensor = django_filters.CharFilter(field_name="sensor__key", help_text="Sensor key.")
     status = ChoiceInFilter(choices=Anomaly.State.choices, help_text="One lifecycle status or a comma list.")
-    active = django_filters.BooleanFilter(
+    active = BooleanFilter(
         field_name="closed_at", lookup_expr="isnull", help_text="true: the alarm is still on (not closed)."
     )
     # An anomaly is in [since, until) when any part of it is: it started before `until` and ended at or after
     # `since` (a long alarm that began earlier still shows up).
-    since = django_filters.IsoDateTimeFilter(field_name="ended_at", lookup_expr="gte", help_text="Inclusive.")
-    until = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt", help_text="Exclusive.")
+    since = InstantFilter(field_name="ended_at", lookup_expr="gte", help_text="Inclusive.")
+    until = InstantFilter(field_name="started_at", lookup_expr="lt", help_text="Exclusive.")
 
     class Meta:
         model = Anomaly

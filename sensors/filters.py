@@ -2,7 +2,9 @@
 
 import django_filters
 from django import forms
+from drf_spectacular.utils import extend_schema_field
 
+from common.inputs import BooleanFilter
 from sensors.models import Installation, Sensor, SensorKind
 
 
@@ -15,6 +17,9 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(*args, **kwargs)
+        # The schema says the same (drf-spectacular would call a number filter a `number`, without bounds).
+        schema = {"type": "integer", "minimum": self.extra["min_value"], "maximum": self.extra["max_value"]}
+        extend_schema_field({**schema, "description": self.extra.get("help_text", "")})(self)
 
 
 class InstallationFilter(django_filters.FilterSet):
@@ -28,7 +33,7 @@ class InstallationFilter(django_filters.FilterSet):
 class SensorFilter(django_filters.FilterSet):
     platform = django_filters.CharFilter(field_name="platform__slug", help_text="Platform slug.")
     kind = django_filters.ChoiceFilter(choices=SensorKind.choices)
-    active = django_filters.BooleanFilter()
+    active = BooleanFilter()
     installation = IdFilter(field_name="installation_id", help_text="Installation id.")
 
     class Meta:

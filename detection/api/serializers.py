@@ -141,6 +141,7 @@ class BaselinesSelectSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_empty=False,
+        min_length=1,
         max_length=10_000,
         help_text="Sensor keys; absent or null: every sensor with detection enabled.",
     )
@@ -166,10 +167,22 @@ class DetectorStateSerializer(serializers.Serializer):
     )
 
 
+def _help(name: str) -> str:
+    return str(getattr(DetectorSettings._meta.get_field(name), "help_text", ""))
+
+
+@extend_schema_field({"type": "number", "format": "double", "minimum": 0, "exclusiveMinimum": True})
+class LevelField(serializers.FloatField):
+    """A detection level in % (above 0: `detector_settings_update` refuses the rest)."""
+
+
 class DetectorSettingsSerializer(serializers.ModelSerializer):
     """Output of a sensor's detector; input (PATCH) takes the editable fields only."""
 
-    sensor = serializers.CharField(source="sensor_id", read_only=True)
+    warning_level = LevelField(required=False, help_text=_help("warning_level"))
+    critical_level = LevelField(required=False, help_text=_help("critical_level"))
+
+    sensor = serializers.CharField(source="sensor.key", read_only=True, help_text="Sensor key.")
     baseline = serializers.PrimaryKeyRelatedField(
         queryset=Baseline.objects.defer("values"),
         allow_null=True,
@@ -204,7 +217,13 @@ class DetectorSettingsSerializer(serializers.ModelSerializer):
             "detector",
         ]
         read_only_fields = ["feedback_enabled", "last_selection_at", "last_augmentation_at", "updated_at"]
-        extra_kwargs = {name: {"required": False} for name in ["method", "window", "warning_level", "critical_level"]}
+        extra_kwargs = {
+            "method": {"required": False},
+            # What a field alone must be (the service checks the rules between fields: window ≤ 300 with the
+            # discord method, warning ≤ critical, the baseline's 2m points).
+            "window": {"required": False, "min_value": 4},
+            "ok_run": {"min_value": 1},
+        }
 
     def get_active_baseline(self, config: DetectorSettings) -> int | None:
         return config.active_baseline_id()

@@ -236,6 +236,7 @@ class DetectionJobApi(APIView):
 
 
 def _detector_out(sensor: Sensor, config) -> dict:
+    config.sensor = sensor  # the same row, already loaded: its key costs no query
     return DetectorSettingsSerializer(config, context={"state": detector_state_get(sensor=sensor)}).data
 
 

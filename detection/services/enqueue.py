@@ -26,7 +26,9 @@ def baselines_select_enqueue(*, sensors: list[str] | None = None) -> str:
         if unknown:
             shown = ", ".join(repr(key) for key in unknown[:10]) + (" …" if len(unknown) > 10 else "")
             raise ApplicationError(
-                f"Unknown sensors: {shown}.", fields={"sensors": [f"No sensor {key!r}." for key in unknown[:100]]}
+                f"Unknown sensors: {shown}.",
+                code="validation_error",
+                fields={"sensors": [f"No sensor {key!r}." for key in unknown[:100]]},
             )
         sensor_ids = sorted(set(found.values()))
     return baselines_job_enqueue(task=SELECT_BASELINES_TASK, sensor_ids=sensor_ids)

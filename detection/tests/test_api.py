@@ -347,6 +347,7 @@ def test_selection_of_unknown_sensors_is_refused(operator_client, django_capture
     with django_capture_on_commit_callbacks() as callbacks:
         response = operator_client.post(reverse("detection-api:baselines-select"), body)
     assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"  # as every refused input, not the generic `invalid`
     assert response.json()["fields"] == fields
     assert callbacks == []
 
@@ -423,7 +424,7 @@ def test_detector_get_shows_the_defaults_without_writing(viewer_client, settings
     assert not DetectorSettings.objects.exists()
     body = viewer_client.get(detector_url("pump")).json()
     assert body == {
-        "sensor": body["sensor"],
+        "sensor": "pump",  # the key, as everywhere in the API (not the row id)
         "method": "baseline",
         "window": settings.DETECTION_WINDOW,
         "warning_level": settings.DETECTION_WARNING_LEVEL,
@@ -450,6 +451,7 @@ def test_detector_patch_then_the_state_after_detection(operator_client, small_se
     sensor = SensorFactory(key="pump")
     response = operator_client.patch(detector_url("pump"), {"window": 16, "ok_run": 2, "baseline": small_seed.pk})
     assert response.status_code == 200, response.content
+    assert response.json()["sensor"] == "pump"
     assert (response.json()["window"], response.json()["ok_run"], response.json()["baseline"]) == (
         16,
         2,

@@ -1,14 +1,24 @@
 from decimal import Decimal, InvalidOperation
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.inputs import DayField
 from rates.models import RATE_DECIMAL_PLACES, ExchangeRate, Provider, rate_as_text
 
 MAX_AMOUNT = Decimal(10) ** 18
+# What the schema states of an amount: every text it matches is taken (AmountField also reads exponents and a sign).
+AMOUNT_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
 
 
+@extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$"})
+class CurrencyCodeOutField(serializers.CharField):
+    """Output only: a currency code (ISO 4217, upper case)."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z]{3}$"})
 class CurrencyCodeField(serializers.CharField):
-    """Three letters, upper-cased (`kes` → `KES`); whether it is known is checked by the selectors."""
+    """Input: three letters, upper-cased (`kes` → `KES`); whether it is known is checked by the selectors."""
 
     def __init__(self, **kwargs):
         super().__init__(min_length=3, max_length=3, **kwargs)
@@ -20,6 +30,7 @@ class CurrencyCodeField(serializers.CharField):
         return value
 
 
+@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN})
 class AmountField(serializers.CharField):
     """A decimal number as text (`"1234.5"`), read exactly: at most 18 places, less than 10**18 in size."""
 
@@ -47,14 +58,12 @@ class RateListInputSerializer(serializers.Serializer):
     base = CurrencyCodeField(required=False, help_text="Only rates with this base currency.")
     quote = CurrencyCodeField(required=False, help_text="Only rates with this quote currency.")
     provider = serializers.ChoiceField(choices=Provider.choices, required=False)
-    date = serializers.DateField(
-        required=False, help_text="The last rates published on or before this day (default: the latest)."
-    )
+    date = DayField(required=False, help_text="The last rates published on or before this day (default: the latest).")
 
 
 class RateSerializer(serializers.ModelSerializer):
-    base = serializers.CharField(source="base_id")
-    quote = serializers.CharField(source="quote_id")
+    base = CurrencyCodeOutField(source="base_id")
+    quote = CurrencyCodeOutField(source="quote_id")
     rate = RateTextField(help_text="Units of quote per one unit of base, as a decimal string.")
 
     class Meta:
@@ -82,7 +91,7 @@ class RateConvertInputSerializer(serializers.Serializer):
             "from": CurrencyCodeField(help_text="The currency of the amount."),
             "to": CurrencyCodeField(help_text="The currency to convert to."),
             "amount": AmountField(required=False, default=Decimal(1), help_text="Default 1."),
-            "date": serializers.DateField(required=False, help_text="Use the rates as of this day."),
+            "date": DayField(required=False, help_text="Use the rates as of this day."),
         }
 
 
@@ -91,8 +100,8 @@ class RateConvertOutputSerializer(serializers.Serializer):
 
     def get_fields(self):
         return {
-            "from": serializers.CharField(source="conversion.rate.base"),
-            "to": serializers.CharField(source="conversion.rate.quote"),
+            "from": CurrencyCodeOutField(source="conversion.rate.base"),
+            "to": CurrencyCodeOutField(source="conversion.rate.quote"),
             "amount": serializers.CharField(source="conversion.amount", help_text="The amount asked for, as given."),
             "result": serializers.CharField(
                 source="conversion.result", help_text="Rounded half-up to the target currency's minor units."
@@ -102,7 +111,7 @@ class RateConvertOutputSerializer(serializers.Serializer):
             "provider": serializers.CharField(
                 source="conversion.rate.provider", help_text="Empty when converting a currency to itself."
             ),
-            "via": serializers.CharField(
+            "via": CurrencyCodeOutField(
                 source="conversion.rate.via", allow_null=True, help_text="The pivot currency of a cross rate."
             ),
             "stale": serializers.BooleanField(),
@@ -113,7 +122,7 @@ class RatesUpdateInputSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(
         choices=Provider.choices, required=False, help_text="Only this provider (default: all, in order)."
     )
-    date = serializers.DateField(required=False, help_text="Fetch the rates of this day (default: the latest).")
+    date = DayField(required=False, help_text="Fetch the rates of this day (default: the latest).")
 
 
 class RatesUpdateOutputSerializer(serializers.Serializer):
@@ -128,13 +137,13 @@ class LegacyRateListInputSerializer(serializers.Serializer):
 class LegacyRateSerializer(serializers.Serializer):
     """Of a ResolvedRate from RATES_BASE."""
 
-    currency = serializers.CharField(source="quote")
+    currency = CurrencyCodeOutField(source="quote")
     rate = RateTextField(help_text="Units of `currency` per one unit of `base`.")
     as_of = serializers.DateField()
     provider = serializers.CharField()
 
 
 class LegacyRateListOutputSerializer(serializers.Serializer):
-    base = serializers.CharField()
+    base = CurrencyCodeOutField()
     stale = serializers.BooleanField()
     rates = LegacyRateSerializer(many=True)

@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.db.models import Max
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound
@@ -11,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanOperate, CanRead
 from common.jobs import JobProgressSerializer, job_progress
-from common.pagination import PageNumberPagination
+from common.pagination import PageNumberPagination, page_size_schema
 from rates.api.serializers import (
     LegacyRateListInputSerializer,
     LegacyRateListOutputSerializer,
@@ -35,9 +34,11 @@ class RateListApi(APIView):
     @extend_schema(
         parameters=[
             RateListInputSerializer,
-            OpenApiParameter("page", OpenApiTypes.INT, description="A page number (from 1)."),
+            OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="A page number (from 1)."),
             OpenApiParameter(
-                "page_size", OpenApiTypes.INT, description=PageNumberPagination.page_size_query_description
+                "page_size",
+                page_size_schema(PageNumberPagination.max_page_size),
+                description=PageNumberPagination.page_size_query_description,
             ),
         ],
         responses=RateListOutputSerializer,

@@ -9,7 +9,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from sensors.models import HttpSource, Installation, Platform, Sensor
+from common.inputs import InstantField, SlugRelatedField
+from sensors.models import POROSITY_SIDES, SENSOR_KEY, HttpSource, Installation, Platform, Sensor
 from sensors.selectors import AGGREGATES, BUCKETS, Bucket
 
 # --- catalogue --------------------------------------------------------------------------------------------------
@@ -22,8 +23,20 @@ class PlatformSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {side: {"type": "number", "minimum": 0, "maximum": 1} for side in POROSITY_SIDES},
+        "additionalProperties": False,
+    }
+)
+class PorosityField(serializers.JSONField):
+    """An installation's porosity as the schema shows it; the model's validator checks it."""
+
+
 class InstallationSerializer(serializers.ModelSerializer):
-    platform = serializers.SlugRelatedField(slug_field="slug", queryset=Platform.objects.all())
+    platform = SlugRelatedField(slug_field="slug", queryset=Platform.objects.all())
+    porosity = PorosityField(required=False, help_text=str(Installation._meta.get_field("porosity").help_text))
 
     class Meta:
         model = Installation
@@ -50,9 +63,7 @@ class SensorSourceStatusSerializer(serializers.ModelSerializer):
 
 
 class SensorSerializer(serializers.ModelSerializer):
-    platform = serializers.SlugRelatedField(
-        slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False
-    )
+    platform = SlugRelatedField(slug_field="slug", queryset=Platform.objects.all(), allow_null=True, required=False)
     latest = LatestValueSerializer(source="*", read_only=True, help_text="The reading with the greatest timestamp.")
     # A field named like `Field.source`: DRF's metaclass takes declared fields out of the class; the stubs cannot tell.
     source = SensorSourceStatusSerializer(  # type: ignore[assignment]
@@ -86,9 +97,11 @@ class SensorSerializer(serializers.ModelSerializer):
 class ReadingInSerializer(serializers.Serializer):
     """The schema of one reading sent to `POST /api/v1/readings/` (validated by the ingestion service)."""
 
-    sensor = serializers.CharField(help_text="Sensor key.")
+    sensor = serializers.RegexField(f"^{SENSOR_KEY}$", max_length=100, help_text="Sensor key.")
     value = serializers.FloatField(help_text="A finite number.")
-    timestamp = serializers.CharField(help_text="ISO 8601; naive times are read in SENSORS_NAIVE_TIMEZONE (UTC).")
+    timestamp = serializers.DateTimeField(
+        help_text="ISO 8601; naive times are read in SENSORS_NAIVE_TIMEZONE (UTC). Not far in the future."
+    )
 
 
 class ReadingBatchResultSerializer(serializers.Serializer):
@@ -98,10 +111,8 @@ class ReadingBatchResultSerializer(serializers.Serializer):
 
 
 class ReadingQuerySerializer(serializers.Serializer):
-    start = serializers.DateTimeField(
-        required=False, default_timezone=UTC, help_text="ISO 8601, inclusive; naive = UTC."
-    )
-    end = serializers.DateTimeField(required=False, default_timezone=UTC, help_text="ISO 8601, exclusive; naive = UTC.")
+    start = InstantField(required=False, help_text="ISO 8601, inclusive; naive = UTC.")
+    end = InstantField(required=False, help_text="ISO 8601, exclusive; naive = UTC.")
     bucket = serializers.ChoiceField(choices=list(BUCKETS), required=False, help_text="Aggregate per bucket.")
     agg = serializers.ChoiceField(choices=list(AGGREGATES), required=False, help_text="With `bucket`; default avg.")
     tz = serializers.CharField(
@@ -184,15 +195,19 @@ class BucketedReadingsSerializer(serializers.Serializer):
     results = BucketOutSerializer(many=True)
 
 
+LATEST_MAX_SENSORS = 1000
+
+
 class ReadingsLatestQuerySerializer(serializers.Serializer):
     """Parsing only (text without NUL characters); the view says which combinations it takes."""
 
     sensor = serializers.ListField(
-        child=serializers.CharField(allow_blank=True), required=False, help_text="Sensor key; repeat for more."
+        child=serializers.CharField(),
+        required=False,
+        max_length=LATEST_MAX_SENSORS,
+        help_text=f"Sensor key; repeat for more (at most {LATEST_MAX_SENSORS}).",
     )
-    platform = serializers.CharField(
-        required=False, allow_blank=True, help_text="Every sensor of this platform (slug)."
-    )
+    platform = serializers.CharField(required=False, help_text="Every sensor of this platform (slug).")
 
 
 class LatestSerializer(serializers.Serializer):

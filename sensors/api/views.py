@@ -21,7 +21,7 @@ from rest_framework.viewsets import ModelViewSet
 
 from accounts.permissions import CanReadOrOperate
 from common.exceptions import ApplicationError
-from common.pagination import TimestampCursorPagination
+from common.pagination import TimestampCursorPagination, page_size_schema
 from sensors.api.serializers import (
     BucketedReadingsSerializer,
     InstallationSerializer,
@@ -59,8 +59,6 @@ from sensors.services.catalog import (
     sensor_delete,
     sensor_save,
 )
-
-LATEST_MAX_SENSORS = 1000
 
 # --- catalogue --------------------------------------------------------------------------------------------------
 
@@ -162,7 +160,13 @@ class ReadingBatchApi(APIView):
     @extend_schema(
         request=PolymorphicProxySerializer(
             component_name="ReadingBatch",
-            serializers=[ReadingInSerializer, ReadingInSerializer(many=True)],
+            serializers=[
+                ReadingInSerializer,
+                # many=True makes a ListSerializer, which takes the bounds (the schema's minItems/maxItems).
+                ReadingInSerializer(  # type: ignore[call-arg]  # the stubs know only Serializer's arguments
+                    many=True, min_length=1, max_length=settings.SENSORS_REST_MAX_BATCH
+                ),
+            ],
             resource_type_field_name=None,
             many=False,
         ),
@@ -177,6 +181,10 @@ class ReadingBatchApi(APIView):
     )
     def post(self, request: Request) -> Response:
         # The items are validated by the ingestion service (the same rules as every other path), not here.
+        if request.stream is None:  # DRF reads an empty body as `{}`: one reading missing every field
+            raise ApplicationError(
+                "The body is empty: send one reading object or a non-empty list of them.", code="validation_error"
+            )
         items = [request.data] if isinstance(request.data, dict) else request.data
         if not isinstance(items, list) or not items:
             raise ApplicationError("Send one reading object or a non-empty list of them.", code="validation_error")
@@ -263,7 +271,11 @@ class SensorReadingsApi(APIView):
             ReadingQuerySerializer,
             SENSOR_KEY_PARAMETER,
             OpenApiParameter("cursor", OpenApiTypes.STR, description="From `next`/`previous` (raw readings)."),
-            OpenApiParameter("page_size", OpenApiTypes.INT, description="Raw readings per page: 1000, at most 10000."),
+            OpenApiParameter(
+                "page_size",
+                page_size_schema(TimestampCursorPagination.max_page_size),
+                description="Raw readings per page: 1000 by default, at most 10000.",
+            ),
             OpenApiParameter(
                 "format", OpenApiTypes.STR, enum=["json", "csv"], description="csv streams it (or `Accept: text/csv`)."
             ),
@@ -338,12 +350,6 @@ class ReadingsLatestApi(APIView):
                 "Name sensors (?sensor=a&sensor=b) or a platform (?platform=<slug>).",
                 code="validation_error",
                 fields={"sensor": ["Give sensor or platform."]},
-            )
-        if keys is not None and len(keys) > LATEST_MAX_SENSORS:
-            raise ApplicationError(
-                f"At most {LATEST_MAX_SENSORS} sensors per request.",
-                code="validation_error",
-                fields={"sensor": [f"{len(keys)} given; at most {LATEST_MAX_SENSORS}."]},
             )
         rows = readings_latest(keys=keys, platform=platform)
         return Response(LatestSerializer(rows, many=True).data)

@@ -112,6 +112,14 @@ def test_an_empty_list_or_a_non_object_is_refused(operator_client, body):
     assert_error(operator_client.post(READINGS, body, format="json"), 400, "validation_error")
 
 
+@pytest.mark.parametrize("content_type", ["application/json", None])
+def test_an_empty_body_is_refused_with_a_readable_detail(operator_client, content_type):
+    extra = {"content_type": content_type} if content_type else {}
+    body = assert_error(operator_client.generic("POST", READINGS, b"", **extra), 400, "validation_error")
+    assert "empty" in body["detail"]
+    assert body["fields"] == {}  # not a reading at index 0 missing every field
+
+
 def test_more_than_the_batch_limit_is_refused(operator_client, settings):
     settings.SENSORS_REST_MAX_BATCH = 3
     batch = [item(timestamp=f"2024-12-01T12:00:0{s}Z") for s in range(4)]
@@ -385,17 +393,18 @@ def test_cursor_pages_walk_every_row_exactly_once(viewer_client):
     assert len({r["timestamp"] for r in seen}) == 25
 
 
-def test_raw_page_size_is_capped(viewer_client, monkeypatch):
+def test_raw_page_size_is_bounded(viewer_client, monkeypatch):
     sensor = SensorFactory(key="limit")
     store(sensor, [(at(2024, 1, 1) + timedelta(seconds=s), s) for s in range(5)])
     assert ReadingCursorPagination.page_size == 1000
     assert len(viewer_client.get(readings_url("limit")).json()["results"]) == 5
 
     monkeypatch.setattr(ReadingCursorPagination, "max_page_size", 3)
-    body = viewer_client.get(readings_url("limit"), {"page_size": 50}).json()
-
+    body = viewer_client.get(readings_url("limit"), {"page_size": 3}).json()
     assert len(body["results"]) == 3
     assert body["next"]
+    # Past the maximum: refused (it used to be cut down silently, which the schema's maximum did not say).
+    assert_error(viewer_client.get(readings_url("limit"), {"page_size": 50}), 400, "validation_error")
 
 
 def test_start_inclusive_end_exclusive_naive_is_utc_and_tz_shapes_output(viewer_client):

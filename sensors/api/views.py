@@ -10,7 +10,6 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +21,7 @@ from rest_framework.viewsets import ModelViewSet
 from accounts.permissions import CanReadOrOperate
 from common.exceptions import ApplicationError
 from common.pagination import TimestampCursorPagination, page_size_schema
+from common.parsers import JSONParser
 from sensors.api.serializers import (
     BucketedReadingsSerializer,
     InstallationSerializer,

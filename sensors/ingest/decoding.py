@@ -85,15 +85,15 @@ def json_size(value: Any, *, limit: int) -> int:
         kind = type(item)
         if kind is str:
             size += 2 + (len(item) if item.isascii() else len(item.encode("utf-8", "surrogatepass")))
-        elif kind is dict or isinstance(item, Mapping):
-            size += 2 + 2 * len(item)  # braces, a colon and a comma each
-            stack.extend(item.keys())
-            stack.extend(item.values())
         elif kind is list or kind is tuple:
             size += 2 + len(item)
             stack.extend(item)
         elif kind is int:
             size += 2 + item.bit_length() // 3  # at least its decimal digits, without writing them
+        elif kind is dict or isinstance(item, Mapping):
+            size += 2 + 2 * len(item)  # braces, a colon and a comma each
+            stack.extend(item.keys())
+            stack.extend(item.values())
         else:  # float, bool, None, a datetime of a bare MQTT number: short
             size += 24
         if size > limit:

@@ -36,9 +36,7 @@ from sensors.ingest.rejections import Rejection, guess_key
 from sensors.models import SENSOR_KEY_PATTERN
 
 _KEY_RE = re.compile(SENSOR_KEY_PATTERN)
-UNSTORABLE_KEY = (
-    "The sensor key holds a NUL character or a lone surrogate (U+D800 to U+DFFF), which no text can store."
-)
+UNSTORABLE_KEY = "The sensor key holds a NUL character or a lone surrogate (U+D800 to U+DFFF), which no text can store."
 
 
 class ReadingIn(NamedTuple):

@@ -170,7 +170,10 @@ def source_fetch(*, source: HttpSource, session: requests.Session | None = None)
         fetch.http_status = exc.http_status or fetch.http_status
         logger.warning("external source failed", extra={"sensor": sensor.key, "error": fetch.error})
     except Exception as exc:  # recorded (finally), then raised: the log and the state never stay "running"
-        fetch.status, fetch.error = SourceFetch.Status.FAILED, text_storable(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
+        fetch.status, fetch.error = (
+            SourceFetch.Status.FAILED,
+            text_storable(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT],
+        )
         raise
     else:
         fetch.status = SourceFetch.Status.SUCCESS

@@ -90,7 +90,10 @@ def test_a_long_escaped_payload_is_cut_at_the_limit_and_marked_truncated():
     ("message", "reason"),
     [
         (b"[" * 100_000 + b"]" * 100_000, "payload: "),
-        (b'{"sensor": "gas", "value": 1, "timestamp": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "payload: "),
+        (
+            b'{"sensor": "gas", "value": 1, "timestamp": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "payload: ",
+        ),
         (b'{"sensor": "gas", "value": 1' + b"0" * 5000 + b', "timestamp": "2024-12-01 12:00:00"}', "payload: "),
         ({"sensor": "gas", "value": 10**5000, "timestamp": TS}, "value: "),
     ],
@@ -152,9 +155,7 @@ def test_a_rest_item_holding_nul_or_a_surrogate_answers_400_and_stores_nothing(c
     SensorFactory(key="gas")
     item = {"sensor": "gas", "value": 1, "timestamp": TS, field: bad}
     body = json.dumps([{"sensor": "gas", "value": 2, "timestamp": TS}, item])  # \ud800 and \u0000 as escapes
-    response = client_as(operator).post(
-        reverse("sensors-api:reading-batch"), body, content_type="application/json"
-    )
+    response = client_as(operator).post(reverse("sensors-api:reading-batch"), body, content_type="application/json")
     assert response.status_code == 400, response.content
     assert list(response.json()["fields"]["1"]) == [field]
     assert not Reading.objects.exists()

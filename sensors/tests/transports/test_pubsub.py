@@ -88,7 +88,6 @@ def test_malformed_burst_is_rejected_while_valid_messages_are_stored_and_the_con
     assert "201 received, 101 stored, 0 duplicates, 100 rejected" in out
 
 
-
 def test_nul_surrogates_and_deep_nesting_are_rejected_and_the_consumer_lives(redis_url):
     hostile = [
         '{"sensor": "\\ud800", "value": 1, "timestamp": "2024-12-01 12:00:00"}',
@@ -114,6 +113,7 @@ def test_nul_surrogates_and_deep_nesting_are_rejected_and_the_consumer_lives(red
     assert not RejectedMessage.objects.filter(reason="").exists()
     assert RejectedMessage.objects.filter(reason__startswith="sensor: The sensor key holds a NUL").count() == 2
     assert f"{2 * len(hostile) + 1} received, {len(hostile) + 1} stored" in out
+
 
 def test_reconnects_when_redis_drops_the_connection(redis_url):
     def devices(client):

@@ -175,7 +175,8 @@ class ReadingBatchApi(APIView):
             200: OpenApiResponse(ReadingBatchResultSerializer, description="Every reading was already stored."),
         },
         description=(
-            "One reading object or a list of up to SENSORS_REST_MAX_BATCH (10,000). Any invalid item answers 400 "
+            "One reading object or a list of up to SENSORS_REST_MAX_BATCH (10,000), each item at most "
+            "SENSORS_MAX_MESSAGE_BYTES (64 KiB) as JSON. Any invalid item answers 400 "
             "with `fields` keyed by the item's index, and nothing of the request is stored."
         ),
     )

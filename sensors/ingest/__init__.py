@@ -13,10 +13,11 @@ from sensors.ingest.decoding import (
     errors_reason,
     message_decode,
     naive_timezone,
+    size_check,
     timestamp_parse,
 )
 from sensors.ingest.hooks import StoredReading
-from sensors.ingest.rejections import rejections_record
+from sensors.ingest.rejections import rejection_payload, rejections_record
 from sensors.ingest.services import readings_ingest, rejected_message_reprocess
 from sensors.ingest.storage import IngestResult, readings_store
 from sensors.ingest.validation import ReadingIn, ValidatedBatch, reading_parse, readings_validate
@@ -37,6 +38,8 @@ __all__ = [
     "readings_store",
     "readings_validate",
     "rejected_message_reprocess",
+    "rejection_payload",
     "rejections_record",
+    "size_check",
     "timestamp_parse",
 ]

@@ -50,13 +50,16 @@ def naive_timezone() -> ZoneInfo:
 
 def timestamp_parse(raw: Any, *, zone: ZoneInfo) -> datetime:
     """The instant of a timestamp, aware and in UTC: ISO 8601 text (surrounding whitespace ignored) or a datetime;
-    a naive one is read in `zone` (`naive_timezone()` for every ingestion path). Raises `TimestampInvalid`.
+    a naive one is read in `zone` (`naive_timezone()` for every ingestion path). Raises `TimestampInvalid`, also
+    for text holding a NUL character.
 
     Whether a timestamp is required, and how far ahead it may be, is the caller's rule (`reading_parse`).
     """
     if isinstance(raw, datetime):
         parsed = raw
     elif isinstance(raw, str):
+        if "\x00" in raw:  # Python's fromisoformat stops reading at a NUL: "12:00\x00+05:00" would be 12:00+05:00
+            raise TimestampInvalid(f"{raw[:50]!r} holds a NUL character.")
         try:
             parsed = datetime.fromisoformat(raw.strip())
         except ValueError:
@@ -71,21 +74,58 @@ def timestamp_parse(raw: Any, *, zone: ZoneInfo) -> datetime:
         raise TimestampInvalid("The date is out of range.") from None
 
 
+def json_size(value: Any, *, limit: int) -> int:
+    """The size of `value` written as compact JSON in UTF-8, in bytes (escapes aside; a number as its digits), or
+    a number over `limit` as soon as the count passes it: the work is bounded by `limit`, whatever the depth or
+    length of `value` (no recursion: a mapping nested 100,000 deep is counted, not a `RecursionError`)."""
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            size += 2 + (len(item) if item.isascii() else len(item.encode("utf-8", "surrogatepass")))
+        elif kind is list or kind is tuple:
+            size += 2 + len(item)
+            stack.extend(item)
+        elif kind is int:
+            size += 2 + item.bit_length() // 3  # at least its decimal digits, without writing them
+        elif kind is dict or isinstance(item, Mapping):
+            size += 2 + 2 * len(item)  # braces, a colon and a comma each
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        else:  # float, bool, None, a datetime of a bare MQTT number: short
+            size += 24
+        if size > limit:
+            return size
+    return size
+
+
+def size_check(message: Any, *, limit: int) -> None:
+    """`ReadingInvalid` when a decoded message (a mapping: a REST item, stream fields, a CSV row, an HTTP source
+    record) is larger than `limit` bytes as JSON: the same rule raw messages meet in `message_decode`."""
+    if json_size(message, limit=limit) > limit:
+        raise ReadingInvalid({"payload": [f"The message is more than {limit} bytes as JSON; the limit is {limit}."]})
+
+
 def message_decode(message: Any, *, limit: int | None = None) -> Mapping[str, Any]:
     """A raw message (bytes, str or an already decoded mapping) as a mapping, or `ReadingInvalid`.
 
-    Text over `limit` bytes (default `SENSORS_MAX_MESSAGE_BYTES`) is refused unread.
+    A message over `limit` bytes (default `SENSORS_MAX_MESSAGE_BYTES`) is refused: text unread, a mapping
+    measured as JSON (`size_check`). Nesting too deep for the JSON parser and numbers too long for it are refused
+    with their reasons, never raised.
     """
+    limit = settings.SENSORS_MAX_MESSAGE_BYTES if limit is None else limit
     if type(message) is not bytes:  # bytes first: what Redis and MQTT deliver
         if isinstance(message, Mapping):
+            size_check(message, limit=limit)
             return message
         if isinstance(message, bytearray | memoryview):
             message = bytes(message)
         elif isinstance(message, str):
-            message = message.encode("utf-8", errors="replace")
+            message = message.encode("utf-8", errors="surrogatepass")  # read as not UTF-8 below, with its reason
         else:
             raise ReadingInvalid({"payload": [f"Expected a JSON object, got {type(message).__name__}."]})
-    limit = settings.SENSORS_MAX_MESSAGE_BYTES if limit is None else limit
     if len(message) > limit:
         raise ReadingInvalid({"payload": [f"The message is {len(message)} bytes; the limit is {limit}."]})
     try:

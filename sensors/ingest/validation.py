@@ -1,6 +1,8 @@
 """Validation: decoded messages become `ReadingIn`s or field errors, touching no database.
 
-The rules: a sensor key as `SENSOR_KEY_PATTERN` allows (or the one the transport supplies); a finite float value;
+The rules: a message of at most `SENSORS_MAX_MESSAGE_BYTES` (raw, or a mapping measured as JSON); a sensor key as
+`SENSOR_KEY_PATTERN` allows (or the one the transport supplies), one holding NUL or a surrogate refused with that
+reason (`common.text`); a finite float value;
 an ISO 8601 timestamp (`timestamp_parse`), naive ones read in `SENSORS_NAIVE_TIMEZONE`, none more than
 `SENSORS_MAX_FUTURE_SECONDS` ahead of the receive time. Whether the sensor exists, is active and may be written
 by the caller's device key is decided when storing (`storage`).
@@ -19,10 +21,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.utils import timezone
 
+from common.text import text_is_storable
 from sensors.ingest.decoding import (
     JSON_DECODER,
     ReadingInvalid,
     TimestampInvalid,
+    json_size,
     json_type,
     message_decode,
     naive_timezone,
@@ -32,6 +36,7 @@ from sensors.ingest.rejections import Rejection, guess_key
 from sensors.models import SENSOR_KEY_PATTERN
 
 _KEY_RE = re.compile(SENSOR_KEY_PATTERN)
+UNSTORABLE_KEY = "The sensor key holds a NUL character or a lone surrogate (U+D800 to U+DFFF), which no text can store."
 
 
 class ReadingIn(NamedTuple):
@@ -84,6 +89,9 @@ def _parse_sensor(data: Mapping[str, Any], default: str | None, errors: dict[str
         return None
     if not isinstance(key, str):
         errors["sensor"] = [f"Must be a string, not {json_type(key)}."]
+        return None
+    if not text_is_storable(key):
+        errors["sensor"] = [UNSTORABLE_KEY]
         return None
     key = key.strip()
     if default is not None and key != default:
@@ -219,6 +227,8 @@ class FastPath:
                     return None
                 data = JSON_DECODER.decode(message.decode("utf-8"))
             elif type(message) is dict:
+                if json_size(message, limit=self.limit) > self.limit:
+                    return None
                 data = message
             else:
                 return None
@@ -245,7 +255,7 @@ class FastPath:
             if not math.isfinite(value):
                 return None
             raw = data.get("timestamp")
-            if type(raw) is not str:
+            if type(raw) is not str or "\x00" in raw:  # as `timestamp_parse`: fromisoformat stops at a NUL
                 return None
             timestamp = datetime.fromisoformat(raw)
             if timestamp.tzinfo is None:

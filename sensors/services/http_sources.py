@@ -42,6 +42,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from common.exceptions import ApplicationError
+from common.text import text_storable
 from sensors.ingest import (
     IngestResult,
     ReadingIn,
@@ -53,7 +54,9 @@ from sensors.ingest import (
     naive_timezone,
     reading_parse,
     readings_store,
+    rejection_payload,
     rejections_record,
+    size_check,
     timestamp_parse,
 )
 from sensors.models import HttpSource, RejectedMessage, Sensor, SourceFetch, Transport
@@ -162,11 +165,15 @@ def source_fetch(*, source: HttpSource, session: requests.Session | None = None)
         records = _records_csv(source, body) if source.format == HttpSource.Format.CSV else _records_json(source, body)
         _ingest(fetch, records, sensor=sensor, received_at=started)
     except SourceError as exc:
-        fetch.status, fetch.error = SourceFetch.Status.FAILED, str(exc)[:ERROR_LIMIT]
+        # The message may quote the answer (its keys, a header): stored as text PostgreSQL can hold.
+        fetch.status, fetch.error = SourceFetch.Status.FAILED, text_storable(str(exc))[:ERROR_LIMIT]
         fetch.http_status = exc.http_status or fetch.http_status
         logger.warning("external source failed", extra={"sensor": sensor.key, "error": fetch.error})
     except Exception as exc:  # recorded (finally), then raised: the log and the state never stay "running"
-        fetch.status, fetch.error = SourceFetch.Status.FAILED, f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
+        fetch.status, fetch.error = (
+            SourceFetch.Status.FAILED,
+            text_storable(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT],
+        )
         raise
     else:
         fetch.status = SourceFetch.Status.SUCCESS
@@ -306,10 +313,17 @@ def _records_json(source: HttpSource, body: bytes) -> list[_Record]:
         where = repr(source.records_path) if source.records_path else "the top level"
         raise SourceError(f"Expected a list of records at {where}, found {_json_type(items)}.")
     records = []
+    limit = settings.SENSORS_MAX_MESSAGE_BYTES
     for item in items:
         record = _Record(payload=json.dumps(item, ensure_ascii=False, default=str))
+        records.append(record)
         if not isinstance(item, dict):
             record.errors["record"] = [f"Expected an object, got {_json_type(item)}."]
+            continue
+        try:
+            size_check(item, limit=limit)  # the one size rule of every transport
+        except ReadingInvalid as exc:
+            record.errors.update(exc.errors)
         else:
             for name, path in (("timestamp", source.timestamp_field), ("value", source.value_field)):
                 found = _lookup(item, path)
@@ -317,7 +331,6 @@ def _records_json(source: HttpSource, body: bytes) -> list[_Record]:
                     record.errors[name] = [f"No field {path!r} in the record."]
                 else:
                     setattr(record, name, found)
-        records.append(record)
     return records
 
 
@@ -432,8 +445,7 @@ def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
     sensor."""
     if not records:
         return
-    limit = RejectedMessage.PAYLOAD_LIMIT
-    by_payload = {record.payload[:limit].replace("\x00", "\ufffd"): record for record in records}
+    by_payload = {rejection_payload(record.payload)[0]: record for record in records}  # as stored
     kept: set[str] = set()
     payloads = list(by_payload)
     for start in range(0, len(payloads), 500):

@@ -120,6 +120,7 @@ def message_prepare(*, payload: bytes | bytearray, sensor_key: str, received_at:
     (or naming the topic's sensor) gets the topic's sensor, so that a rejected one can be re-processed from the
     admin as it is kept. Anything else goes to the service unchanged, which rejects it with its reason.
     """
+    payload = bytes(payload)  # paho hands over a bytearray: kept as bytes, a rejection stores its text
     if len(payload) <= 100 and _BARE_NUMBER.fullmatch(payload):
         return {"sensor": sensor_key, "value": float(payload), "timestamp": received_at}, False
     try:

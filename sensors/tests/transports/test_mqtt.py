@@ -290,3 +290,34 @@ def test_broker_urls(url, broker):
 def test_bad_broker_urls_say_what_is_wrong(url):
     with pytest.raises(ValueError, match="MQTT URL"):
         broker_parse(url)
+
+
+HOSTILE = [
+    b'{"sensor": "\\ud800", "value": 1, "timestamp": "2024-12-01 12:00:00"}',  # the crash loop of issue 14
+    b'{"sensor": "gas\\u0000", "value": 1, "timestamp": "2024-12-01 12:00:00"}',
+    b'{"value": "\\ud800", "timestamp": "2024-12-01 12:00:00"}',
+    b'{"value": 1, "timestamp": "2024-12-01 12:00:00\\u0000+05:00"}',
+    b'{"value": 1, "timestamp": "\\udfff"}',
+    b'["\\ud800", "\\u0000"]',
+    b"\xed\xa0\x80 \x00 not JSON",  # a surrogate as UTF-8 bytes would write it, and a NUL
+    b"[" * 30_000 + b"]" * 30_000,  # under the size limit: the parser's depth refuses it
+]
+
+
+def test_nul_surrogates_and_deep_nesting_are_rejected_and_the_consumer_stays_alive(mqtt_url, prefix, logs, device):
+    def devices():
+        for i, payload in enumerate(HOSTILE):
+            device(f"{prefix}/gas", payload, b'{"value": %d, "timestamp": "2024-12-01T10:00:%02d"}' % (i, i))
+        wait_until(lambda: RejectedMessage.objects.count() == len(HOSTILE) and Reading.objects.count() == len(HOSTILE))
+        device(f"{prefix}/gas", b"-1")  # still alive
+        wait_until(lambda: Reading.objects.count() == len(HOSTILE) + 1)
+
+    out = run_consumer(mqtt_url, prefix, logs, devices)
+
+    rejected = RejectedMessage.objects.all()
+    assert all(r.reason and r.transport == "mqtt" for r in rejected)
+    surrogate = rejected.get(sensor_key="\\ud800")  # escaped as JSON writes it
+    assert surrogate.reason.startswith("sensor: The sensor key holds a NUL character or a lone surrogate")
+    # Raw bytes are kept as text (invalid UTF-8 as U+FFFD, NUL escaped), never as a Python repr of a bytearray.
+    assert rejected.filter(payload="\ufffd\ufffd\ufffd \\u0000 not JSON").exists()
+    assert f"{2 * len(HOSTILE) + 1} received, {len(HOSTILE) + 1} stored, 0 duplicates, {len(HOSTILE)} rejected" in out

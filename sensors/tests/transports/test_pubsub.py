@@ -88,6 +88,33 @@ def test_malformed_burst_is_rejected_while_valid_messages_are_stored_and_the_con
     assert "201 received, 101 stored, 0 duplicates, 100 rejected" in out
 
 
+def test_nul_surrogates_and_deep_nesting_are_rejected_and_the_consumer_lives(redis_url):
+    hostile = [
+        '{"sensor": "\\ud800", "value": 1, "timestamp": "2024-12-01 12:00:00"}',
+        '{"sensor": "gas\\u0000", "value": 1, "timestamp": "2024-12-01 12:00:00"}',
+        '{"sensor": "gas", "value": "\\ud800", "timestamp": "2024-12-01 12:00:00"}',
+        '{"sensor": "gas", "value": 1, "timestamp": "2024-12-01 12:00:00\\u0000+05:00"}',
+        '{"sensor": "gas", "value": 1, "timestamp": "\\udfff"}',
+        b"\xed\xa0\x80 \x00",
+        "[" * 30_000 + "]" * 30_000,
+    ]
+
+    def devices(client):
+        for i, message in enumerate(hostile):
+            client.publish(CHANNEL, message)
+            client.publish(CHANNEL, json.dumps({"sensor": "gas", "value": i, "timestamp": f"2024-12-01T10:00:{i:02d}"}))
+        wait_until(lambda: Reading.objects.count() + RejectedMessage.objects.count() == 2 * len(hostile))
+        client.publish(CHANNEL, '{"sensor": "gas", "value": -1, "timestamp": "2024-12-01 11:00:00"}')  # still alive
+        wait_until(lambda: Reading.objects.count() == len(hostile) + 1)
+
+    out = run_consumer(redis_url, devices)
+
+    assert RejectedMessage.objects.filter(transport="pubsub").count() == len(hostile)
+    assert not RejectedMessage.objects.filter(reason="").exists()
+    assert RejectedMessage.objects.filter(reason__startswith="sensor: The sensor key holds a NUL").count() == 2
+    assert f"{2 * len(hostile) + 1} received, {len(hostile) + 1} stored" in out
+
+
 def test_reconnects_when_redis_drops_the_connection(redis_url):
     def devices(client):
         client.publish(CHANNEL, '{"sensor": "temperature", "value": 1, "timestamp": "2024-12-01 12:00:00"}')

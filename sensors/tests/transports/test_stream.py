@@ -389,3 +389,36 @@ def test_the_consumer_reconnects_when_redis_drops_it(redis_url, stream, monkeypa
     run_consumer(redis_url, stream, devices)
 
     assert Reading.objects.count() == 2000
+
+
+def test_nul_surrogates_and_deep_nesting_are_rejected_and_the_consumer_goes_on(redis_url, stream):
+    hostile = [
+        {"data": '{"sensor": "\\ud800", "value": 1, "timestamp": "2024-12-01 12:00:00"}'},
+        {"data": '{"sensor": "gas", "value": "\\u0000", "timestamp": "2024-12-01 12:00:00"}'},
+        {"data": '{"sensor": "gas", "value": 1, "timestamp": "2024-12-01 12:00:00\\u0000+05:00"}'},
+        {"data": "[" * 30_000 + "]" * 30_000},
+        {"sensor": b"gas\x00", "value": "1", "timestamp": "2024-12-01 12:00:00"},
+        {"sensor": b"\xed\xa0\x80", "value": "1", "timestamp": "2024-12-01 12:00:00"},
+        {"sensor": "gas", "value": b"\x00", "timestamp": "2024-12-01 12:00:00"},
+        {"sensor": "gas", "value": "1", "timestamp": b"\xed\xb0\x80\x00"},
+        {"sensor": "gas", "value": "1", "timestamp": "2024-12-01 12:00:00", "note": "x" * 70_000},
+    ]
+
+    def devices(client):
+        for i, entry in enumerate(hostile):
+            client.xadd(stream, entry)
+            client.xadd(stream, {"data": reading(i, sensor="gas")})
+        wait_until(lambda: all_acknowledged(client, stream, 2 * len(hostile)))
+        client.xadd(stream, {"data": reading(1000, sensor="gas")})  # still alive
+        wait_until(lambda: all_acknowledged(client, stream, 2 * len(hostile) + 1))
+
+    out = run_consumer(redis_url, stream, devices)
+
+    assert Reading.objects.count() == len(hostile) + 1
+    rejected = RejectedMessage.objects.filter(transport="stream")
+    assert rejected.count() == len(hostile)
+    assert not rejected.filter(reason="").exists()
+    assert rejected.filter(reason__startswith="sensor: The sensor key holds a NUL").count() == 2
+    assert rejected.filter(reason__contains="the limit is 65536").count() == 1
+    total = 2 * len(hostile) + 1
+    assert f"{total} received, {len(hostile) + 1} stored, 0 duplicates, {len(hostile)} rejected" in out

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import os
 import socket
@@ -20,7 +21,7 @@ from accounts.tests.factories import UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Examples per operation and caller in the probe (common/tests/test_probe.py): sized for CI's time.
-PROBE_EXAMPLES = 10
+PROBE_EXAMPLES = 5
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,6 +31,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=PROBE_EXAMPLES,
         help=f"generated requests per operation and caller in the probe (default {PROBE_EXAMPLES}, sized for CI)",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeFailure:
+    """One failed check of the probe: which caller, which operation, which check (`ST105 Undocumented ...`)."""
+
+    role: str
+    operation: str
+    check: str
+
+
+PROBE_FAILURES = pytest.StashKey[list[ProbeFailure]]()
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The probe's failures, one line per operation, caller and check (each test's report has the curl)."""
+    failures = sorted(set(config.stash.get(PROBE_FAILURES, [])), key=lambda f: (f.operation, f.check, f.role))
+    if not failures:
+        return
+    terminalreporter.section("probe: failed checks by operation")
+    lines: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        lines.setdefault((failure.operation, failure.check), []).append(failure.role)
+    for (operation, check), roles in lines.items():
+        terminalreporter.write_line(f"{operation:<55} {check:<45} {', '.join(roles)}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -35,13 +35,14 @@ import schemathesis
 from django.conf import settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from conftest import probe_examples, require_server, role_groups_ensure
+from conftest import PROBE_FAILURES, ProbeFailure, probe_examples, require_server, role_groups_ensure
 
 pytestmark = pytest.mark.probe
 
@@ -51,10 +52,26 @@ PASSWORD = "probe-correct-horse-battery"
 # Every answer is checked for these, and only these: a 5xx, a status the operation does not document, a content
 # type or a body its schema does not describe.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# High enough that the probe never meets a throttle (each scope's setting is an environment variable).
-UNTHROTTLED = {"API_THROTTLE_ANON": "1000000/minute", "API_THROTTLE_USER": "1000000/minute",
-               "API_THROTTLE_LOGIN": "1000000/minute"}  # fmt: skip
+# The health check's 503 is its documented answer when a part is down (the probe runs no worker or consumer); it
+# is still checked to be documented, with the documented body.
+HEALTH_PATH = "/healthcheck"
+HEALTH_CHECKS = [check for check in CHECKS if check is not not_a_server_error]
+# The server's settings: throttles high enough that the probe never meets one (each scope's rate is an environment
+# variable); database connections kept as in production (prod.py), which halves the probe's time.
+SERVER_ENV = {"API_THROTTLE_ANON": "1000000/minute", "API_THROTTLE_USER": "1000000/minute",
+              "API_THROTTLE_LOGIN": "1000000/minute", "DATABASE_CONN_MAX_AGE": "60"}  # fmt: skip
 SEED = 14
+# Strings that broke the API before (issue 14: NUL characters, UTC offsets beyond what PostgreSQL takes, years at
+# the ends of the range), mixed into the generated strings: ten examples rarely hit them by chance.
+HOSTILE = [
+    "\x00",
+    "a\x00b",
+    "2024-01-01T00:00:00+23:59",
+    "2024-01-01T00:00:00-16:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "2024-01-01",
+]
 # The database's name before any test database is set up (this module is collected before any test runs).
 DATABASE_NAME = settings.DATABASES["default"]["NAME"]
 
@@ -102,8 +119,16 @@ def daphne_server(*, name: str, log_dir: Path, env: dict[str, str]) -> Iterator[
     log = log_dir / f"{name}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "--fd", str(listener.fileno()), "-v", "1",
-             "config.asgi:application"],  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "--fd",
+                str(listener.fileno()),
+                "-v",
+                "1",
+                "config.asgi:application",
+            ],  # fmt: skip
             cwd=settings.BASE_DIR,
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", **env},
             pass_fds=[listener.fileno()],
@@ -181,19 +206,30 @@ def probe_database(request, django_db_setup, django_db_blocker) -> Iterator[tupl
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
+    if connection.vendor != "postgresql":
+        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to probe")
     with django_db_blocker.unblock():
-        created = None
-        if connection.settings_dict["NAME"] == DATABASE_NAME:  # still the real one: not set up
-            created = setup_databases(verbosity=0, interactive=False, aliases={"default"})
-        url = database_url()
-        role_groups_ensure()  # a transactional test's flush may have removed them
-        callers = callers_create()
-        data_seed()
-    yield url, callers
-    with django_db_blocker.unblock():
-        call_command("flush", interactive=False, verbosity=0)
-        if created is not None:
-            teardown_databases(created, verbosity=0)
+        still_real = connection.settings_dict["NAME"] == DATABASE_NAME
+        created = setup_databases(verbosity=0, interactive=False, aliases={"default"}) if still_real else None
+    try:
+        with django_db_blocker.unblock():
+            url = database_url()
+            role_groups_ensure()  # a transactional test's flush may have removed them
+            callers = callers_create()
+            data_seed()
+        yield url, callers
+    finally:
+        with django_db_blocker.unblock():
+            if created is None:
+                call_command("flush", interactive=False, verbosity=0)
+            else:
+                teardown_databases(created, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def failures(pytestconfig) -> list[ProbeFailure]:
+    """The probe's failures, listed at the end of the run (conftest's `pytest_terminal_summary`)."""
+    return pytestconfig.stash.setdefault(PROBE_FAILURES, [])
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +242,7 @@ def probe_server(probe_database, tmp_path_factory) -> Iterator[Server]:
     """The server the probe runs against, over this session's test database, its throttles out of the way."""
     url, _ = probe_database
     log_dir = tmp_path_factory.mktemp("probe")
-    with daphne_server(name="probe-server", log_dir=log_dir, env={"DATABASE_URL": url, **UNTHROTTLED}) as server:
+    with daphne_server(name="probe-server", log_dir=log_dir, env={"DATABASE_URL": url, **SERVER_ENV}) as server:
         print(f"probe server {server.url}, log {server.log}")  # noqa: T201 (shown with -s and on failure)
         yield server
 
@@ -221,20 +257,25 @@ def schema_generate() -> dict:
 
 def probe_schema(*, coverage: bool):
     """The schema with the probe's configuration: Hypothesis' fuzzing (valid and invalid requests, `--probe-examples`
-    of each per operation), and with `coverage` also schemathesis' coverage phase (every boundary value, missing
-    and wrong-typed parameter, and unexpected methods the schema implies: thorough but some 30 requests per
-    operation, so run for one caller only)."""
+    of each per operation, strings mixed with `HOSTILE` values), and with `coverage` also schemathesis' coverage
+    phase (every boundary value, missing and wrong-typed parameter the schema implies, and OPTIONS where the path
+    does not document it: thorough but some 30 requests per operation, so run for one caller only)."""
     return schemathesis.openapi.from_dict(
         SCHEMA,
         config=SchemathesisConfig.from_dict(
             {
                 "seed": SEED,
+                "dictionaries": {"hostile": {"values": HOSTILE}},
                 "generation": {
                     "max-examples": probe_examples(),
                     "deterministic": True,  # Hypothesis' derandomize: the same cases every run
                     "database": "none",
+                    "dictionaries": {"string": {"dictionary": "hostile", "probability": 0.1}},
+                    # The caller's credentials are the test's: none generated (a NUL in a generated header would
+                    # get daphne's bare 400 for malformed HTTP before the application sees the request).
+                    "with-security-parameters": False,
                 },
-                "phases": {"coverage": {"enabled": coverage}},
+                "phases": {"coverage": {"enabled": coverage, "unexpected-methods": ["options"]}},
                 "request-timeout": 30,
             }
         ),
@@ -256,37 +297,46 @@ def test_server_serves_the_probed_schema(probe_server):
     assert served.json() == SCHEMA
 
 
-def probe(case, caller: Caller, server: Server) -> None:
-    case.call_and_validate(base_url=server.url, headers=caller.headers, checks=CHECKS)
+def probe(case, headers: dict[str, str], server: Server, failures: list[ProbeFailure], *, role: str) -> None:
+    """Send the case as this caller and check the answer; a failure is also recorded for the run's summary."""
+    checks = HEALTH_CHECKS if case.operation.path == HEALTH_PATH else CHECKS
+    try:
+        case.call_and_validate(base_url=server.url, headers=headers, checks=checks)
+    except FailureGroup as group:
+        failures.extend(
+            ProbeFailure(role=role, operation=case.operation.label, check=f"{failure.code} {failure.title}")
+            for failure in group.exceptions
+        )
+        raise
 
 
 @FUZZ.parametrize()
-def test_probe_anonymous(case, callers, probe_server):
+def test_probe_anonymous(case, callers, probe_server, failures):
     """Every operation but the token revoke, with no credentials: only documented answers."""
-    probe(case, callers["anonymous"], probe_server)
+    probe(case, callers["anonymous"].headers, probe_server, failures, role="anonymous")
 
 
 @FUZZ.parametrize()
-def test_probe_viewer(case, callers, probe_server):
+def test_probe_viewer(case, callers, probe_server, failures):
     """Every operation but the token revoke, with a viewer's token: only documented answers."""
-    probe(case, callers["viewer"], probe_server)
+    probe(case, callers["viewer"].headers, probe_server, failures, role="viewer")
 
 
 @FUZZ.parametrize()
-def test_probe_operator(case, callers, probe_server):
+def test_probe_operator(case, callers, probe_server, failures):
     """Every operation but the token revoke, with an operator's token: only documented answers."""
-    probe(case, callers["operator"], probe_server)
+    probe(case, callers["operator"].headers, probe_server, failures, role="operator")
 
 
 @THOROUGH.parametrize()
-def test_probe_staff(case, callers, probe_server):
+def test_probe_staff(case, callers, probe_server, failures):
     """Every operation but the token revoke, with a staff member's token (who may do everything: every request
     gets past the permissions to the input's checks), fuzzing and the coverage phase: only documented answers."""
-    probe(case, callers["staff"], probe_server)
+    probe(case, callers["staff"].headers, probe_server, failures, role="staff")
 
 
 @REVOKE.parametrize()
-def test_probe_token_revoke(case, callers, probe_server, django_db_blocker):
+def test_probe_token_revoke(case, callers, probe_server, failures, django_db_blocker):
     """The token revoke for each caller, each request with a token of its own (which it revokes)."""
     from accounts.models import User
     from accounts.services import api_token_create
@@ -297,29 +347,29 @@ def test_probe_token_revoke(case, callers, probe_server, django_db_blocker):
             with django_db_blocker.unblock():  # committed: the server must find it
                 _, token = api_token_create(user=User.objects.get(email=caller.email))
             headers = {"Authorization": f"Token {token}"}
-        case.call_and_validate(base_url=probe_server.url, headers=headers, checks=CHECKS)
+        probe(case, headers, probe_server, failures, role=caller.role)
 
 
 def test_throttled_answers_are_documented(probe_database, tmp_path):
     """With low rates each throttle answers 429, and each 429 is documented with its body (against a server of
-    its own: the probe's has its throttles out of the way)."""
+    its own: the probe's has its throttles out of the way). The anonymous rate is not among them: every operation
+    but the token's asks for credentials, refused (401) before any throttle counts."""
     url, callers = probe_database
     api = probe_schema(coverage=False)
-    rates = {"API_THROTTLE_ANON": "2/minute", "API_THROTTLE_USER": "2/minute", "API_THROTTLE_LOGIN": "2/minute"}
-    with daphne_server(name="throttled-server", log_dir=tmp_path, env={"DATABASE_URL": url, **rates}) as server:
-        requests_ = [
-            ("anon", "GET", "/api/v1/sensors/", {}, None),
-            ("user", "GET", "/api/v1/users/me/", callers["viewer"].headers, None),
-            ("login", "POST", "/api/v1/auth/token/", {}, {"email": "probe-viewer@example.com", "password": "wrong"}),
-        ]
-        for scope, method, path, headers, body in requests_:
+    rates = {"API_THROTTLE_USER": "2/minute", "API_THROTTLE_LOGIN": "2/minute"}
+    env = {"DATABASE_URL": url, **SERVER_ENV, **rates}
+    login = {"email": "probe-viewer@example.com", "password": "wrong"}
+    throttled = [
+        ("user", "GET", "/api/v1/users/me/", callers["viewer"].headers, {}),
+        ("login", "POST", "/api/v1/auth/token/", {}, {"body": login, "media_type": "application/json"}),
+    ]
+    with daphne_server(name="throttled-server", log_dir=tmp_path, env=env) as server:
+        for scope, method, path, headers, body in throttled:
             operation = api[path][method]
-            kwargs = {"body": body, "media_type": "application/json"} if body is not None else {}
             statuses = []
             for _ in range(3):
-                case = operation.Case(**kwargs)
-                response = case.call_and_validate(base_url=server.url, headers=headers, checks=CHECKS)
+                response = operation.Case(**body).call_and_validate(base_url=server.url, headers=headers, checks=CHECKS)
                 statuses.append(response.status_code)
             assert statuses[-1] == 429, (scope, statuses)
             assert response.json()["error"] == "throttled", response.json()
-            assert "Retry-After" in response.headers
+            assert response.headers.get("retry-after"), response.headers

@@ -1,19 +1,20 @@
 """The probe: schemathesis sends generated requests, valid and invalid, to the running ASGI server (daphne serving
 `config.asgi:application`, as in production) for each caller: anonymous, viewer, operator and staff, each with an
-API token of its own. Every answer must be documented by the project's own schema (`/api/schema/`, as the server
-serves it): no server error, no undocumented status, no body or content type the schema does not describe.
+API token of its own. Every answer must be documented by the project's own schema (the one `/api/schema/` serves):
+no server error, no undocumented status, no body or content type the schema does not describe.
 
 - The server runs against this session's test database (PostgreSQL: another process cannot reach SQLite's in-memory
   test database), with throttle rates high enough that no answer is a 429; `test_throttled_answers_are_documented`
   proves the 429s against a second server with low rates.
-- The token-revoke operation would end the shared token of a run: it is left out of the shared runs and probed on
-  its own (`test_probe_token_revoke`), each request with a throwaway token.
+- The token revoke would end the shared token of a run: it is left out of the shared runs and probed on its own
+  (`test_probe_token_revoke`), each request with a throwaway token.
 - Reproducible: Hypothesis is derandomized (the same cases every run) and keeps no example database. The examples
-  per operation are `--probe-examples` (default `PROBE_EXAMPLES`, sized for CI: all four callers in about three
-  minutes on two cores); run `make probe PYTEST_ARGS="--probe-examples 200"` to probe harder.
+  per operation and caller are `--probe-examples` (default `conftest.PROBE_EXAMPLES`, sized for CI: the whole probe
+  in under three minutes on two cores); `make probe PYTEST_ARGS="--probe-examples 100"` probes harder.
 
-A failure names the caller (`[viewer]`), the operation (`[GET /api/v1/sensors/]`), the failed check and a curl
-command that reproduces it; the server's log is written next to the test's temporary files (its path is printed).
+A failure names the caller and the operation (`test_probe_viewer[GET /api/v1/sensors/{key}/]`), the failed check
+and a curl command that reproduces it; the end of the run lists the failed checks by operation and caller; the
+server's log is in the test's temporary directory (its path is printed with the captured output).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ from conftest import PROBE_FAILURES, ProbeFailure, probe_examples, require_serve
 
 pytestmark = pytest.mark.probe
 
-ROLES = ("anonymous", "viewer", "operator", "staff")
 REVOKE_PATH = "/api/v1/auth/token/revoke/"
 PASSWORD = "probe-correct-horse-battery"
 # Every answer is checked for these, and only these: a 5xx, a status the operation does not document, a content

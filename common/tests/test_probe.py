@@ -57,12 +57,12 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 HEALTH_PATH = "/healthcheck"
 HEALTH_CHECKS = [check for check in CHECKS if check is not not_a_server_error]
 # The server's settings: throttles high enough that the probe never meets one (each scope's rate is an environment
-# variable); database connections kept as in production (prod.py), which halves the probe's time.
+# variable); database connections kept as in production (prod.py).
 SERVER_ENV = {"API_THROTTLE_ANON": "1000000/minute", "API_THROTTLE_USER": "1000000/minute",
               "API_THROTTLE_LOGIN": "1000000/minute", "DATABASE_CONN_MAX_AGE": "60"}  # fmt: skip
 SEED = 14
 # Strings that broke the API before (issue 14: NUL characters, UTC offsets beyond what PostgreSQL takes, years at
-# the ends of the range), mixed into the generated strings: ten examples rarely hit them by chance.
+# the ends of the range), mixed into the generated strings: a few examples rarely hit them by chance.
 HOSTILE = [
     "\x00",
     "a\x00b",

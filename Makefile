@@ -7,11 +7,12 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint typecheck format migrate browser clean load
+.PHONY: help run test probe lint typecheck format migrate browser clean load
 
 help:
 	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test    install the test dependencies (and Chromium) and run the whole suite"
+	@echo "make probe   only the probe: schemathesis against a running daphne, four callers (PostgreSQL: DATABASE_URL)"
 	@echo "make lint    ruff format --check, ruff check, lint-imports (the import contracts) and mypy (make typecheck alone)"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make load    the load benchmark (locust; needs DATABASE_URL=postgres://... and REDIS_URL; LOAD_ARGS=--duration 60)"
@@ -48,6 +49,11 @@ browser:
 
 test: $(VENV)/.dev-installed browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The probe alone (docs/development.md, "Probing"); `make test` runs it too. More examples per operation:
+# make probe PYTEST_ARGS="--probe-examples 100"
+probe: $(VENV)/.dev-installed
+	$(BIN)/pytest -m probe $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import os
 import socket
@@ -19,11 +20,62 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Examples per operation and caller in the probe (common/tests/test_probe.py): sized for CI's time.
+PROBE_EXAMPLES = 5
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--probe-examples",
+        type=int,
+        default=PROBE_EXAMPLES,
+        help=f"generated requests per operation and caller in the probe (default {PROBE_EXAMPLES}, sized for CI)",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeFailure:
+    """One failed check of the probe: which caller, which operation, which check (`ST105 Undocumented ...`)."""
+
+    role: str
+    operation: str
+    check: str
+
+
+PROBE_FAILURES = pytest.StashKey[list[ProbeFailure]]()
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The probe's failures, one line per operation, caller and check (each test's report has the curl)."""
+    failures = sorted(set(config.stash.get(PROBE_FAILURES, [])), key=lambda f: (f.operation, f.check, f.role))
+    if not failures:
+        return
+    terminalreporter.section("probe: failed checks by operation")
+    lines: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        lines.setdefault((failure.operation, failure.check), []).append(failure.role)
+    for (operation, check), roles in lines.items():
+        terminalreporter.write_line(f"{operation:<55} {check:<45} {', '.join(roles)}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _probe_examples  # noqa: PLW0603 (the option is read before the probe's module is collected)
+    _probe_examples = config.getoption("probe_examples")
+
+
+_probe_examples = PROBE_EXAMPLES
+
+
+def probe_examples() -> int:
+    """The examples per operation and caller the probe generates (`--probe-examples`)."""
+    return _probe_examples
 
 
 def _db_order(item: pytest.Item) -> float:
     """pytest-django's order (database tests, then transactional ones, then the rest), with the transactional tests
-    that use `serialized_rollback` before the plain ones."""
+    that use `serialized_rollback` before the plain ones, and the probe (common/tests/test_probe.py) last."""
+    if item.get_closest_marker("probe"):
+        return 3  # its rows are committed for the server to read: no other database test may see them
     marker = item.get_closest_marker("django_db")
     fixtures = getattr(item, "fixturenames", [])
     kwargs = marker.kwargs if marker else {}
@@ -187,6 +239,11 @@ def role_groups(db) -> None:
     test left: a plain flush empties every table and post_migrate makes content types and permissions again (with
     new ids) but not the groups; a `serialized_rollback` test's flush leaves no permissions at all. (Using
     `serialized_rollback` here instead would collide with content types a previous plain flush renumbered.)"""
+    role_groups_ensure()
+
+
+def role_groups_ensure() -> None:
+    """Make the role groups with their permissions as migration accounts 0002 does, if a flush removed them."""
     from django.apps import apps
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission

@@ -7,7 +7,9 @@
   (`common.exceptions.ErrorSerializer`), read from what the view is made of: input (400, every operation: a NUL
   character or a lone surrogate in any path or query parameter is refused before the view runs, see
   `common.inputs`), permissions (401, and 403 when a role or a kind of credential can be refused), a path
-  parameter or page (404), throttles (429). Statuses a view declares itself (409, a 401 of its own) get the body too.
+  parameter or page (404), throttles (429), a body over the size cap (413, every operation that takes a
+  body), a request line over 16 KiB (414, every operation). Statuses a view declares itself (409, a 401 of its
+  own) get the body too.
 - Text: every string the API takes (a parameter, a body's text) without a pattern of its own gets one refusing NUL
   characters, as the server refuses them (`common.inputs`, DRF's CharField).
 - Request bodies: a body that must be one of several shapes (a `PolymorphicProxySerializer`) is required, and a list
@@ -39,6 +41,8 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's role or kind of credential does not allow it (`permission_denied`).",
     404: "No such object, page or cursor (`not_found`).",
     409: "The object's state does not allow it.",
+    413: "The request body is larger than `REQUEST_MAX_BODY_BYTES` (`request_too_large`).",
+    414: "The request line (path and query) is longer than 16 KiB (`uri_too_long`).",
     429: "Too many requests (`throttled`); see the `Retry-After` header.",
 }
 
@@ -116,8 +120,12 @@ class AutoSchema(openapi.AutoSchema):
 
     def error_statuses(self, operation: dict[str, Any]) -> set[int]:
         """The error statuses the view's make-up implies for this operation."""
-        # Any operation: a NUL character in any parameter, even one it does not take, is refused (common.inputs).
-        statuses = {400}
+        # Any operation: a NUL character in any parameter, even one it does not take, is refused (common.inputs);
+        # the server refuses a request line over 16 KiB before any view (config/server.py).
+        statuses = {400, 414}
+        # A body of any kind is capped before it is read (common/asgi.py, config/server.py).
+        if "requestBody" in operation or self.method in UNSAFE_METHODS:
+            statuses.add(413)
         parameters = operation.get("parameters", [])
         query = {p["name"] for p in parameters if p["in"] == "query"}
         permissions = self.view.get_permissions()

@@ -10,18 +10,24 @@ This is daphne's command line with one change to its requests (`CappedRequest`):
 - a `Content-Length` over `REQUEST_MAX_BODY_BYTES`, or a body (chunked or lying about its length) that grows past
   it, is answered 413 in the one error shape (`request_too_large`) at once and the connection closed; no more than
   the cap is kept (Twisted spools bodies over 100 KB to a temporary file, daphne then queues them);
-- form bodies are left to Django (Twisted's parsing is off), so a malformed one gets the API's JSON 400.
+- form bodies are left to Django (Twisted's parsing is off), so a malformed one gets the API's JSON 400;
+- what Twisted refuses before a request exists answers in the one error shape instead of a bare 400 or a closed
+  connection: a request line longer than 16 KiB is a 414 (`uri_too_long`), a longer header line a 431
+  (`headers_too_large`), any other malformed request line or header (a NUL in a header, headers over 16 KiB in all)
+  a 400 (`bad_request`).
 
 Options and behaviour are otherwise daphne's (`daphne --help`). `manage.py runserver` (development) is plain
 daphne; a proxy in front caps bodies too (docs/operations.md, "Request limits").
 """
 
+import json
 from typing import Any
 
 from daphne import cli
 from daphne import server as daphne_server
 from daphne.http_protocol import HTTPFactory, WebRequest
 from django.conf import settings
+from twisted.web.http import HTTPChannel
 
 
 class CappedRequest(WebRequest):
@@ -65,10 +71,44 @@ class CappedRequest(WebRequest):
         self.channel.loseConnection()
 
 
+def refuse_malformed(channel: Any, status: int, reason: str, error: str, detail: str) -> None:
+    """Answers a request Twisted cannot parse in the one error shape and closes the connection."""
+    from common.exceptions import error_body  # see refuse(): Django is set up after this module loads
+
+    body = json.dumps(error_body(error=error, detail=detail), separators=(",", ":")).encode()
+    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+    channel.transport.write(head.encode() + b"connection: close\r\n\r\n" + body)
+    channel.loseConnection()
+
+
+def refusals_install(channel: HTTPChannel) -> None:
+    """Replaces Twisted's two ways of refusing a malformed request: a bare `400` with no body, and (for a line over
+    16 KiB) a connection closed with no answer at all."""
+
+    def line_too_long(line: bytes) -> None:
+        # Twisted's private flag: true while the channel waits for a request line, false once in the headers.
+        if channel._HTTPChannel__first_line:  # type: ignore[attr-defined]
+            refuse_malformed(channel, 414, "URI Too Long", "uri_too_long", "The request line is longer than 16 KiB.")
+        else:
+            refuse_malformed(
+                channel, 431, "Request Header Fields Too Large", "headers_too_large", "A header is longer than 16 KiB."
+            )
+
+    def bad_request() -> None:
+        refuse_malformed(
+            channel, 400, "Bad Request", "bad_request", "The request line or headers are malformed or too large."
+        )
+
+    channel.lineLengthExceeded = line_too_long  # type: ignore[method-assign]
+    channel._respondToBadRequestAndDisconnect = bad_request  # type: ignore[method-assign]
+
+
 class CappedHTTPFactory(HTTPFactory):
     def buildProtocol(self, addr: Any) -> Any:  # noqa: N802 - Twisted's name
         protocol = super().buildProtocol(addr)
         protocol.requestFactory = CappedRequest
+        # Twisted wraps the channel in a proxy that picks HTTP/1.1 or HTTP/2; HTTP/1.1's channel is `_channel`.
+        refusals_install(protocol._channel)
         return protocol
 
 

@@ -104,9 +104,7 @@ def test_malformed_multipart_answers_400_in_the_one_shape(client, content_type, 
 # --- JSON bodies -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/auth/token/", "/api/v1/sensors/", "/api/v1/platforms/", "/api/v1/readings/"]
-)
+@pytest.mark.parametrize("path", ["/api/v1/auth/token/", "/api/v1/sensors/", "/api/v1/platforms/", "/api/v1/readings/"])
 @pytest.mark.parametrize("nested", ["[" * 100_000, '{"a":' * 100_000, "[" * 5000 + "]" * 5000])
 def test_deeply_nested_json_is_a_parse_error_not_a_server_error(operator, crash_client, path, nested):
     crash_client.force_login(operator)

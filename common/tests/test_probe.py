@@ -1,7 +1,8 @@
-"""The probe: schemathesis sends generated requests, valid and invalid, to the running ASGI server (daphne serving
-`config.asgi:application`, as in production) for each caller: anonymous, viewer, operator and staff, each with an
-API token of its own. Every answer must be documented by the project's own schema (the one `/api/schema/` serves):
-no server error, no undocumented status, no body or content type the schema does not describe.
+"""The probe: schemathesis sends generated requests, valid and invalid, to the running ASGI server
+(`python -m config.server`, daphne as production runs it, serving `config.asgi:application`) for each caller:
+anonymous, viewer, operator and staff, each with an API token of its own. Every answer must be documented by the
+project's own schema (the one `/api/schema/` serves): no server error, no undocumented status, no body or content
+type the schema does not describe.
 
 - The server runs against this session's test database (PostgreSQL: another process cannot reach SQLite's in-memory
   test database), with throttle rates high enough that no answer is a 429; `test_throttled_answers_are_documented`
@@ -119,8 +120,8 @@ def database_url() -> str:
 
 @contextlib.contextmanager
 def daphne_server(*, name: str, log_dir: Path, env: dict[str, str]) -> Iterator[Server]:
-    """`daphne config.asgi:application` on a socket bound here (a free port, no race for it), with the test
-    settings and `env` on top; up once `/healthcheck/live` answers, stopped on exit."""
+    """`python -m config.server config.asgi:application` on a socket bound here (a free port, no race for it), with
+    the test settings and `env` on top; up once `/healthcheck/live` answers, stopped on exit."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
@@ -131,7 +132,7 @@ def daphne_server(*, name: str, log_dir: Path, env: dict[str, str]) -> Iterator[
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "config.server",  # daphne as production runs it (capped bodies, refusals in the one shape)
                 "--fd",
                 str(listener.fileno()),
                 "-v",
@@ -281,8 +282,8 @@ def probe_schema(*, coverage: bool):
                     "deterministic": True,  # Hypothesis' derandomize: the same cases every run
                     "database": "none",
                     "dictionaries": {"string": {"dictionary": "hostile", "probability": 0.1}},
-                    # The caller's credentials are the test's: none generated (a NUL in a generated header would
-                    # get daphne's bare 400 for malformed HTTP before the application sees the request).
+                    # The caller's credentials are the test's: none generated, so each run probes its caller's
+                    # rights (garbage credentials are the anonymous run's and the auth matrix's business).
                     "with-security-parameters": False,
                 },
                 # Reproducible: the cases do not depend on what the server answered before (values taken from its

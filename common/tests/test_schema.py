@@ -77,11 +77,16 @@ def test_every_operation_documents_the_errors_it_can_answer(schema):
 @pytest.mark.parametrize(
     ("method", "path", "codes"),
     [
-        ("post", "/api/v1/auth/token/", {"201", "400", "401", "403", "429"}),  # 403: account_unusable
-        ("post", "/api/v1/auth/token/revoke/", {"204", "400", "401", "429"}),
-        ("get", "/api/v1/platforms/", {"200", "400", "401", "403", "404", "429"}),  # 400: a NUL in `search`
-        ("post", "/api/v1/anomalies/{anomaly_id}/acknowledge/", {"200", "400", "401", "403", "404", "409", "429"}),
-        ("get", "/api/v1/rates/convert/", {"200", "400", "401", "403", "404", "429"}),
+        # 413: a body over the cap (any operation taking one); 414: a request line over 16 KiB (every operation).
+        ("post", "/api/v1/auth/token/", {"201", "400", "401", "403", "413", "414", "429"}),  # 403: account_unusable
+        ("post", "/api/v1/auth/token/revoke/", {"204", "400", "401", "413", "414", "429"}),
+        ("get", "/api/v1/platforms/", {"200", "400", "401", "403", "404", "414", "429"}),  # 400: a NUL in `search`
+        (
+            "post",
+            "/api/v1/anomalies/{anomaly_id}/acknowledge/",
+            {"200", "400", "401", "403", "404", "409", "413", "414", "429"},
+        ),
+        ("get", "/api/v1/rates/convert/", {"200", "400", "401", "403", "404", "414", "429"}),
     ],
 )
 def test_error_statuses_follow_the_view(schema, method, path, codes):

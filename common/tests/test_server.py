@@ -148,3 +148,30 @@ def test_websockets_still_upgrade(server_port):
         first = sock.recv(4096)
 
     assert first == b"HTTP/1.1 403 Access denied\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "status", "error"),
+    [
+        # Twisted closed the connection without a word for a line over 16 KiB...
+        ("GET /api/v1/sensors/?search=" + "x" * 20_000 + " HTTP/1.1\r\nHost: localhost\r\n", 414, "uri_too_long"),
+        (
+            "GET /api/v1/sensors/ HTTP/1.1\r\nHost: localhost\r\nX-Long: " + "x" * 20_000 + "\r\n",
+            431,
+            "headers_too_large",
+        ),
+        # ...and answered a bare 400 with no body to a header it cannot parse.
+        ("GET /api/v1/sensors/ HTTP/1.1\r\nHost: localhost\r\nX-Nul: a\x00b\r\n", 400, "bad_request"),
+        ("GET /api/v1/sensors/ HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n", 400, "bad_request"),
+    ],
+    ids=["long-request-line", "long-header", "nul-in-header", "header-without-colon"],
+)
+def test_requests_twisted_refuses_are_answered_in_the_one_error_shape(server_port, head, status, error):
+    sock = _request(server_port, head)
+    with sock:
+        answer_status, headers, body = _answer(sock)
+
+    assert answer_status == status
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == error
+    assert set(json.loads(body)) == {"error", "detail", "fields"}

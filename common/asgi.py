@@ -5,9 +5,13 @@ so its own `DATA_UPLOAD_MAX_MEMORY_SIZE` check comes after the body was received
 bytes as the server hands them over instead:
 
 - a `Content-Length` above the cap is answered 413 at once, without reading a byte of the body;
-- a body sent without one (chunked) or longer than it says is read only until it passes the cap: the middleware
-  then stops pulling from the server, tells the application the client went away (Django drops the request
-  unanswered), and answers 413 itself. At most the cap plus one server chunk is ever read.
+- a body longer than its `Content-Length` says is read only until it passes the cap: the middleware then stops
+  pulling from the server, tells the application the client went away (Django drops the request unanswered), and
+  answers 413 itself;
+- a body sent without one (chunked) is read whole before the application is called, and answered 413 at the first
+  chunk past the cap; a body within the cap reaches the application with the length counted (DRF reads a request
+  without a length as an empty body).
+  Either way at most the cap plus one server chunk is ever read.
 
 The 413 body is the one API error shape (`request_too_large`). The cap is `REQUEST_MAX_BODY_BYTES`, read at each
 request. A server that reads the whole body before calling the application (daphne does) is capped by a proxy in
@@ -74,6 +78,10 @@ class RequestBodyLimit:
             await self._refuse(send, limit)
             return
 
+        if declared is None:
+            await self._call_with_counted_length(scope, receive, send, limit)
+            return
+
         received = 0
         over = False
         started = False
@@ -103,6 +111,38 @@ class RequestBodyLimit:
         await self.app(scope, limited_receive, watched_send)
         if over and not started:
             await self._refuse(send, limit)
+
+    async def _call_with_counted_length(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """A body without a `Content-Length` (chunked): read it whole, up to the cap, then hand it to the application
+        with the length counted. DRF reads a request without a length as an empty body, so a chunked JSON body
+        would otherwise be refused as empty. Memory stays within the cap (the server, and Django after it, hold the
+        body anyway)."""
+        pieces: list[bytes] = []
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client left before its body was complete: nobody is left to answer
+            pieces.append(message.get("body", b""))
+            received += len(pieces[-1])
+            if received > limit:
+                await self._refuse(send, limit)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(pieces)
+        headers = [(name, value) for name, value in scope.get("headers", []) if name.lower() != b"transfer-encoding"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the server's disconnect, when it comes
+
+        await self.app(scope, replay, send)
 
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:

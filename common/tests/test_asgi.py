@@ -139,3 +139,52 @@ def test_a_full_batch_of_readings_fits_under_the_default_cap(role_groups, operat
     assert len(body) < settings.REQUEST_MAX_BODY_BYTES
     assert response["status"] == 201, response["body"][:500]
     assert json.loads(response["body"])["stored"] == settings.SENSORS_REST_MAX_BATCH
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_under_the_cap_is_read_whole(role_groups, operator):
+    """A body sent chunked (no Content-Length, as many HTTP clients of devices send it) reaches the API whole: DRF
+    reads a request without a length as empty, so the middleware gives it the length it counted."""
+    from sensors.models import Reading
+
+    body = json.dumps([{"sensor": "chunked", "value": i, "timestamp": f"2024-12-01T00:00:{i:02d}Z"} for i in range(30)])
+    pieces = [body[i : i + 100].encode() for i in range(0, len(body), 100)]
+    _, token = AuthToken.objects.create(user=operator)
+    sent: list[dict] = []
+    pulled = 0
+
+    async def receive() -> dict:
+        nonlocal pulled
+        if pulled >= len(pieces):
+            await asyncio.sleep(3600)
+        pulled += 1
+        return {"type": "http.request", "body": pieces[pulled - 1], "more_body": pulled < len(pieces)}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/readings/",
+        "raw_path": b"/api/v1/readings/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"localhost"),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+            (b"authorization", f"Token {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(asyncio.wait_for(application(scope=scope, receive=receive, send=send), timeout=60))
+    answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+    assert next(m["status"] for m in sent if m["type"] == "http.response.start") == 201, answer
+    assert json.loads(answer)["stored"] == 30
+    assert Reading.objects.filter(sensor__key="chunked").count() == 30

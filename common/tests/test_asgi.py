@@ -17,6 +17,24 @@ from config.asgi import application
 CHUNK = 64 * 1024
 
 
+def post_scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    """The scope of a JSON POST to `path`, as a server makes it."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
 class Client:
     """A client sending `chunks` body messages of CHUNK bytes (the last with `more_body: False`)."""
 
@@ -35,20 +53,7 @@ class Client:
         self.sent.append(message)
 
     def call(self, *, headers: list[tuple[bytes, bytes]], path: str = "/api/v1/readings/") -> None:
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"localhost"), (b"content-type", b"application/json"), *headers],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
+        scope = post_scope(path, headers)
         # daphne calls the application with keyword arguments
         asyncio.run(asyncio.wait_for(application(scope=scope, receive=self.receive, send=self.send), timeout=60))
 
@@ -163,25 +168,9 @@ def test_a_chunked_body_under_the_cap_is_read_whole(role_groups, operator):
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/readings/",
-        "raw_path": b"/api/v1/readings/",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"localhost"),
-            (b"content-type", b"application/json"),
-            (b"transfer-encoding", b"chunked"),
-            (b"authorization", f"Token {token}".encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = post_scope(
+        "/api/v1/readings/", [(b"transfer-encoding", b"chunked"), (b"authorization", f"Token {token}".encode())]
+    )
     asyncio.run(asyncio.wait_for(application(scope=scope, receive=receive, send=send), timeout=60))
     answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 

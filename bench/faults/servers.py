@@ -45,7 +45,32 @@ def port_open(port: int) -> bool:
         return False
 
 
-class OwnRedis:
+class SignalledServer:
+    """A server process of ours stopped by a signal: SIGTERM (it saves what it must and exits; Redis fsyncs its
+    append-only file) or SIGKILL (no chance to). Subclasses start `self.process`."""
+
+    process: subprocess.Popen[bytes] | None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self, *, kill: bool = False) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.process.wait(timeout=60)
+        self.process = None
+
+    def restart(self, *, kill: bool = False, down_for: float = 1.0) -> None:
+        self.stop(kill=kill)
+        time.sleep(down_for)
+        self.start()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop(kill=True)
+
+
+class OwnRedis(SignalledServer):
     """redis-server as the production compose file runs it: append-only file, `appendfsync everysec`, no RDB."""
 
     def __init__(self, workdir: Path) -> None:
@@ -85,24 +110,8 @@ class OwnRedis:
         wait_for(lambda: redis.Redis(port=self.port, socket_connect_timeout=0.5).ping(), timeout=30, what="redis up")
         # Loading the append-only file: PING answers LOADING errors until it is done (raised above), then PONG.
 
-    def stop(self, *, kill: bool = False) -> None:
-        """SIGTERM (Redis fsyncs its append-only file and exits) or SIGKILL (no chance to)."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        self.process.wait(timeout=60)
-        self.process = None
 
-    def restart(self, *, kill: bool = False, down_for: float = 1.0) -> None:
-        self.stop(kill=kill)
-        time.sleep(down_for)
-        self.start()
-
-    def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.stop(kill=True)
-
-
-class OwnMosquitto:
+class OwnMosquitto(SignalledServer):
     """mosquitto with persistence (sessions, subscriptions and queued QoS 1 messages survive a clean restart), as
     config/mosquitto.conf configures the compose broker."""
 
@@ -126,21 +135,6 @@ class OwnMosquitto:
     def start(self) -> None:
         self.process = subprocess.Popen(["mosquitto", "-c", str(self.config)])
         wait_for(lambda: port_open(self.port), timeout=30, what="mosquitto up")
-
-    def stop(self, *, kill: bool = False) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        self.process.wait(timeout=60)
-        self.process = None
-
-    def restart(self, *, kill: bool = False, down_for: float = 1.0) -> None:
-        self.stop(kill=kill)
-        time.sleep(down_for)
-        self.start()
-
-    def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.stop(kill=True)
 
 
 class OwnPostgres:

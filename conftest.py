@@ -184,10 +184,18 @@ def client_as(db):
 def process_database_url(db) -> str:
     """A DATABASE_URL that another process (worker, consumer) can use to reach this test's database: PostgreSQL
     only, since SQLite's in-memory test database lives inside this process (fails in CI, skips elsewhere)."""
+    url = process_database_url_or_none()
+    if url is None:
+        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
+    return url
+
+
+def process_database_url_or_none() -> str | None:
+    """The test database's URL for another process, or None when it is SQLite's (in this process's memory)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
+        return None
     db = connection.settings_dict
     host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
@@ -320,3 +328,12 @@ async def _ws_open(path: str, headers: list, *, timeout: float = 5):
     await asyncio.sleep(0.05)
     await communicator.disconnect(code=first["code"], timeout=timeout)  # what the server reports once closed
     return None, first["code"]
+
+
+def assert_schema_complete() -> None:
+    """Fails when a migration of any app is not applied (a test that migrates backwards must leave none behind)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []

@@ -146,9 +146,15 @@ def beat_restart(*, env: dict[str, str], workdir: Path, queue: str = "faults-bea
     from django.db import connection
     from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+    from config.celery_app import app as celery_app
+
     started = time.monotonic()
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     broker.delete(queue)
+    # Beat's first start sends what is due at once (the unedited Check detectors, to the default queue). What it
+    # sent there is taken back at the end, so no worker on this broker later gets a stray run of this scenario.
+    default_queue = celery_app.conf.task_default_queue
+    default_before = broker.llen(default_queue)
     log = workdir / "beat.log"
     beat = Process(
         ["-m", "celery", "-A", "config", "beat", "--loglevel=INFO", f"--schedule={workdir / 'beat-schedule'}"],
@@ -187,6 +193,10 @@ def beat_restart(*, env: dict[str, str], workdir: Path, queue: str = "faults-bea
     finally:
         beat.close()
         broker.delete(queue)
+        # kombu's Redis transport pushes new messages on the left and workers pop from the right: beat's are first.
+        sent_to_default = broker.llen(default_queue) - default_before
+        if sent_to_default > 0:
+            broker.ltrim(default_queue, sent_to_default, -1)
         broker.close()
     connection.close()
     check = PeriodicTask.objects.get(name="Check detectors")

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from common.health import database_check, redis_check, system_health, worker_check
 from config.celery_app import app as celery_app
-from conftest import celery_worker_process
+from conftest import celery_worker_process, process_database_url_or_none
 from rates.tests.factories import RateFetchFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +20,13 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 def celery_worker(redis_url):
-    """A real `celery worker` process on the test broker; stopped after the test."""
-    with celery_worker_process(name="health", env={"REDIS_URL": redis_url}) as process:
+    """A real `celery worker` process on the test broker; stopped after the test. It answers pings only, but a
+    worker stores the state of any task it is handed (an expired one too): it gets the test database when another
+    process can reach it, never the database the tests' URL names."""
+    env = {"REDIS_URL": redis_url}
+    if url := process_database_url_or_none():
+        env["DATABASE_URL"] = url
+    with celery_worker_process(name="health", env=env) as process:
         yield process
 
 

@@ -44,7 +44,14 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import PROBE_FAILURES, ProbeFailure, probe_examples, require_server, role_groups_ensure
+from conftest import (
+    PROBE_FAILURES,
+    ProbeFailure,
+    probe_examples,
+    process_database_url_or_none,
+    require_server,
+    role_groups_ensure,
+)
 
 pytestmark = pytest.mark.probe
 
@@ -109,13 +116,10 @@ class Caller:
 
 def database_url() -> str:
     """The URL of this session's test database for another process (PostgreSQL only)."""
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
+    url = process_database_url_or_none()
+    if url is None:
         require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to probe")
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    return f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{host}:{port}/{db['NAME']}"
+    return url
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ def test_create_api_token_without_expiry():
     ("args", "message"),
     [
         (["nobody@example.com"], "No user with email"),
-        (["inactive@example.com"], "Inactive users"),
+        (["inactive@example.com"], "Inactive, unapproved or unconfirmed accounts"),
         (["owner@example.com", "--days", "0"], "--days must be at least 1"),
     ],
 )

@@ -11,7 +11,8 @@ What runs, each its own process with the production settings (`config.settings.p
 raised so that locust's one address measures the server and not the throttle) on the local PostgreSQL (a scratch
 database `<name>_bench_load` next to DATABASE_URL's) and REDIS_URL:
 
-- daphne serving `config.asgi:application` on a free port;
+- the production server (`python -m config.server`, daphne with the body cap) serving `config.asgi:application` on
+  a free port;
 - `manage.py consume_readings --source stream` on a stream key of this run;
 - a detect worker (`celery -A config worker --queues=detection-0 --concurrency=1`), as docs/operations.md lists it;
 - locust, headless (`bench/load/locustfile.py`): `--devices` devices POSTing `--batch` readings each second,
@@ -220,7 +221,7 @@ def load_run(args: argparse.Namespace) -> dict:
     consumer_args = ["--batch-ms", str(args.batch_ms)] if args.batch_ms else []
     processes = {
         "daphne": subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            [sys.executable, "-m", "config.server", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
             cwd=ROOT, env=env, stdout=logs["daphne"], stderr=subprocess.STDOUT,
         ),
         "consumer": subprocess.Popen(

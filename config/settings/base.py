@@ -492,6 +492,9 @@ HEALTHCHECK_WORKER_TIMEOUT = env.float("HEALTHCHECK_WORKER_TIMEOUT", default=1.0
 # ------------------------------------------------------------------------------
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Tasks whose routine "received"/"succeeded" lines (INFO) are not logged: they run many times a second. Their
+# failures and retries still are (common/logs.py).
+LOG_QUIET_TASKS = env.list("LOG_QUIET_TASKS", default=["detection.detect_readings"])
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -505,9 +508,15 @@ LOGGING: dict[str, Any] = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "filters": {"over_capacity": {"()": "common.channels.OverCapacityWarning"}},
+    "filters": {
+        "over_capacity": {"()": "common.channels.OverCapacityWarning"},
+        "routine_task_lines": {"()": "common.logs.RoutineTaskLines"},
+    },
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # Celery's "Task … received" and "Task … succeeded" lines, quiet for LOG_QUIET_TASKS.
+        "celery.worker.strategy": {"filters": ["routine_task_lines"]},
+        "celery.app.trace": {"filters": ["routine_task_lines"]},
         # Its only record (INFO) says live messages were dropped; the filter makes it a WARNING.
         "channels_redis.core": {"level": "INFO", "filters": ["over_capacity"]},
     },

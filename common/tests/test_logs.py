@@ -49,3 +49,15 @@ def test_its_failures_and_other_tasks_lines_are_kept(lines):
     assert len(lines) == 3
     assert "detection.detect_readings" in lines[0]
     assert lines[1] == "Task rates.update_rates[1d2e] received"
+
+
+def test_the_embedded_broker_starts_without_a_warning(caplog):
+    """Every process of the embedded mode (worker, detect, beat, simulator) opened its broker with kombu's "No
+    hostname was supplied" warning."""
+    from kombu import Connection
+
+    from config.settings.base import EMBEDDED_BROKER_URL
+
+    with caplog.at_level(logging.WARNING, logger="kombu.connection"):
+        Connection(EMBEDDED_BROKER_URL).info()
+    assert caplog.records == []

@@ -258,7 +258,10 @@ LIVE_RECHECK_SECONDS = env.float("LIVE_RECHECK_SECONDS", default=60.0)
 # ------------------------------------------------------------------------------
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 # ------------------------------------------------------------------------------
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# The embedded broker: messages are files. kombu ignores the host of this transport, but warns at every start of
+# every process ("No hostname was supplied") when the URL names none.
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or EMBEDDED_BROKER_URL)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Embedded mode: messages are files under var/celery, so worker and beat need no server.
     _broker_dir = VAR_DIR / "celery"

@@ -1,5 +1,6 @@
 """The health check against the real database, Redis and a real Celery worker process."""
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -20,13 +21,13 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 @pytest.fixture
 def celery_worker(redis_url):
-    """A real `celery worker` process on the test broker; stopped after the test. It answers pings only, but a
-    worker stores the state of any task it is handed (an expired one too): it gets the test database when another
-    process can reach it, never the database the tests' URL names."""
+    """A real `celery worker` process on the test broker; stopped after the test. It is here to answer pings, so
+    it consumes a queue of its own: jobs other tests left in the default queue are not its to run (it would run
+    them against the test database, and their rows would outlive this test)."""
     env = {"REDIS_URL": redis_url}
     if url := process_database_url_or_none():
         env["DATABASE_URL"] = url
-    with celery_worker_process(name="health", env=env) as process:
+    with celery_worker_process(name="health", env=env, queues=f"health-{os.getpid()}") as process:
         yield process
 
 

@@ -35,17 +35,21 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[..., Awaitable[None]]
 
 
-def request_too_large_response(limit: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Status, headers and body of the 413 answer; the connection is closed, its unread body is not drained."""
-    body = json.dumps(
-        error_body(error=RequestTooLarge.default_code, detail=RequestTooLarge.message(limit)), separators=(",", ":")
-    ).encode()
+def error_response(status: int, *, error: str, detail: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of an error answered before Django (the one error shape); the connection is
+    closed after it, any unread body is not drained."""
+    body = json.dumps(error_body(error=error, detail=detail), separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
-    return 413, headers, body
+    return status, headers, body
+
+
+def request_too_large_response(limit: int) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The 413 answer (`error_response`)."""
+    return error_response(413, error=RequestTooLarge.default_code, detail=RequestTooLarge.message(limit))
 
 
 def _declared_length(scope: Scope) -> int | None:

@@ -20,7 +20,6 @@ Options and behaviour are otherwise daphne's (`daphne --help`). `manage.py runse
 daphne; a proxy in front caps bodies too (docs/operations.md, "Request limits").
 """
 
-import json
 from typing import Any
 
 from daphne import cli
@@ -65,20 +64,23 @@ class CappedRequest(WebRequest):
         from common.asgi import request_too_large_response
 
         self.refused = True
-        status, headers, body = request_too_large_response(self.limit())
-        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-        self.channel.transport.write(b"HTTP/1.1 %d Content Too Large\r\n%s\r\n%s" % (status, head, body))
-        self.channel.loseConnection()
+        answer_and_close(self.channel, "Content Too Large", request_too_large_response(self.limit()))
+
+
+def answer_and_close(channel: Any, reason: str, response: tuple[int, list[tuple[bytes, bytes]], bytes]) -> None:
+    """Writes `response` (status, headers, body, as `common.asgi.error_response` makes them) on the connection
+    itself, before any request reached the application, and closes it."""
+    status, headers, body = response
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    channel.transport.write(b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, reason.encode(), head, body))
+    channel.loseConnection()
 
 
 def refuse_malformed(channel: Any, status: int, reason: str, error: str, detail: str) -> None:
     """Answers a request Twisted cannot parse in the one error shape and closes the connection."""
-    from common.exceptions import error_body  # see refuse(): Django is set up after this module loads
+    from common.asgi import error_response  # see refuse(): Django is set up after this module loads
 
-    body = json.dumps(error_body(error=error, detail=detail), separators=(",", ":")).encode()
-    head = f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-    channel.transport.write(head.encode() + b"connection: close\r\n\r\n" + body)
-    channel.loseConnection()
+    answer_and_close(channel, reason, error_response(status, error=error, detail=detail))
 
 
 def refusals_install(channel: HTTPChannel) -> None:

@@ -178,6 +178,9 @@ class InstantFilter(django_filters.Filter):
         extend_schema_field({**INSTANT_SCHEMA, "description": described})(self)
 
 
+BOOLEAN_TEXTS = {"true": True, "1": True, "false": False, "0": False}
+
+
 class BooleanFormField(forms.Field):
     def to_python(self, value: Any) -> bool | None:
         if value in self.empty_values:
@@ -186,9 +189,6 @@ class BooleanFormField(forms.Field):
         if text not in BOOLEAN_TEXTS:
             raise forms.ValidationError("Must be true or false.", code="invalid")
         return BOOLEAN_TEXTS[text]
-
-
-BOOLEAN_TEXTS = {"true": True, "1": True, "false": False, "0": False}
 
 
 class BooleanFilter(django_filters.Filter):

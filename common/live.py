@@ -217,7 +217,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def recheck_periodically(self) -> None:
         """The safety net for changes nobody announced (a token expiring, a row edited outside the services)."""
         while not self.refused:
-            await asyncio.sleep(float(getattr(settings, "LIVE_RECHECK_SECONDS", 60)))
+            await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
             try:
                 await self.recheck()
             except Exception:  # the database away for a moment: check again at the next interval

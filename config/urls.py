@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("v1/", include("rates.api.legacy_urls")),
     path("rates/", include("rates.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

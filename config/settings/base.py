@@ -6,6 +6,7 @@ so that `make run` works on a machine with nothing but Python. Every variable is
 the README's environment table.
 """
 
+import importlib.util
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -105,6 +106,8 @@ LOCAL_APPS = [
     "sensors",
     "detection",
     "rates",
+    "archive",
+    "dashboard",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
@@ -142,7 +145,16 @@ TEMPLATES = [
 # ------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# uPlot (the dashboard's charts) comes from the uplot-python package installed with requirements/base.txt and is
+# served as /static/vendor/uplot/uPlot.iife.js: charts work offline, and no third-party code is committed here.
+# find_spec locates the package without importing it (its module imports IPython).
+_UPLOT_SPEC = importlib.util.find_spec("uplot")
+if _UPLOT_SPEC is None or not _UPLOT_SPEC.submodule_search_locations:
+    raise ImproperlyConfigured("uplot-python is not installed: pip install -r requirements/base.txt")
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/uplot", Path(next(iter(_UPLOT_SPEC.submodule_search_locations))) / "static"),
+]
 
 # ------------------------------------------------------------------------------
 # Authentication: email is the login (accounts.User); django-allauth runs the account pages

@@ -97,15 +97,18 @@
       });
     }
 
-    function apply(item) {
+    function apply(item, live) {
       var row = rows[item.sensor];
       if (!row) return;
       if (item.timestamp !== undefined && item.timestamp !== null) {
         var known = row.dataset.timestamp ? Date.parse(row.dataset.timestamp) : null;
         // The latest value is the reading with the greatest timestamp, not the last to arrive.
-        if (known === null || Date.parse(item.timestamp) >= known) {
+        var newer = known === null || Date.parse(item.timestamp) > known;
+        if (newer || Date.parse(item.timestamp) === known) {
           row.dataset.timestamp = item.timestamp;
           row.querySelector("[data-field=value]").textContent = valueText(item.value);
+        }
+        if (newer && live) {
           row.classList.remove("flash");
           void row.offsetWidth; // restart the highlight
           row.classList.add("flash");
@@ -120,7 +123,10 @@
     }
 
     openSocket(root.dataset.liveUrl, status, function (message) {
-      (message.sensors || []).forEach(apply);
+      var live = message.type !== "history";
+      (message.sensors || []).forEach(function (item) {
+        apply(item, live);
+      });
     });
     setInterval(function () {
       var now = Date.now();

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.tests.factories import UserFactory
 from dashboard.tests.demo import demo_seed
 from rates.models import ExchangeRate, Provider, RateFetch
 
@@ -80,7 +81,8 @@ def rates_seed() -> None:
     )
 
 
-def test_screenshots_of_every_page_and_no_sideways_scroll_on_a_phone(browser_page, operator):
+def test_screenshots_of_every_page_and_no_sideways_scroll_on_a_phone(browser_page):
+    operator = UserFactory(operator=True, email="operator@sensorhub.example")
     demo_seed()
     rates_seed()
     OUTPUT.mkdir(parents=True, exist_ok=True)

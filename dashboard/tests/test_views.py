@@ -145,5 +145,6 @@ def test_navigation_links_the_pages_for_logged_in_users(client, viewer):
     for path in (OVERVIEW, EVENTS, reverse("rates:page")):
         assert f'href="{path}"' in nav
     assert 'data-testid="open-dashboard"' in html
+    assert '<a href="/dashboard/events/" aria-current="page">Events</a>' in client.get(EVENTS).content.decode()
     client.logout()
     assert 'data-testid="nav-pages"' not in client.get("/").content.decode()

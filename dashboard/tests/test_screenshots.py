@@ -2,8 +2,8 @@
 realistic demo data (dashboard/tests/demo.py), and the check that no page scrolls sideways on a phone.
 
 By default the PNGs go to `test-artifacts/screenshots/` (ignored by git), so a test run leaves the tree clean.
-`make screenshots` (SCREENSHOTS=1) writes them to `docs/screenshots/<page>-desktop.png` and `<page>-phone.png`,
-the images the README shows. A new page is one more `Shot` in `PAGES`.
+`make screenshots` (SCREENSHOTS=1) writes them to `docs/screenshots/<page>-<viewport>.png` (desktop 1440 px, phone
+375 px, wall 1920 px), the images the README shows. A new page is one more `Shot` in `PAGES`.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ PAGES = [
     Shot("events", "/dashboard/events/", "events"),
     Shot("rates", "/rates/", "rates-table"),
 ]
-VIEWPORTS = {"desktop": (1440, 900), "phone": (375, 812)}
+VIEWPORTS = {"desktop": (1440, 900), "phone": (375, 812), "wall": (1920, 1080)}
 OUTPUT = Path(settings.BASE_DIR) / (
     "docs/screenshots" if os.environ.get("SCREENSHOTS") == "1" else "test-artifacts/screenshots"
 )

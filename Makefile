@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test probe lint typecheck format migrate browser clean load
+.PHONY: help run test probe lint typecheck format migrate browser clean load screenshots
 
 help:
 	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
@@ -15,6 +15,7 @@ help:
 	@echo "make probe   only the probe: schemathesis against a running daphne, four callers (PostgreSQL: DATABASE_URL)"
 	@echo "make lint    ruff format --check, ruff check, lint-imports (the import contracts) and mypy (make typecheck alone)"
 	@echo "make format  ruff format and ruff check --fix"
+	@echo "make screenshots  the dashboard's pages at desktop and phone width into docs/screenshots/ (Chromium)"
 	@echo "make load    the load benchmark (locust; needs DATABASE_URL=postgres://... and REDIS_URL; LOAD_ARGS=--duration 60)"
 
 $(BIN)/python:
@@ -54,6 +55,10 @@ test: $(VENV)/.dev-installed browser
 # make probe PYTEST_ARGS="--probe-examples 100"
 probe: $(VENV)/.dev-installed
 	$(BIN)/pytest -m probe $(PYTEST_ARGS)
+
+# The README's screenshots (dashboard/tests/test_screenshots.py): a test run writes them to test-artifacts/ only.
+screenshots: $(VENV)/.dev-installed browser
+	SCREENSHOTS=1 $(BIN)/pytest dashboard/tests/test_screenshots.py -p no:randomly $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .

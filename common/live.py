@@ -63,6 +63,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     not_found: ClassVar[str] = "Not found."
 
     group: str | None = None
+    extras: tuple[str, ...] = ()  # more watched groups (`extra_groups`)
     watchers: tuple[str, ...] = ()  # the groups announcing changes of the caller's rights
     head: dict[str, Any] = {}  # the envelope, set at connect
     sent_keys: frozenset | set = frozenset()
@@ -97,6 +98,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     def item_key(self, item: Mapping[str, Any]) -> Any:
         """What identifies an item, to drop live items the history already held."""
         return item["timestamp"]
+
+    def extra_groups(self, target: Any) -> Sequence[str]:
+        """More groups whose live events the socket receives besides `group_name`'s (a summary socket watching
+        many sensors joins each one's group; it then handles their event types itself, in `dispatch`)."""
+        return ()
 
     def watcher_groups(self) -> Sequence[str]:
         """Groups where a `live.recheck` message announces a change of the caller's rights (e.g. its user's)."""
@@ -161,14 +167,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(NOT_FOUND, self.not_found)
             return
         self.group = self.group_name(target)
+        self.extras = tuple(self.extra_groups(target))
         self.head = self.envelope(target)
-        await self.channel_layer.group_add(self.group, self.channel_name)  # before the history: no gap
+        for group in (self.group, *self.extras):
+            await self.channel_layer.group_add(group, self.channel_name)  # before the history: no gap
         self.accepted = True
         await self.accept()
         history = await self.history(target, limit)
         self.sent_keys = {self.item_key(item) for item in history}
         await self.send_json({"type": "history", **self.head, self.items: history})
-        self.refresher = asyncio.create_task(self.keep_membership((self.group, *self.watchers)))
+        self.refresher = asyncio.create_task(self.keep_membership((self.group, *self.extras, *self.watchers)))
         self.rechecker = asyncio.create_task(self.recheck_periodically())
 
     async def refuse(self, code: int, detail: str) -> None:
@@ -264,12 +272,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self.refresher = self.rechecker = None
-        for group in (self.group, *self.watchers):
+        for group in (self.group, *self.extras, *self.watchers):
             if group is not None:
                 # Redis away: channels-redis forgets the member at `group_expiry` anyway.
                 with contextlib.suppress(*LAYER_ERRORS):
                     await self.channel_layer.group_discard(group, self.channel_name)
-        self.group, self.watchers = None, ()
+        self.group, self.extras, self.watchers = None, (), ()
 
     async def disconnect(self, code: int) -> None:
         await self.leave_groups()

@@ -16,10 +16,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.websocket import WebSocketAuthMiddleware  # noqa: E402
 from common.asgi import RequestBodyLimit  # noqa: E402
+from dashboard.routing import websocket_urlpatterns as dashboard_websockets  # noqa: E402
 from detection.routing import websocket_urlpatterns as detection_websockets  # noqa: E402
 from sensors.routing import websocket_urlpatterns as sensors_websockets  # noqa: E402
 
-websocket_urlpatterns: list = [*sensors_websockets, *detection_websockets]
+websocket_urlpatterns: list = [*sensors_websockets, *detection_websockets, *dashboard_websockets]
 
 application = ProtocolTypeRouter(
     {

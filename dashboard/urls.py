@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401  (the pages add their paths here)
+from django.urls import path
+
+from dashboard.views.events import events_page
+from dashboard.views.overview import overview_page
 
 app_name = "dashboard"
 
-urlpatterns: list = []
+# Each page adds its path here; other pages: sensors/<key>/ (`sensor`), anomalies/, jobs/, data/, import/.
+urlpatterns = [
+    path("", overview_page, name="overview"),
+    path("events/", events_page, name="events"),
+]

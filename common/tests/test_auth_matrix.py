@@ -224,6 +224,11 @@ SOCKETS += [
     (f"/ws/sensors/{SENSOR_KEY}/events/", SOCKET_READ),
     ("/ws/events/system/", SOCKET_READ),
 ]
+# The dashboard's summary sockets (dashboard/consumers.py): the readers' rule too.
+SOCKETS += [
+    ("/ws/dashboard/overview/", SOCKET_READ),
+    ("/ws/dashboard/events/", SOCKET_READ),
+]
 
 
 def socket_headers(caller: str, ws_headers) -> list:

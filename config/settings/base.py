@@ -511,6 +511,14 @@ if DETECTION_CLEANING not in ("relative", "legacy"):
     raise ImproperlyConfigured(f'DETECTION_CLEANING must be "relative" or "legacy", not {DETECTION_CLEANING!r}.')
 
 # ------------------------------------------------------------------------------
+# Dashboard (README, "Dashboard")
+# ------------------------------------------------------------------------------
+# The overview calls a sensor `silent` when its latest reading is older than this (or it has none): 15 minutes is
+# one and a half times the 10-minute cadence detection's defaults assume. Independent of detection's
+# DETECTION_SILENCE_SECONDS (which records a not_available event): the wall screen should notice sooner.
+DASHBOARD_SILENT_SECONDS = env.int("DASHBOARD_SILENT_SECONDS", default=900)
+
+# ------------------------------------------------------------------------------
 # Health check
 # ------------------------------------------------------------------------------
 # Seconds to wait for Celery workers to answer a ping.

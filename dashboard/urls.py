@@ -1,5 +1,18 @@
-from django.urls import path  # noqa: F401  (the pages add their paths here)
+from django.urls import path, re_path
+
+from dashboard.views import anomalies, sensor
+from sensors.models import SENSOR_KEY
 
 app_name = "dashboard"
 
-urlpatterns: list = []
+# Sensor keys may hold '.', ':', '-' and '_' (`sensors.models.SENSOR_KEY`), hence a pattern rather than <slug:>.
+SENSOR = rf"^sensors/(?P<key>{SENSOR_KEY})/"
+
+urlpatterns = [
+    re_path(rf"{SENSOR}$", sensor.sensor_page, name="sensor"),
+    re_path(rf"{SENSOR}settings/$", sensor.sensor_settings, name="sensor-settings"),
+    re_path(rf"{SENSOR}feedback/$", sensor.sensor_feedback, name="sensor-feedback"),
+    path("anomalies/", anomalies.anomalies_page, name="anomalies"),
+    path("anomalies/<int:anomaly_id>/acknowledge/", anomalies.anomaly_acknowledge_action, name="anomaly-acknowledge"),
+    path("anomalies/<int:anomaly_id>/resolve/", anomalies.anomaly_resolve_action, name="anomaly-resolve"),
+]

@@ -137,12 +137,23 @@
     }
   }
 
+  var latestValue = document.querySelector("[data-latest-value]");
+  var latestTime = document.querySelector("[data-latest-time]");
+  var shownLatest = cfg.until; // the reading the page's header shows
+
   function publish() {
     var points = 0;
     for (var i = 0; i < values.length; i++) if (values[i] !== null) points++;
     root.dataset.points = String(points);
     root.dataset.lastValue = last.value === null ? "" : String(last.value);
     root.dataset.lastTime = last.time === null ? "" : new Date(last.time * 1000).toISOString();
+    if (last.time !== null && (shownLatest === null || last.time > shownLatest)) {
+      shownLatest = last.time;
+      if (latestValue) latestValue.textContent = String(Number(last.value.toFixed(3)));
+      if (latestTime) {
+        latestTime.textContent = "at " + new Date(last.time * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+      }
+    }
   }
 
   function drawBands(u) {

@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
@@ -17,9 +18,11 @@ import redis
 from django.conf import settings
 from playwright.sync_api import expect
 
+from detection.broadcast import detections_broadcast
 from detection.models import Anomaly, DetectorSettings
 from detection.tests.factories import AnomalyFactory
-from sensors.models import Reading
+from sensors.ingest.services import readings_ingest
+from sensors.models import Reading, Transport
 from sensors.tests.factories import SensorFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -107,6 +110,47 @@ def test_a_reading_published_to_sensor_stream_appears_on_a_viewers_chart_within_
     assert elapsed < 1.0, elapsed
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS_DIR / "dashboard-sensor.png"), full_page=True)
+
+
+@pytest.mark.usefixtures("live_groups_restored")
+def test_a_bucketed_range_folds_live_readings_and_detections_into_its_last_bucket(browser_page, viewer):
+    """24 h of 10-second readings is more than the raw limit: 1-minute averages, which live readings continue
+    (stored here through the ingest service, on any database; the detection as the detect worker broadcasts it)."""
+    key = f"browser-buckets-{os.getpid()}"
+    sensor = SensorFactory(key=key)
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=2)
+    last = minute + timedelta(seconds=50)  # the last bucket holds 6 readings: :00 … :50
+    Reading.objects.bulk_create(
+        Reading(sensor=sensor, timestamp=last - i * timedelta(seconds=10), value=10.0) for i in range(8640)
+    )
+    sensor.latest_timestamp, sensor.latest_value = last, 10.0
+    sensor.save(update_fields=["latest_timestamp", "latest_value"])
+
+    page = browser_page(viewer)
+    page.goto(f"/dashboard/sensors/{key}/?range=24h")
+    chart = page.get_by_test_id("sensor-chart")
+    expect(chart).to_have_attribute("data-live-state", "open")
+    expect(page.get_by_test_id("sensor-page")).to_contain_text("averages per 1m")
+    points = int(chart.get_attribute("data-points"))
+    assert 1430 <= points <= 1441
+    last_bucket = "() => { const d = document.querySelector('[data-sensor-chart]').uplot.data; "
+    last_bucket += "return [d[0].at(-1), d[1].at(-1), d[2].at(-1)]; }"
+    assert page.evaluate(last_bucket) == [minute.timestamp(), 10.0, None]
+
+    moment = minute + timedelta(seconds=55)
+    result = readings_ingest(
+        messages=[{"sensor": key, "value": 17.0, "timestamp": moment.isoformat()}],
+        transport=Transport.REST,
+        decoded=True,
+    )
+    assert result.stored == 1
+    expect(chart).to_have_attribute("data-last-value", "17")
+    assert page.evaluate(last_bucket) == [minute.timestamp(), 11.0, None]  # (6 × 10 + 17) / 7
+    assert chart.get_attribute("data-points") == str(points)  # the same bucket, no new point
+
+    detection = SimpleNamespace(timestamp=moment, level=250.0, distance=3.0, status="critical")
+    detections_broadcast({(sensor.pk, key): [detection]})
+    page.wait_for_function(f"() => ({last_bucket})()[2] === 250")
 
 
 def test_an_operator_acknowledges_an_anomaly_in_the_browser(browser_page, operator):

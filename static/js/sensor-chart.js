@@ -8,7 +8,8 @@
  * sockets' history never counts a reading twice.
  *
  * What it maintains for tests and scripts, on the chart's element: data-points (points with a reading),
- * data-last-value and data-last-time (the newest reading shown), data-live-state (connecting, open, closed, off).
+ * data-last-value and data-last-time (the newest reading shown), data-live-state (connecting, open, closed, off),
+ * and the uPlot instance as its `uplot` property.
  */
 (function () {
   "use strict";
@@ -239,6 +240,7 @@
 
   slide();
   var plot = new uPlot(options, [xs, values, levels], root);
+  root.uplot = plot; // for scripts and tests: plot.data is [times, readings, levels]
   publish();
 
   var pending = false;

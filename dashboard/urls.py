@@ -1,12 +1,22 @@
-from django.urls import path
+from django.urls import path, re_path
 
+from dashboard.views import anomalies, sensor
 from dashboard.views.events import events_page
 from dashboard.views.overview import overview_page
+from sensors.models import SENSOR_KEY
 
 app_name = "dashboard"
 
-# Each page adds its path here; other pages: sensors/<key>/ (`sensor`), anomalies/, jobs/, data/, import/.
+# Sensor keys may hold '.', ':', '-' and '_' (`sensors.models.SENSOR_KEY`), hence a pattern rather than <slug:>.
+SENSOR = rf"^sensors/(?P<key>{SENSOR_KEY})/"
+
 urlpatterns = [
     path("", overview_page, name="overview"),
     path("events/", events_page, name="events"),
+    re_path(rf"{SENSOR}$", sensor.sensor_page, name="sensor"),
+    re_path(rf"{SENSOR}settings/$", sensor.sensor_settings, name="sensor-settings"),
+    re_path(rf"{SENSOR}feedback/$", sensor.sensor_feedback, name="sensor-feedback"),
+    path("anomalies/", anomalies.anomalies_page, name="anomalies"),
+    path("anomalies/<int:anomaly_id>/acknowledge/", anomalies.anomaly_acknowledge_action, name="anomaly-acknowledge"),
+    path("anomalies/<int:anomaly_id>/resolve/", anomalies.anomaly_resolve_action, name="anomaly-resolve"),
 ]

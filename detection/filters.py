@@ -64,6 +64,7 @@ class DetectionFilter(django_filters.FilterSet):
 
 class AnomalyFilter(django_filters.FilterSet):
     sensor = django_filters.CharFilter(field_name="sensor__key", help_text="Sensor key.")
+    platform = django_filters.CharFilter(field_name="sensor__platform__slug", help_text="Platform slug.")
     status = ChoiceInFilter(choices=Anomaly.State.choices, help_text="One lifecycle status or a comma list.")
     active = BooleanFilter(
         field_name="closed_at", lookup_expr="isnull", help_text="true: the alarm is still on (not closed)."
@@ -75,7 +76,7 @@ class AnomalyFilter(django_filters.FilterSet):
 
     class Meta:
         model = Anomaly
-        fields = ["sensor", "status", "active", "since", "until"]
+        fields = ["sensor", "platform", "status", "active", "since", "until"]
 
 
 class SensorEventFilter(django_filters.FilterSet):

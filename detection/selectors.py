@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from detection.filters import (
@@ -19,6 +19,7 @@ from detection.filters import (
 )
 from detection.models import Anomaly, Baseline, Detection, DetectorSettings, DetectorState, SensorEvent, SystemEvent
 from sensors.models import Sensor
+from sensors.selectors import BUCKETS, EpochBin
 
 # --- API and pages ------------------------------------------------------------------------------------------------
 
@@ -35,6 +36,36 @@ def anomaly_list(*, filters: Mapping[str, Any] | None = None) -> QuerySet[Anomal
     (`sensor`, `status`, `active`, `since`, `until`)."""
     queryset = Anomaly.objects.select_related("sensor", "acknowledged_by", "resolved_by").order_by("-started_at", "-id")
     return filtered(AnomalyFilter, filters, queryset)
+
+
+def anomalies_overlapping(*, sensor: Sensor, start: datetime, end: datetime) -> QuerySet[Anomaly]:
+    """The sensor's anomalies with any part in [start, end) (as `AnomalyFilter`'s `since`/`until`), oldest first:
+    the bands a chart of that range shades."""
+    return Anomaly.objects.filter(sensor=sensor, started_at__lt=end, ended_at__gte=start).order_by("started_at", "id")
+
+
+def detection_levels(
+    *, sensor: Sensor, start: datetime, end: datetime, bucket: str | None = None, limit: int | None = None
+) -> list[tuple[datetime, float | None]]:
+    """The sensor's detection levels in [start, end) as (time, level), oldest first: one per detection (the first
+    `limit` of them), or with `bucket` (a fixed-length bucket of `sensors.selectors.BUCKETS`, aligned to the epoch
+    as the bucketed readings are) the highest level of each bucket, so a chart of a long range shows every alarm
+    however short. Undefined and late detections have no level (None)."""
+    queryset = Detection.objects.filter(sensor=sensor, timestamp__gte=start, timestamp__lt=end)
+    if bucket is None:
+        rows = queryset.order_by("timestamp").values_list("timestamp", "level")
+        return list(rows[:limit] if limit is not None else rows)
+    seconds = BUCKETS.get(bucket)
+    if seconds is None:
+        raise ValueError(f"detection_levels takes a fixed-length bucket, not {bucket!r}")
+    bucketed = (
+        queryset.annotate(bucket=EpochBin("timestamp", seconds=seconds))
+        .values("bucket")
+        .annotate(level=Max("level"))
+        .order_by("bucket")
+        .values_list("bucket", "level")
+    )
+    return list(bucketed)
 
 
 def anomaly_get(*, anomaly_id: int) -> Anomaly | None:

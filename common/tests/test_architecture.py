@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("config", "bench", "common", "accounts", "sensors", "detection", "rates")
+PACKAGES = ("config", "bench", "dashboard", "archive", "common", "accounts", "sensors", "detection", "rates")
 
 
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:

@@ -6,6 +6,8 @@ from celery import Task, shared_task
 from celery_progress.backend import ProgressRecorder
 
 from sensors.services.http_sources import sources_fetch_due
+from sensors.services.partitions import partitions_maintain
+from sensors.services.retention import raw_retention_apply
 
 
 @shared_task(bind=True, name="sensors.fetch_external_sources")
@@ -14,3 +16,16 @@ def fetch_external_sources(self: Task[Any, Any]) -> dict[str, Any]:
     celery-progress. No retries: a failed source is recorded on it, and the next scheduled run is its retry."""
     recorder = ProgressRecorder(self)
     return sources_fetch_due(progress=recorder.set_progress).as_dict()
+
+
+@shared_task(name="sensors.maintain_partitions")
+def maintain_partitions() -> dict[str, Any]:
+    """Create the readings' partitions due ahead, and partitions for readings held in the default one (hourly by
+    migration 0008; PostgreSQL only, nothing to do on SQLite)."""
+    return partitions_maintain().as_dict()
+
+
+@shared_task(name="sensors.apply_retention")
+def apply_retention() -> dict[str, Any]:
+    """Drop raw readings past their retention after completing their roll-ups (daily by migration 0008)."""
+    return raw_retention_apply().as_dict()

@@ -225,7 +225,11 @@ def raw_retention_apply(*, dry_run: bool = False, now: datetime | None = None) -
             with transaction.atomic():
                 report.hours_completed += rollups_complete(start=partition.start, end=partition.end)
                 with connection.cursor() as cursor:
+                    # Foreign-key checks still deferred in the caller's transaction (rows it wrote) would forbid
+                    # the DROP ("pending trigger events"): run them now, then defer again as Django does.
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     cursor.execute(f"DROP TABLE {connection.ops.quote_name(partition.name)}")
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
             logger.info("retention dropped partition %s", partition.name, extra={"rows": entry["rows"]})
         report.partitions.append(entry)
 

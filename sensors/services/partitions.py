@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -79,14 +80,7 @@ def partitions_maintain() -> MaintenanceResult:
     before = {partition.name for partition in partitions_list()}
     with transaction.atomic(), connection.cursor() as cursor:
         # The UTC session (Django's) makes the bounds UTC midnights, as the migration made them.
-        while True:
-            # pg_partman creates each missing partition and moves its rows out of the default one, a batch at a
-            # time; a premade partition would otherwise clash with rows of its range still in the default.
-            cursor.execute("SELECT partman.partition_data_time(%s, p_batch_count := 100, p_analyze := false)", [PARENT])
-            moved = cursor.fetchone()[0] or 0
-            result.moved_from_default += moved
-            if not moved:
-                break
+        result.moved_from_default = _default_drain(cursor)
         # Ahead of now even when no reading arrived lately (infinite_time_partitions), as many as the setting says.
         cursor.execute(
             "UPDATE partman.part_config SET premake = %s, infinite_time_partitions = true WHERE parent_table = %s",
@@ -95,3 +89,33 @@ def partitions_maintain() -> MaintenanceResult:
         cursor.execute("SELECT partman.run_maintenance(%s, p_analyze := false)", [PARENT])
     result.created = sorted({partition.name for partition in partitions_list()} - before)
     return result
+
+
+def partitions_create(*, start: datetime, end: datetime) -> list[str]:
+    """Create the partitions that cover [start, end) ahead of a bulk load of old data (rows loaded first would go
+    to the default partition and need moving); returns the names created. PostgreSQL only."""
+    if not partitioned():
+        return []
+    before = {partition.name for partition in partitions_list()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        _default_drain(cursor)  # a partition cannot be attached while the default holds rows of its range
+        # One instant per day covers every partition interval pg_partman offers (daily and longer).
+        cursor.execute(
+            "SELECT partman.create_partition_time(%s, ARRAY(SELECT generate_series(%s::timestamptz, "
+            "%s::timestamptz, INTERVAL '1 day')), p_analyze := false)",
+            [PARENT, start, end],
+        )
+    return sorted({partition.name for partition in partitions_list()} - before)
+
+
+def _default_drain(cursor: Any) -> int:
+    """Move the default partition's rows into partitions of their own (pg_partman creates the missing ones, a
+    batch at a time); returns how many moved. A new partition would otherwise clash with rows of its range still
+    in the default one."""
+    moved_total = 0
+    while True:
+        cursor.execute("SELECT partman.partition_data_time(%s, p_batch_count := 100, p_analyze := false)", [PARENT])
+        moved = cursor.fetchone()[0] or 0
+        moved_total += moved
+        if not moved:
+            return int(moved_total)

@@ -57,9 +57,13 @@ def load(connection, sensors: dict[str, int]) -> None:
     main_id, fill_ids = sensors[MAIN_KEY], [sensors[key] for key in FILL_KEYS]
     day_cycle = (10 * sine_day(np.arange(86400), points_per_day=86400)).tolist()
     noise = [((n * 7919) % 1000) / 1000 - 0.5 for n in range(997)]
+    from sensors.services.partitions import partitions_create
+
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE sensors_reading")
+        # The months' partitions first (PostgreSQL routes each row to its own), or all rows land in the default one.
+        partitions_create(start=START, end=START + timedelta(days=DAYS))
         # Bulk load: constraint and FK checks off during COPY (the rows are consistent by construction), the
         # unique index rebuilt once afterwards instead of maintained row by row.
         cursor.execute("SET session_replication_role = replica")

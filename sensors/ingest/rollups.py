@@ -23,6 +23,7 @@ from sensors.ingest.hooks import StoredReading
 from sensors.models import Reading, ReadingHourly
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
 _SQLITE_CHUNK = 100  # rows per statement: 800 parameters, under every SQLite build's limit
 
 # (count, sum, min, max, first timestamp, last timestamp) of one (sensor, hour)
@@ -48,7 +49,7 @@ def rollups_add(stored: Iterable[StoredReading]) -> int:
     hours: dict[tuple[int, int], Stats] = {}
     for reading in stored:
         stamp = reading.timestamp
-        hour = int(stamp.timestamp()) // 3600
+        hour = (stamp - _EPOCH) // _HOUR  # exact integer arithmetic, before 1970 too
         stats = hours.get((reading.sensor_id, hour))
         value = reading.value
         if stats is None:

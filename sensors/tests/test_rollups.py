@@ -204,3 +204,10 @@ def test_rollups_aggregate_like_raw_rows_in_the_database():
         n=Sum("count"), s=Sum("sum"), lo=Min("min"), hi=Max("max")
     )
     assert rolled == {"n": raw["n"], "s": pytest.approx(raw["s"]), "lo": raw["lo"], "hi": raw["hi"]}
+
+
+def test_hours_before_1970_and_at_the_last_microsecond():
+    sensor = SensorFactory()
+    store(sensor, [(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), 1), (at(2024, 1, 1, 0, 59, 59, 999999), 2)])
+    assert_rollups_exact(sensor)
+    assert set(stored_hours(sensor)) == {at(1969, 12, 31, 23), at(2024, 1, 1, 0)}

@@ -160,3 +160,22 @@ def test_a_platform_with_a_shorter_retention_loses_rows_up_to_its_exact_cutoff(f
         [p for p in daily(short, at(2026, 11, 10), 23) if p[0] >= cutoff]
     )
     assert hourly_total(short) == 23 * 4
+
+
+def test_apply_retention_command_drops_and_says_so(filled, capsys):
+    call_command("apply_retention")
+    out = capsys.readouterr().out
+    assert "Retention dropped" in out
+    # Relative to the real now: everything of 2026-07..10 is past 30 days whenever this runs (after 2026-12-01).
+    assert not Reading.objects.filter(timestamp__lt=at(2026, 10, 1)).exists()
+    assert SystemEvent.objects.filter(job="apply_retention").count() == 1
+
+
+def test_maintain_partitions_command_lists_them(capsys):
+    call_command("maintain_partitions")
+    out = capsys.readouterr().out
+    if POSTGRES:
+        assert "sensors_reading_p" in out
+        assert "partition(s) created" in out
+    else:
+        assert "not partitioned" in out

@@ -32,7 +32,7 @@ class InstallationInline(admin.TabularInline):
 
 @admin.register(Platform)
 class PlatformAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "sensor_count", "latitude", "longitude", "created_at")
+    list_display = ("name", "slug", "sensor_count", "raw_retention_days", "latitude", "longitude", "created_at")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}
     inlines = (InstallationInline,)

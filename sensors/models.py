@@ -9,6 +9,9 @@ A sensor may have an `HttpSource` (an HTTP JSON or CSV endpoint fetched on a sch
 `SourceFetch` row.
 
 A `DeviceKey` lets a device write the readings of one platform or one sensor, and nothing else.
+
+On PostgreSQL `Reading` is partitioned by time range (pg_partman, migration 0006); `ReadingHourly` keeps hourly
+statistics for ever, so raw readings may expire (docs/operations.md, "Partitions, roll-ups and retention").
 """
 
 import re
@@ -37,6 +40,15 @@ class Platform(models.Model):
     description = models.TextField(blank=True)
     latitude = models.FloatField(null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)])
     longitude = models.FloatField(null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    raw_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=(
+            "Days the raw readings of this platform's sensors are kept (their hourly roll-ups stay for ever). "
+            "Empty: the site-wide setting SENSORS_RAW_RETENTION_DAYS."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -156,6 +168,34 @@ class Reading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sensor_id} @ {self.timestamp:%Y-%m-%d %H:%M:%S%z} = {self.value}"
+
+
+class ReadingHourly(models.Model):
+    """Statistics of one sensor's readings in one UTC hour, kept for ever (raw readings may expire).
+
+    Enough to derive the average and to merge hours into longer buckets: count, sum, min, max, and the first and
+    last timestamps. The ingestion service adds each stored reading to its hour in the same transaction
+    (`sensors.ingest.rollups`), so a late reading or a re-import corrects its hour; duplicates are never counted.
+    """
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="hourly", db_index=False)
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
+    count = models.PositiveBigIntegerField()
+    sum = models.FloatField()
+    min = models.FloatField()
+    max = models.FloatField()
+    first_timestamp = models.DateTimeField()
+    last_timestamp = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "hourly roll-up"
+        constraints = [
+            # Also the index of every time-range scan of one sensor.
+            models.UniqueConstraint(fields=["sensor", "hour"], name="sensors_readinghourly_unique_sensor_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sensor_id} @ {self.hour:%Y-%m-%d %H:00%z}: {self.count} readings"
 
 
 class Transport(models.TextChoices):

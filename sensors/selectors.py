@@ -6,6 +6,11 @@ Bucketed queries aggregate inside the database on PostgreSQL and SQLite alike:
   `date_bin`, epoch arithmetic on SQLite), so an hourly bucket always starts on a UTC hour whatever the zone;
 - daily buckets (`1d`) start at local midnight in the requested zone (Django's `TruncDay(tzinfo=...)`), so a
   daylight-saving day is a 23- or 25-hour bucket.
+
+Buckets that are unions of whole UTC hours (`1h` … `12h`, and `1d` in a zone whose offset is whole hours) are read
+from the hourly roll-ups (`ReadingHourly`), with the partial hours at the ends of the range from the raw rows: the
+same answer (within floating-point rounding of sums) for a fraction of the rows, and still there once raw rows
+expired. Other buckets read the raw rows (docs/api.md, "Buckets").
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, NoReturn, TypedDict
 
 from asgiref.sync import sync_to_async
@@ -23,7 +28,8 @@ from django.db.models.functions import TruncDay
 
 from common.exceptions import ApplicationError
 from sensors.filters import InstallationFilter, SensorFilter
-from sensors.models import HttpSource, Installation, Platform, Reading, Sensor
+from sensors.ingest.rollups import hour_ceil, hour_floor
+from sensors.models import HttpSource, Installation, Platform, Reading, ReadingHourly, Sensor
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -249,6 +255,10 @@ def readings_bucketed(
     low, high = start, end
     if low is None:
         low = reading_list(sensor=sensor, end=end).values_list("timestamp", flat=True).first()
+        # Roll-ups outlive raw rows (retention): the first hour counts too.
+        hours = ReadingHourly.objects.filter(sensor_id=sensor.pk).order_by("hour").values_list("hour", flat=True)
+        first_hour = hours.filter(hour__lt=end).first() if end is not None else hours.first()
+        low = min((moment for moment in (low, first_hour) if moment is not None), default=None)
     if high is None:
         high = sensor.latest_timestamp + timedelta(microseconds=1) if sensor.latest_timestamp else None
     if low is None or high is None:
@@ -262,13 +272,92 @@ def readings_bucketed(
             fields={"bucket": [f"At most {MAX_BUCKETS:,} buckets per query."]},
         )
     seconds = BUCKETS[bucket]
-    expression = TruncDay("timestamp", tzinfo=tz) if seconds is None else EpochBin("timestamp", seconds=seconds)
+    if rollups_answer(bucket=bucket, tz=tz, low=low, high=high):
+        merged = _bucketed_merged(sensor=sensor, bucket=bucket, tz=tz, start=start, end=end)
+        if merged is not None:
+            return [Bucket(bucket_start.astimezone(tz), _result(agg, stats)) for bucket_start, stats in merged]
     rows = (
         reading_list(sensor=sensor, start=start, end=end)
-        .annotate(bucket=expression)
+        .annotate(bucket=_bucket_expression("timestamp", seconds, tz))
         .values("bucket")
         .annotate(result=AGGREGATES[agg]("value"))
         .order_by("bucket")
         .values_list("bucket", "result")
     )
     return [Bucket(bucket_start.astimezone(tz), result) for bucket_start, result in rows]
+
+
+def _bucket_expression(column: str, seconds: int | None, tz: tzinfo) -> Func:
+    return TruncDay(column, tzinfo=tz) if seconds is None else EpochBin(column, seconds=seconds)
+
+
+def rollups_answer(*, bucket: str, tz: tzinfo, low: datetime, high: datetime) -> bool:
+    """Whether the hourly roll-ups give the same buckets as the raw rows: every bucket is a union of whole UTC
+    hours. True for buckets of whole hours (aligned to the epoch, as hours are), and for days in a zone whose
+    offset is a whole number of hours on every day of [low, high] (DST shifts included: local midnight stays on a
+    UTC hour); false for sub-hour buckets and zones such as Asia/Kolkata (+5:30), which read the raw rows."""
+    seconds = BUCKETS[bucket]
+    if seconds is not None:
+        return seconds % 3600 == 0
+    day = low.astimezone(tz).date()
+    last = high.astimezone(tz).date()
+    while day <= last:
+        for moment in (datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day, time(12), tzinfo=tz)):
+            offset = moment.utcoffset()
+            if offset is None or offset.total_seconds() % 3600:
+                return False
+        day += timedelta(days=1)
+    return True
+
+
+def _bucketed_merged(
+    *, sensor: Sensor, bucket: str, tz: tzinfo, start: datetime | None, end: datetime | None
+) -> list[tuple[datetime, list[Any]]] | None:
+    """(bucket start, [count, sum, min, max]) of each bucket: the whole hours of [start, end) from the roll-ups,
+    the partial hours at its ends from the raw rows, merged; None when the range is within one hour (raw is
+    cheaper)."""
+    first_hour = hour_ceil(start) if start is not None else None
+    last_hour = hour_floor(end) if end is not None else None
+    if first_hour is not None and last_hour is not None and first_hour >= last_hour:
+        return None
+    seconds = BUCKETS[bucket]
+    hourly = ReadingHourly.objects.filter(sensor_id=sensor.pk)
+    if first_hour is not None:
+        hourly = hourly.filter(hour__gte=first_hour)
+    if last_hour is not None:
+        hourly = hourly.filter(hour__lt=last_hour)
+    parts: list[Any] = [
+        hourly.annotate(bucket=_bucket_expression("hour", seconds, tz))
+        .values("bucket")
+        .annotate(n=Sum("count"), total=Sum("sum"), low=Min("min"), high=Max("max"))
+        .values_list("bucket", "n", "total", "low", "high")
+    ]
+    for edge_start, edge_end in ((start, first_hour), (last_hour, end)):
+        if edge_start is not None and edge_end is not None and edge_start < edge_end:
+            parts.append(
+                reading_list(sensor=sensor, start=edge_start, end=edge_end)
+                .annotate(bucket=_bucket_expression("timestamp", seconds, tz))
+                .values("bucket")
+                .annotate(n=Count("value"), total=Sum("value"), low=Min("value"), high=Max("value"))
+                .values_list("bucket", "n", "total", "low", "high")
+            )
+    merged: dict[datetime, list[Any]] = {}
+    for part in parts:
+        for bucket_start, *values in part:
+            current = merged.get(bucket_start)
+            if current is None:
+                merged[bucket_start] = list(values)
+            else:
+                current[0] += values[0]
+                current[1] += values[1]
+                current[2] = min(current[2], values[2])
+                current[3] = max(current[3], values[3])
+    return sorted(merged.items())
+
+
+def _result(agg: str, stats: list[Any]) -> float | int | None:
+    count, total, low, high = stats
+    if agg == "count":
+        return int(count)
+    value = {"sum": total, "min": low, "max": high}.get(agg, total / count)
+    return float(value)

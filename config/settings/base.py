@@ -466,6 +466,25 @@ SENSORS_SOURCE_MAX_BYTES = env.int("SENSORS_SOURCE_MAX_BYTES", default=10 * 1024
 SENSORS_SOURCE_LOG_DAYS = env.int("SENSORS_SOURCE_LOG_DAYS", default=30)
 
 # ------------------------------------------------------------------------------
+# Sensors: partitions, roll-ups, retention (docs/operations.md, "Partitions, roll-ups and retention")
+# ------------------------------------------------------------------------------
+# PostgreSQL only: the time range of one partition of the readings table (pg_partman's interval: daily, weekly,
+# monthly, quarterly or yearly), read once by the migration that partitions the table...
+SENSORS_PARTITION_INTERVAL = env("SENSORS_PARTITION_INTERVAL", default="monthly")
+# ...and how many partitions the scheduled job keeps ready ahead of the current one.
+SENSORS_PARTITION_PREMAKE = env.int("SENSORS_PARTITION_PREMAKE", default=4)
+# Raw readings (and detections) older than this many days are deleted by the scheduled retention job, after
+# their hourly roll-ups were verified; roll-ups, anomalies and events are kept for ever. Empty or 0: raw
+# readings are kept for ever. A platform may override it in the admin.
+SENSORS_RAW_RETENTION_DAYS = env.int("SENSORS_RAW_RETENTION_DAYS", default=0) or None
+# Called by the retention job with what it is about to expire: other apps' per-reading rows follow the same
+# cutoffs (sensors may not import them); then, after a real run, the reporters (a system event).
+SENSORS_RETENTION_HOOKS = ["detection.retention.detections_expire"]
+SENSORS_RETENTION_REPORTERS = ["detection.retention.retention_report"]
+# Rows per DELETE where rows go one by one (SQLite, and platforms whose retention is shorter than others').
+SENSORS_RETENTION_BATCH = env.int("SENSORS_RETENTION_BATCH", default=10_000)
+
+# ------------------------------------------------------------------------------
 # Detection (docs/detection.md): defaults of each sensor's detector settings, edited per sensor in the admin
 # ------------------------------------------------------------------------------
 # How new sensors' readings are judged: "discord" (against the sensor's own recent past, no baseline; measured

@@ -4,7 +4,8 @@ run after commit.
 
 Guarantees: a known (or, where `SENSORS_AUTO_REGISTER` allows, a new) active sensor that the caller's device key
 may write; one batch insert per call that ignores readings already stored (same sensor and timestamp); each
-sensor's latest value is the reading with the greatest timestamp, not the last to arrive.
+sensor's latest value is the reading with the greatest timestamp, not the last to arrive; the stored readings
+are added to their hourly roll-ups in the same transaction (`rollups`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from common.exceptions import ApplicationError
 from sensors.ingest.decoding import errors_reason
 from sensors.ingest.hooks import StoredReading, hooks_run
 from sensors.ingest.rejections import Rejection, rejections_store
+from sensors.ingest.rollups import rollups_add
 from sensors.ingest.validation import ReadingIn, ValidatedBatch
 from sensors.models import DeviceKey, Reading, Sensor, SensorKind
 
@@ -105,6 +107,8 @@ def readings_store(
 
         stored = _readings_insert(rows)
         _latest_update(stored)
+        # After the sensors' row locks (taken in id order above): batches sharing a sensor are already in line.
+        rollups_add(stored)
         if stored:
             transaction.on_commit(lambda: hooks_run(stored))
 

@@ -305,14 +305,15 @@ def event_feed(*, filters: Mapping[str, Any] | None = None) -> QuerySet[Any]:
 
 
 # Range name → (span, bucket when the range holds more than RAW_MAX_POINTS readings). Each bucket keeps its range
-# under ~1,500 points: 1 h / 1m = 60, 6 h / 1m = 360, 24 h / 1m = 1,440, 7 d / 10m = 1,008, 30 d / 30m = 1,440,
-# 90 d / 2h = 1,080.
+# under ~1,500 points: 1 h / 1m = 60, 6 h / 1m = 360, 24 h / 1m = 1,440, 7 d / 10m = 1,008, 30 d / 1h = 720,
+# 90 d / 2h = 1,080. The long ranges take whole-hour buckets, which the bucketed query reads from the hourly roll-ups
+# instead of the raw readings (sensors/selectors.py), so a month of a 1 Hz sensor is hundreds of rows, not millions.
 RANGES: dict[str, tuple[timedelta, str]] = {
     "1h": (timedelta(hours=1), "1m"),
     "6h": (timedelta(hours=6), "1m"),
     "24h": (timedelta(hours=24), "1m"),
     "7d": (timedelta(days=7), "10m"),
-    "30d": (timedelta(days=30), "30m"),
+    "30d": (timedelta(days=30), "1h"),
     "90d": (timedelta(days=90), "2h"),
 }
 DEFAULT_RANGE = "1h"

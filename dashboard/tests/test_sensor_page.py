@@ -156,7 +156,7 @@ def test_sensor_chart_on_a_year_of_data_stays_within_the_point_budget(sensor):
         "6h": (None, 36),
         "24h": (None, 144),
         "7d": (None, 1008),
-        "30d": ("30m", 1440),
+        "30d": ("1h", 720),
         "90d": ("2h", 1080),
     }
 

@@ -42,6 +42,7 @@ from archive.services.tables import (
     digests_summary,
     dumps,
     instant_text,
+    json_number,
 )
 from common.exceptions import ApplicationError
 from detection.models import Anomaly, Detection, SensorEvent, SystemEvent
@@ -124,6 +125,9 @@ def _series_pages(
     model: type[models.Model], table: Table, *, sensor_id: int, key: str, since: datetime | None
 ) -> Iterator[list[list[Any]]]:
     """A sensor's readings or detections in time order, BUCKET rows at a time (keyset pagination)."""
+    if connection.vendor == "postgresql":
+        yield from _series_pages_sql(model, table, sensor_id=sensor_id, key=key, since=since)
+        return
     fields = _fields(table)
     qs = model._default_manager.filter(sensor_id=sensor_id)
     if since is not None:
@@ -145,6 +149,32 @@ def _series_pages(
             ]
         if len(page) < BUCKET:
             return
+
+
+# PostgreSQL writes the canonical instant itself: parsing timestamps into datetimes and formatting them again was
+# two thirds of the export's time. `AT TIME ZONE 'UTC'` makes it independent of the session's zone.
+INSTANT_SQL = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _series_pages_sql(
+    model: type[models.Model], table: Table, *, sensor_id: int, key: str, since: datetime | None
+) -> Iterator[list[list[Any]]]:
+    columns = ", ".join(connection.ops.quote_name(name) for name in _fields(table)[1:])
+    table_name = model._meta.db_table  # names from the models, never from input
+    select = f"SELECT {INSTANT_SQL}, {columns} FROM {table_name} WHERE sensor_id = %s"  # noqa: S608
+    order = 'ORDER BY "timestamp" LIMIT %s'
+    sql, params = f'{select} AND "timestamp" >= %s {order}', [sensor_id, since or datetime.min.replace(tzinfo=UTC)]
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [*params, BUCKET])
+            page = cursor.fetchall()
+            if not page:
+                return
+            yield [[key, *row] for row in page]
+            if len(page) < BUCKET:
+                return
+            # The next page starts after the last instant (microseconds: the text is exact).
+            sql, params = f'{select} AND "timestamp" > %s {order}', [sensor_id, datetime.fromisoformat(page[-1][0])]
 
 
 def _rows_by_id(qs: models.QuerySet[Any], table: Table, *, key: str, emails: dict[int, str]) -> Iterator[list[Any]]:
@@ -262,11 +292,6 @@ class _Progress:
         self.tick(self.done, self.total, message)
 
 
-def _series_line(key_json: str, item_text: str) -> str:
-    # The canonical line of a reading/detection row is its item with the sensor key in front: `[key,...]`.
-    return "[" + key_json + "," + item_text[1:]
-
-
 def _write_jsonl(
     out: IO[bytes], scope: _Scope, header: dict[str, Any], digests: dict[str, Digest], tick: Throttled
 ) -> None:
@@ -326,11 +351,18 @@ def _write_jsonl(
 
 
 def _series_items(key_json: str, page: list[list[Any]], digest: Digest) -> str:
+    """The items of a bucket as JSON text, each added to the digest. Readings and detections are formatted by
+    hand, exactly as `dumps` would (a test holds them equal): `dumps` per row would halve the export's speed."""
     items = []
+    statuses: dict[str, str] = {}
     for row in page:
-        text = dumps(row[1:])
-        digest.add_line(_series_line(key_json, text))
-        items.append(text)
+        if len(row) == 3:
+            items.append(f'["{row[1]}",{json_number(row[2])}]')
+        else:
+            status = statuses.get(row[4]) or statuses.setdefault(row[4], dumps(row[4]))
+            items.append(f'["{row[1]}",{json_number(row[2])},{json_number(row[3])},{status}]')
+    prefix = "[" + key_json + ","
+    digest.add_lines([prefix + text[1:] for text in items])
     return ",".join(items)
 
 

@@ -188,7 +188,18 @@ TABLES_BY_NAME = {table.name: table for table in TABLES}
 def instant_text(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(UTC).strftime(INSTANT_FORMAT)
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.strftime(INSTANT_FORMAT)
+
+
+def json_number(value: float | None) -> str:
+    """`dumps(value)` for a float or None, without building an encoder (per reading, this is the export's hot path)."""
+    if value is None:
+        return "null"
+    if math.isfinite(value):
+        return float.__repr__(value)
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def dumps(value: Any) -> str:
@@ -301,6 +312,12 @@ class Digest:
         self.count += 1
         self._hash.update(line.encode())
         self._hash.update(b"\n")
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Add rows given as canonical lines, in order (one hash update for many rows)."""
+        if lines:
+            self.count += len(lines)
+            self._hash.update(("\n".join(lines) + "\n").encode())
 
     def add(self, table: Table, row: list[Any]) -> None:
         self.add_line(canonical_line(table, row))

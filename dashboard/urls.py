@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401  (the pages add their paths here)
+from django.urls import path
+
+from dashboard.views.data import data_download, data_page
 
 app_name = "dashboard"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("data/", data_page, name="data"),
+    path("data/download/<str:job_id>/", data_download, name="data-download"),
+]

@@ -163,7 +163,8 @@ def _series_pages_sql(
     table_name = model._meta.db_table  # names from the models, never from input
     select = f"SELECT {INSTANT_SQL}, {columns} FROM {table_name} WHERE sensor_id = %s"  # noqa: S608
     order = 'ORDER BY "timestamp" LIMIT %s'
-    sql, params = f'{select} AND "timestamp" >= %s {order}', [sensor_id, since or datetime.min.replace(tzinfo=UTC)]
+    params: list[Any] = [sensor_id, since or datetime.min.replace(tzinfo=UTC)]
+    sql = f'{select} AND "timestamp" >= %s {order}'
     with connection.cursor() as cursor:
         while True:
             cursor.execute(sql, [*params, BUCKET])

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from common import jobs
 
 FORMAT_NAME = "sensorhub-archive"
 FORMAT_VERSION = 1
@@ -25,8 +26,8 @@ FORMAT_VERSION = 1
 BUCKET = 10_000
 INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
-# A progress callback: progress(done, total, message), total None when unknown (the job toolkit's contract).
-ProgressCallback = Callable[[int, int | None, str], None]
+# progress(done, total, message), total None when unknown: the job toolkit's protocol (common/jobs.py).
+ProgressCallback = jobs.ProgressCallback
 
 
 class ArchiveFormatError(ValueError):

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive.management.progress import command_progress
 from archive.services.export import FORMATS, archive_export
 from common.exceptions import ApplicationError
+from common.jobs import tqdm_progress
 
 
 def _instant(text: str) -> datetime:
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError("stdout takes no bytes here: give --output FILE.")
         try:
-            with command_progress(self.stderr, unit="row", disable=options["verbosity"] < 1) as progress:
+            with tqdm_progress(file=self.stderr, unit="row", scale=True, disable=options["verbosity"] < 1) as progress:
                 result = archive_export(
                     out=target, format=format, since=since_value, platform=platform, progress=progress
                 )

@@ -2,9 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive.management.progress import command_progress
 from archive.services.imports import archive_import
 from common.exceptions import ApplicationError
+from common.jobs import tqdm_progress
 
 
 class Command(BaseCommand):
@@ -22,7 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: Path, merge: bool, **options):
         try:
-            with command_progress(self.stderr, unit="B" if file.suffix != ".zip" else "row") as progress:
+            unit = "row" if file.suffix == ".zip" else "B"
+            with tqdm_progress(file=self.stderr, unit=unit, scale=True, disable=options["verbosity"] < 1) as progress:
                 result = archive_import(path=file, merge=merge, progress=progress)
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc

@@ -40,6 +40,7 @@ from archive.services.tables import (
     csv_cell,
     digests_new,
     digests_summary,
+    doc_dumps,
     dumps,
     instant_text,
     json_number,
@@ -299,7 +300,7 @@ def _write_jsonl(
     def write(text: str) -> None:
         out.write(text.encode())
 
-    write(dumps(header) + "\n")
+    write(doc_dumps(header) + "\n")
     installations_of: dict[int, list[list[Any]]] = {}
     for row in scope.installations:
         installations_of.setdefault(row[1], []).append(row)
@@ -311,7 +312,7 @@ def _write_jsonl(
         for inst in own:
             digests["installations"].add(INSTALLATIONS, inst)
         doc = {"type": "platform", **_item(PLATFORMS, row), "installations": [_item(INSTALLATIONS, i) for i in own]}
-        write(dumps(doc) + "\n")
+        write(doc_dumps(doc) + "\n")
 
     done = _Progress(tick, scope.series_total)
     for sensor in scope.sensors:
@@ -323,13 +324,13 @@ def _write_jsonl(
         installation_row = installations_by_id.get(sensor[4])
         head["platform"] = None if platform_row is None else _item(PLATFORMS, platform_row)
         head["installation"] = None if installation_row is None else _item(INSTALLATIONS, installation_row)
-        write(dumps(head)[:-1])  # the document stays open: its lists follow, streamed
+        write(doc_dumps(head)[:-1])  # the document stays open: its lists follow, streamed
         for table in (ANOMALIES, SENSOR_EVENTS, SYSTEM_EVENTS):
             write(f',"{table.name}":[')
             first = True
             for row in _sensor_rows(scope, table, sensor_id, key):
                 digests[table.name].add(table, row)
-                write(("" if first else ",") + dumps(_item(table, row)))
+                write(("" if first else ",") + doc_dumps(_item(table, row)))
                 first = False
             write("]")
         # The first bucket of each series goes in the sensor's document, the rest in bucket documents after it.
@@ -348,7 +349,7 @@ def _write_jsonl(
                 done.add(len(page), f"{key}: {table_name}")
 
     counts, checksums = digests_summary(digests)
-    write(dumps({"type": "trailer", "counts": counts, "checksums": checksums}) + "\n")
+    write(doc_dumps({"type": "trailer", "counts": counts, "checksums": checksums}) + "\n")
 
 
 def _series_items(key_json: str, page: list[list[Any]], digest: Digest) -> str:
@@ -406,7 +407,7 @@ def _write_csv_zip(
                 text.detach()
         counts, checksums = digests_summary(digests)
         manifest = {**header, "type": "manifest", "counts": counts, "checksums": checksums}
-        archive.writestr("manifest.json", dumps(manifest) + "\n")
+        archive.writestr("manifest.json", doc_dumps(manifest) + "\n")
 
 
 def archive_digests(*, progress: ProgressCallback | None = None) -> dict[str, Digest]:

@@ -108,6 +108,19 @@ def database_is_empty() -> dict[str, int]:
     return found
 
 
+def import_refuse_if_not_empty() -> None:
+    """Raise the one-line refusal of a plain import when the database holds sensor data."""
+    found = database_is_empty()
+    if found:
+        listed = ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in found.items())
+        raise ApplicationError(
+            f"The database is not empty ({listed}): import into an empty database, or merge with "
+            "--merge (existing rows kept, duplicates skipped).",
+            code="not_empty",
+            status_code=409,
+        )
+
+
 def archive_import(*, path: Path, merge: bool = False, progress: ProgressCallback | None = None) -> ImportResult:
     """Restore the archive at `path` in one transaction; raise ApplicationError (nothing written) when the file is
     bad (the message names the line), damaged (its checksums differ from its rows), or the database is not empty
@@ -124,15 +137,7 @@ def archive_import(*, path: Path, merge: bool = False, progress: ProgressCallbac
     try:
         with transaction.atomic():
             if not merge:
-                found = database_is_empty()
-                if found:
-                    listed = ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in found.items())
-                    raise ApplicationError(
-                        f"The database is not empty ({listed}): import into an empty database, or merge with "
-                        "--merge (existing rows kept, duplicates skipped).",
-                        code="not_empty",
-                        status_code=409,
-                    )
+                import_refuse_if_not_empty()
             with _open(path, tick) as archive:
                 result = _Restorer(merge=merge).run(archive)
             if not merge:

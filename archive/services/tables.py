@@ -208,6 +208,11 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=True)
 
 
+def doc_dumps(value: Any) -> str:
+    """JSON of a document's structure: compact, keys in the order written (`type` first, columns in order)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
 def parse_value(column: Column, value: Any) -> Any:
     """A value read from a JSON document, checked against its column; instants are returned as canonical text
     (their datetime comes from `instant_value`)."""

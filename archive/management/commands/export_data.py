@@ -1,3 +1,4 @@
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -44,13 +45,18 @@ class Command(BaseCommand):
                 result = archive_export(
                     out=target, format=format, since=since_value, platform=platform, progress=progress
                 )
+            target.flush()
+        except BrokenPipeError:
+            # The reader went away (`export_data | head`): stop like any Unix filter, without a traceback; the
+            # interpreter's last flush of stdout must not meet the closed pipe either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise CommandError("stdout was closed before the export ended.") from None
         except ApplicationError as exc:
             if output:
                 target.close()
                 output.unlink(missing_ok=True)
             raise CommandError(exc.detail) from exc
         finally:
-            target.flush()
             if output and not target.closed:
                 target.close()
         if options["verbosity"] >= 1:

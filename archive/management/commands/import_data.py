@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from archive.services.imports import archive_import
+from archive.services.imports import archive_import, import_refuse_if_not_empty
 from common.exceptions import ApplicationError
 from common.jobs import tqdm_progress
 
@@ -22,6 +22,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: Path, merge: bool, **options):
         try:
+            if not merge:
+                import_refuse_if_not_empty()  # before the progress bar: the refusal is the only line
             unit = "row" if file.suffix == ".zip" else "B"
             with tqdm_progress(file=self.stderr, unit=unit, scale=True, disable=options["verbosity"] < 1) as progress:
                 result = archive_import(path=file, merge=merge, progress=progress)

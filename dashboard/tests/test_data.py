@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -38,7 +39,7 @@ def data(db):
 
 def run(job: Job) -> dict:
     """Run the job's task here, as the worker would (the same task, by its id)."""
-    task = {EXPORT_TASK: export_data, IMPORT_TASK: import_data}[job.kind]
+    task: Any = {EXPORT_TASK: export_data, IMPORT_TASK: import_data}[job.kind]
     return task.apply(kwargs=PENDING.pop(job.id), task_id=job.id).get()
 
 

@@ -153,7 +153,7 @@ def _series_pages(
 
 
 # PostgreSQL writes the canonical instant itself: parsing timestamps into datetimes and formatting them again was
-# two thirds of the export's time. `AT TIME ZONE 'UTC'` makes it independent of the session's zone.
+# more than half of the export's time. `AT TIME ZONE 'UTC'` makes it independent of the session's zone.
 INSTANT_SQL = """to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 

@@ -30,7 +30,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-build-only \
     DJANGO_ALLOWED_HOSTS=localhost \
     REDIS_URL=redis://127.0.0.1:6379/0 \
     python manage.py collectstatic --noinput \
-    && mkdir -p var \
+    && mkdir -p var/archive \
     && NUMBA_CACHE_DIR=var/numba python -c "from detection import engine; engine.warm()" \
     && chown -R app:app var
 

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from dashboard.views import anomalies, sensor
+from dashboard.views.data import data_download, data_page
 from dashboard.views.events import events_page
 from dashboard.views.overview import overview_page
 from sensors.models import SENSOR_KEY
@@ -19,4 +20,6 @@ urlpatterns = [
     path("anomalies/", anomalies.anomalies_page, name="anomalies"),
     path("anomalies/<int:anomaly_id>/acknowledge/", anomalies.anomaly_acknowledge_action, name="anomaly-acknowledge"),
     path("anomalies/<int:anomaly_id>/resolve/", anomalies.anomaly_resolve_action, name="anomaly-resolve"),
+    path("data/", data_page, name="data"),
+    path("data/download/<str:job_id>/", data_download, name="data-download"),
 ]

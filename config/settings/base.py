@@ -315,6 +315,12 @@ JOBS_QUEUED_TIMEOUT_SECONDS = env.int("JOBS_QUEUED_TIMEOUT_SECONDS", default=24 
 JOBS_KEEP_DAYS = env.int("JOBS_KEEP_DAYS", default=30)
 
 # ------------------------------------------------------------------------------
+# Archive: data export and import jobs (docs/archive.md)
+# ------------------------------------------------------------------------------
+# Export files and uploaded archives of the dashboard's data page; the web process and the workers must share it.
+ARCHIVE_DIR = Path(env("ARCHIVE_DIR", default=str(VAR_DIR / "archive")))
+
+# ------------------------------------------------------------------------------
 # Django REST framework: https://www.django-rest-framework.org/api-guide/settings/
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

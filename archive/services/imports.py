@@ -51,6 +51,7 @@ from archive.services.tables import (
 )
 from common.exceptions import ApplicationError
 from detection.models import Anomaly, Detection, SensorEvent, SystemEvent
+from sensors.ingest.rollups import rollups_complete
 from sensors.models import Installation, Platform, Reading, Sensor
 
 MODELS: dict[str, type[models.Model]] = {
@@ -126,6 +127,8 @@ def archive_import(*, path: Path, merge: bool = False, progress: ProgressCallbac
     bad (the message names the line), damaged (its checksums differ from its rows), or the database is not empty
     and `merge` is false.
 
+    The hourly roll-ups of the restored sensors are rebuilt from their readings.
+
     Plain import guarantees: every archive row restored with its primary key (readings and detections get new
     ones: they are identified by sensor and instant), and the restored tables' counts and checksums equal the
     archive's. Users are not in the archive: who acknowledged or resolved an anomaly is restored when a user with
@@ -139,7 +142,12 @@ def archive_import(*, path: Path, merge: bool = False, progress: ProgressCallbac
             if not merge:
                 import_refuse_if_not_empty()
             with _open(path, tick) as archive:
-                result = _Restorer(merge=merge).run(archive)
+                restorer = _Restorer(merge=merge)
+                result = restorer.run(archive)
+            # The hourly roll-ups are derived, not archived: written here from the restored readings (the bucketed
+            # queries read them), as the ingestion service keeps them for what it stores.
+            tick(0, None, "hourly roll-ups")
+            rollups_complete(sensor_ids=list(restorer.sensors.values()))
             if not merge:
                 _check_restored(result, tick)
     except _BadFile as exc:

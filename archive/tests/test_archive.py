@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
 from archive.services.export import archive_digests, archive_export
@@ -14,7 +15,8 @@ from archive.services.imports import archive_import
 from common.exceptions import ApplicationError
 from detection.models import Anomaly, Detection, SensorEvent, Status, SystemEvent
 from detection.tests.factories import AnomalyFactory, SensorEventFactory, SystemEventFactory
-from sensors.models import Installation, Platform, Reading, Sensor
+from sensors.models import Installation, Platform, Reading, ReadingHourly, Sensor
+from sensors.selectors import readings_bucketed
 from sensors.tests.factories import InstallationFactory, PlatformFactory, SensorFactory
 
 pytestmark = pytest.mark.django_db
@@ -390,3 +392,16 @@ def test_postgresql_formats_series_rows_as_python_does(data, monkeypatch):
                 assert by_sql == by_orm
                 compared += sum(len(page) for page in by_sql)
     assert compared == 30 + 27 + 2 + 20 + 17  # every series row of a-temp and loose, with and without since
+
+
+def test_import_rebuilds_the_hourly_roll_ups_the_bucketed_queries_read(data, tmp_path):
+    path, _ = _export(tmp_path)
+    _wipe()
+    ReadingHourly.objects.all().delete()
+
+    archive_import(path=path)
+
+    a = Sensor.objects.get(key="a-temp")
+    hourly = readings_bucketed(sensor=a, bucket="1h", agg="count", start=T0, end=T0 + timedelta(hours=2))
+    assert sum(item.value for item in hourly) == 30
+    assert ReadingHourly.objects.aggregate(total=Sum("count"))["total"] == Reading.objects.count() == 39

@@ -261,7 +261,17 @@ def redis_channel_layers(url: str) -> dict:
 if REDIS_URL:
     CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Embedded mode: the processes of `make run` share live messages through a SQLite file, so readings the
+    # simulator stores, detections and job progress reach browsers (common/sqlite_layer.py; one machine only).
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "common.sqlite_layer.SQLiteChannelLayer",
+            "CONFIG": {
+                "path": str(VAR_DIR / "channels.sqlite3"),
+                "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=60),
+            },
+        }
+    }
 # Open WebSockets check their caller's rights again at once when accounts' services or the admin change them, and
 # every this many seconds whatever happened (a token expiring, a row edited outside the services): the longest a
 # socket outlives its rights (docs/operations.md, "Security").

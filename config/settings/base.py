@@ -445,6 +445,9 @@ SENSORS_STREAM_TRIM = env.bool("SENSORS_STREAM_TRIM", default=True)
 # fill up long before it (docs/benchmarks.md).
 SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=5000)
 SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=20)
+# With REDIS_URL, /healthcheck's `consumers` part is degraded while one of these transports has no consumer reading
+# (`manage.py consume_readings --source <transport>`; their heartbeats in Redis). Empty: never degraded for that.
+SENSORS_HEALTH_CONSUMERS = env.list("SENSORS_HEALTH_CONSUMERS", default=["stream", "pubsub"])
 # MQTT (docs/ingestion.md, "MQTT"): the broker, mqtt://[user:password@]host[:port] or mqtts://... for TLS. Empty
 # means no MQTT: `consume_readings --source mqtt` and `simulate_sensors --target mqtt` refuse to start.
 MQTT_URL = env("MQTT_URL", default="")

@@ -27,3 +27,7 @@ SECRET_KEY = _dev_secret_key()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405  (WhiteNoise warns about a missing STATIC_ROOT)
 INTERNAL_IPS = ["127.0.0.1"]
+
+if EMAIL_BACKEND == "django.core.mail.backends.console.EmailBackend":  # noqa: F405  (EMAIL_URL=consolemail://)
+    # Each mail framed on the console with its subject and links, and saved under var/mail/ (accounts/email.py).
+    EMAIL_BACKEND = "accounts.email.DevelopmentEmailBackend"

@@ -50,7 +50,7 @@ class DevelopmentEmailBackend(BaseEmailBackend):
         for message in email_messages:
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
             path = self.mail_dir / f"{stamp}-{sent}.eml"
-            path.write_bytes(message.message().as_bytes(linesep="\n"))
+            path.write_bytes(message.message().as_bytes())
             lines = [
                 BAR,
                 f"MAIL (development: not sent) to {', '.join(message.to)}",

@@ -34,10 +34,12 @@ migrate: $(VENV)/.base-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_baselines
 
-# The processes started are those the configuration can run (`manage.py list_processes`: the Redis consumers only
+# Rates are fetched first (demo rates when offline). The processes started are those the configuration can run (`manage.py list_processes`: the Redis consumers only
 # with REDIS_URL, MQTT's only with MQTT_URL); README, "What runs where".
 run: migrate
 	@$(BIN)/python manage.py create_demo_admin --site http://127.0.0.1:$(PORT)
+	@# Real rates when a provider answers; offline, demo rates labelled as not real (docs/rates.md, "Demo rates").
+	@$(BIN)/python manage.py fetch_rates --demo-if-offline --verbosity 0
 	@PROCESSES="$$($(BIN)/python manage.py list_processes)" && \
 	echo "Sensorhub on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/). Starting: $$PROCESSES. Ctrl-C stops everything." && \
 	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho start --procfile Procfile --port $(PORT) $$PROCESSES

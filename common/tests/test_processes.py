@@ -51,4 +51,5 @@ def test_the_command_refuses_a_procfile_without_a_chosen_process(tmp_path, setti
 def test_the_makefile_starts_what_the_command_prints():
     recipe = (settings.BASE_DIR / "Makefile").read_text().split("\nrun: ", 1)[1].split("\n\n", 1)[0]
     assert "manage.py list_processes" in recipe
+    assert "manage.py fetch_rates --demo-if-offline" in recipe  # rates/tests/test_demo.py tests the command
     assert "honcho start --procfile Procfile --port $(PORT) $$PROCESSES" in recipe

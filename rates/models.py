@@ -116,6 +116,7 @@ class RateFetch(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        verbose_name_plural = "rate fetches"
         indexes = [models.Index(fields=["status", "-started_at"], name="rates_fetch_status_started")]
 
     def __str__(self) -> str:

@@ -42,6 +42,8 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 USE_TZ = True
+# Dates and times as 2026-12-03 14:05:09 on pages and in the admin (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -80,7 +82,7 @@ REDIS_URL = env("REDIS_URL", default="")
 DJANGO_APPS = [
     # daphne first: it makes `runserver` serve ASGI (HTTP and WebSocket).
     "daphne",
-    "django.contrib.admin",
+    "config.admin.SensorhubAdminConfig",  # django.contrib.admin, with one Accounts section (config/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -49,7 +49,7 @@ def user_role(user) -> str | None:
 
 
 # The apps whose every model staff may view, add, change and delete in the admin (the API lets staff do everything
-# with sensors, detection and rates; the schedules and job results are run by staff).
-STAFF_APPS = ("sensors", "detection", "rates", "django_celery_beat", "django_celery_results")
+# with sensors, detection and rates; the schedules, jobs and job results are run by staff).
+STAFF_APPS = ("common", "sensors", "detection", "rates", "django_celery_beat", "django_celery_results")
 # Staff see users and change their role and active flag (the API's user list and role endpoint).
 STAFF_PERMISSIONS = frozenset({"accounts.view_user", "accounts.change_user"})

@@ -1,4 +1,4 @@
-"""Admin pieces more than one app uses (no models are registered here)."""
+"""Admin pieces more than one app uses, and the jobs (read-only: only `common.jobs` writes them)."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -9,6 +9,8 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils.html import format_html
+
+from common.models import Job
 
 
 class EstimatedCountPaginator(Paginator):
@@ -93,3 +95,29 @@ def admin_line_chart(series: Sequence[tuple[datetime, float]], *, label: str) ->
 def rounded(value: float | None, places: int = 1) -> str:
     """A level or distance as the admin shows it: `places` decimals, "-" for none."""
     return "-" if value is None else f"{value:.{places}f}"
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    """Every background job with its state and progress, as the jobs page (/dashboard/jobs/) shows them."""
+
+    list_display = ["label_or_kind", "state", "progress_bar", "message", "started_by", "created_at", "finished_at"]
+    list_filter = ["state", "kind"]
+    search_fields = ["id", "label", "kind", "lock_key", "message", "error"]
+    list_select_related = ["started_by"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in Job._meta.fields]
+
+    @admin.display(description="job", ordering="label")
+    def label_or_kind(self, job: Job) -> str:
+        return job.label or job.kind
+
+    @admin.display(description="progress", ordering="percent")
+    def progress_bar(self, job: Job) -> str:
+        if job.state == Job.State.FAILED:
+            return format_html('<span title="{}">failed: {}</span>', job.error, job.error[:80])
+        if job.percent is None:
+            return format_html('<progress aria-label="{}"></progress>', job.state)
+        return format_html(
+            '<progress max="100" value="{}" aria-label="{} %"></progress> {} %', job.percent, job.percent, job.percent
+        )

@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from common.admin import EstimatedCountPaginator, ReadOnlyAdmin, rounded
 from common.exceptions import ApplicationError
+from common.jobs import JobRefused
 from detection.models import (
     Anomaly,
     Baseline,
@@ -278,7 +279,11 @@ class DetectorSettingsAdmin(admin.ModelAdmin):
 
     def _queue(self, request, queryset, task: str, label: str) -> None:
         sensor_ids = sorted(queryset.values_list("sensor_id", flat=True))
-        job_id = baselines_job_enqueue(task=task, sensor_ids=sensor_ids)
+        try:
+            job_id = baselines_job_enqueue(task=task, sensor_ids=sensor_ids, user=request.user)
+        except JobRefused as exc:
+            self.message_user(request, exc.detail, messages.ERROR)
+            return
         self.message_user(request, f"{label} queued for {len(sensor_ids)} sensor(s) (job {job_id}).", messages.SUCCESS)
 
 

@@ -12,6 +12,9 @@ from typing import Any
 from celery import Task, shared_task
 from celery.signals import worker_process_init
 
+from common.jobs import job_run
+from detection.services.enqueue import AUGMENT_BASELINES_TASK, JOB_LABELS, JOB_LOCK, SELECT_BASELINES_TASK
+
 
 @worker_process_init.connect
 def _warm_detection(**_: object) -> None:
@@ -46,27 +49,34 @@ def check_detectors() -> dict[str, Any]:
 @shared_task(bind=True, name="detection.select_baselines", acks_late=True, reject_on_worker_lost=True)
 def select_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) -> dict[str, Any]:
     """Baseline selection for `sensor_ids` (all detection-enabled sensors with settings when None); every 15 days
-    by migration 0003, or queued by operators. Progress through celery-progress; the JobRun row names this task."""
-    from celery_progress.backend import ProgressRecorder
-
+    by migration 0003, or queued by operators. A job (common.jobs, one selection at a time); the JobRun row names
+    this task."""
     from detection.services.baselines import baselines_select
 
-    recorder = ProgressRecorder(self)
-    return baselines_select(
-        sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id or ""
-    ).as_dict()
+    task_id = self.request.id or ""
+    return job_run(
+        self.request.id,
+        lambda progress: baselines_select(sensor_ids=sensor_ids, progress=progress, task_id=task_id).as_dict(),
+        **_job(SELECT_BASELINES_TASK, sensor_ids),
+    )
 
 
 @shared_task(bind=True, name="detection.augment_baselines", acks_late=True, reject_on_worker_lost=True)
 def augment_baselines(self: Task[Any, Any], sensor_ids: list[int] | None = None) -> dict[str, Any]:
     """Baseline augmentation for `sensor_ids` (all detection-enabled sensors with settings when None); every 30
-    days by migration 0004, or queued by operators. Progress through celery-progress; the JobRun row names this
-    task."""
-    from celery_progress.backend import ProgressRecorder
-
+    days by migration 0004, or queued by operators. A job (common.jobs, one augmentation at a time); the JobRun row
+    names this task."""
     from detection.services.baselines import baselines_augment
 
-    recorder = ProgressRecorder(self)
-    return baselines_augment(
-        sensor_ids=sensor_ids, progress=recorder.set_progress, task_id=self.request.id or ""
-    ).as_dict()
+    task_id = self.request.id or ""
+    return job_run(
+        self.request.id,
+        lambda progress: baselines_augment(sensor_ids=sensor_ids, progress=progress, task_id=task_id).as_dict(),
+        **_job(AUGMENT_BASELINES_TASK, sensor_ids),
+    )
+
+
+def _job(task: str, sensor_ids: list[int] | None) -> dict[str, Any]:
+    """How a baseline job is recorded when beat, not `baselines_job_enqueue`, queued it."""
+    count = "all sensors" if sensor_ids is None else f"{len(sensor_ids)} sensors"
+    return {"kind": task, "task": task, "label": f"{JOB_LABELS[task]} ({count})", "lock_key": JOB_LOCK}

@@ -44,5 +44,5 @@ class RateFetchAdmin(admin.ModelAdmin):
 
     @admin.action(description="Fetch the latest rates now (background job)")
     def update_now(self, request, queryset):
-        job_id = rates_update_enqueue()
+        job_id = rates_update_enqueue(user=request.user)
         self.message_user(request, f"Rates update queued (job {job_id}).", messages.SUCCESS)

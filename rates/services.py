@@ -10,11 +10,12 @@ Guarantees:
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -24,7 +25,7 @@ from rest_framework import status
 
 from common.db import copy_rows
 from common.exceptions import ApplicationError
-from common.jobs import job_enqueue
+from common.jobs import ProgressCallback, job_start, no_progress
 from rates.models import RATE_QUANTUM, Currency, ExchangeRate, Provider, RateFetch
 from rates.providers import (
     ProviderError,
@@ -39,10 +40,9 @@ from rates.providers.ecb import count_history_days, iter_history_csv, open_histo
 
 logger = logging.getLogger(__name__)
 
-# progress(current, total, description): celery-progress's ProgressRecorder.set_progress or a tqdm adapter.
-Progress = Callable[[int, int, str], object]
 BATCH_ROWS = 50_000
 UPDATE_RATES_TASK = "rates.update_rates"  # rates.tasks.update_rates, queued by name: tasks import services
+UPDATE_RATES_LABEL = "Exchange rates update"
 
 
 class RatesUnavailableError(ApplicationError):
@@ -50,10 +50,6 @@ class RatesUnavailableError(ApplicationError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail, code="rates_unavailable", status_code=status.HTTP_502_BAD_GATEWAY)
-
-
-def _no_progress(current: int, total: int, description: str) -> None:
-    return None
 
 
 _CONTEXT = Context(prec=50, rounding=ROUND_HALF_EVEN)
@@ -206,7 +202,7 @@ def rates_update(
     *,
     provider: str | None = None,
     on: date | None = None,
-    progress: Progress = _no_progress,
+    progress: ProgressCallback | None = None,
     session: requests.Session | None = None,
 ) -> RateFetch:
     """Fetch from the configured providers in order (or only `provider`) until one succeeds.
@@ -214,6 +210,7 @@ def rates_update(
     Providers without credentials are skipped; one that fails, times out or answers garbage hands over to the
     next. Raises RatesUnavailableError when none succeeds (nothing is changed then).
     """
+    progress = progress or no_progress
     names = [provider] if provider else list(settings.RATES_PROVIDERS)
     if not names:
         raise RatesUnavailableError("No rate provider is configured (RATES_PROVIDERS).")
@@ -230,9 +227,17 @@ def rates_update(
     raise RatesUnavailableError("No provider delivered rates: " + "; ".join(errors))
 
 
-def rates_update_enqueue(*, provider: str | None = None, on: date | None = None) -> str:
-    """Queue a background update once the current transaction commits; returns the Celery task id (job id)."""
-    return job_enqueue(task=UPDATE_RATES_TASK, kwargs={"provider": provider, "on": on.isoformat() if on else None})
+def rates_update_enqueue(*, provider: str | None = None, on: date | None = None, user: Any = None) -> str:
+    """Start a background update as a job (common.jobs), queued once the current transaction commits; returns the
+    job id (the Celery task id). Not locked: updates upsert, so two at once store the same rows."""
+    what = f" from {provider}" if provider else ""
+    return job_start(
+        kind=UPDATE_RATES_TASK,
+        task=UPDATE_RATES_TASK,
+        kwargs={"provider": provider, "on": on.isoformat() if on else None},
+        user=user,
+        label=f"{UPDATE_RATES_LABEL}{what}" + (f" for {on}" if on else ""),
+    )
 
 
 @dataclass
@@ -246,11 +251,12 @@ class ImportResult:
 
 
 @transaction.atomic
-def rates_import_history(*, path: Path, progress: Progress = _no_progress) -> ImportResult:
+def rates_import_history(*, path: Path, progress: ProgressCallback | None = None) -> ImportResult:
     """Import the ECB historical file (CSV, or the ZIP holding it) as provider `ecb`; idempotent (upsert).
 
     All or nothing: a malformed line aborts the import (ApplicationError naming the line) and stores nothing.
     """
+    progress = progress or no_progress
     try:
         total_days = count_history_days(path)
     except (OSError, ProviderError, UnicodeDecodeError) as exc:

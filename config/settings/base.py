@@ -313,6 +313,20 @@ CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # ------------------------------------------------------------------------------
+# Jobs: the one mechanism for long tasks (common/jobs.py; docs/development.md, "Long tasks as jobs")
+# ------------------------------------------------------------------------------
+# A running job writes its progress at most this often (seconds), and its heartbeat at least this often.
+JOBS_PROGRESS_INTERVAL = env.float("JOBS_PROGRESS_INTERVAL", default=0.5)
+JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=15.0)
+# A running job silent for this long is lost (its worker died): `common.reap_jobs` marks it failed, freeing its lock.
+# Well above the heartbeat, since on SQLite a heartbeat waits while the job's own write transaction runs.
+JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=300)
+# A job queued this long that no worker took is given up (its lock freed; its task, if it comes, does not run).
+JOBS_QUEUED_TIMEOUT_SECONDS = env.int("JOBS_QUEUED_TIMEOUT_SECONDS", default=24 * 3600)
+# Finished jobs (and the files uploaded for them) are deleted after this many days.
+JOBS_KEEP_DAYS = env.int("JOBS_KEEP_DAYS", default=30)
+
+# ------------------------------------------------------------------------------
 # Django REST framework: https://www.django-rest-framework.org/api-guide/settings/
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

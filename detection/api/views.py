@@ -209,11 +209,17 @@ class BaselinesSelectApi(APIView):
 
     permission_classes = [CanOperate]
 
-    @extend_schema(request=BaselinesSelectSerializer, responses={202: JobQueuedSerializer})
+    @extend_schema(
+        request=BaselinesSelectSerializer,
+        responses={
+            202: JobQueuedSerializer,
+            409: OpenApiResponse(description="A baseline selection is already queued or running (`job_refused`)."),
+        },
+    )
     def post(self, request: Request) -> Response:
         params = BaselinesSelectSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        job_id = baselines_select_enqueue(sensors=params.validated_data.get("sensors"))
+        job_id = baselines_select_enqueue(sensors=params.validated_data.get("sensors"), user=request.user)
         progress_url = request.build_absolute_uri(reverse("detection-api:job-progress", args=[job_id]))
         out = JobQueuedSerializer({"job_id": job_id, "progress_url": progress_url})
         return Response(out.data, status=status.HTTP_202_ACCEPTED)
@@ -226,7 +232,7 @@ class DetectionJobApi(APIView):
 
     @extend_schema(responses=JobProgressSerializer)
     def get(self, request: Request, job_id: str) -> Response:
-        info = job_progress(job_id=job_id, task_names=JOB_TASKS)
+        info = job_progress(job_id=job_id, kinds=JOB_TASKS)
         if info is None:
             raise exceptions.NotFound("No baseline job with this id.")
         return Response(JobProgressSerializer(info).data)

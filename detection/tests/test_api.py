@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import redis
 from django.urls import reverse
-from django_celery_results.models import TaskResult
 
 from accounts.tests.factories import UserFactory
+from common.models import Job
 from detection.models import Anomaly, Baseline, DetectorSettings, Status
 from detection.services.baselines import baseline_create
 from detection.tests.factories import (
@@ -329,6 +329,21 @@ def test_selection_is_queued_by_name_after_commit(operator_client, redis_url, dj
         "kwargs": {"sensor_ids": sorted([pump.pk, tank.pk])},
     }
 
+    job = Job.objects.get(pk=job_id)
+    assert (job.kind, job.state, job.label, job.started_by.email) == (
+        "detection.select_baselines",
+        "queued",
+        "Baseline selection (2 sensors)",
+        response.wsgi_request.user.email,
+    )
+
+    # One selection at a time: refused while that one is queued (or running), with the one error shape.
+    refused = operator_client.post(url, {})
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "job_refused"
+    assert job_id in refused.json()["detail"]
+
+    Job.objects.filter(pk=job_id).update(state="succeeded")
     with django_capture_on_commit_callbacks(execute=True):
         everyone = operator_client.post(url, {}).json()["job_id"]
     assert _queued(redis_url, everyone) == {"task": "detection.select_baselines", "kwargs": {"sensor_ids": None}}
@@ -356,28 +371,45 @@ def test_job_progress_of_the_baseline_jobs_only(viewer_client):
     def progress(job_id):
         return viewer_client.get(reverse("detection-api:job-progress", args=[job_id]))
 
-    assert progress("5b0c5a0e-0000-4000-8000-000000000000").json()["state"] == "PENDING"
-    TaskResult.objects.create(
-        task_id="augmenting",
-        task_name="detection.augment_baselines",
-        status="PROGRESS",
-        content_type="application/json",
-        content_encoding="utf-8",
-        result=json.dumps({"pending": False, "current": 3, "total": 4, "percent": 75.0, "description": "pump"}),
+    assert progress("5b0c5a0e-0000-4000-8000-000000000000").status_code == 404  # no such job
+    Job.objects.create(id="queued", kind="detection.select_baselines", task="detection.select_baselines")
+    body = progress("queued").json()
+    assert (body["state"], body["complete"], body["success"]) == ("PENDING", False, None)
+    Job.objects.create(
+        id="augmenting",
+        kind="detection.augment_baselines",
+        task="detection.augment_baselines",
+        state="running",
+        done=3,
+        total=4,
+        percent=75,
+        message="Baseline augmentation: pump",
     )
     body = progress("augmenting").json()
-    assert (body["state"], body["complete"], body["progress"]["percent"]) == ("PROGRESS", False, 75.0)
-    TaskResult.objects.create(
-        task_id="selected",
-        task_name="detection.select_baselines",
-        status="SUCCESS",
-        content_type="application/json",
-        content_encoding="utf-8",
-        result=json.dumps({"sensors": 2, "changed": 1}),
+    assert (body["state"], body["complete"], body["progress"]) == (
+        "PROGRESS",
+        False,
+        {"current": 3, "total": 4, "percent": 75.0, "description": "Baseline augmentation: pump"},
+    )
+    Job.objects.create(
+        id="selected",
+        kind="detection.select_baselines",
+        task="detection.select_baselines",
+        state="succeeded",
+        percent=100,
+        result={"sensors": 2, "changed": 1},
     )
     body = progress("selected").json()
     assert (body["state"], body["success"], body["result"]) == ("SUCCESS", True, {"sensors": 2, "changed": 1})
-    TaskResult.objects.create(task_id="rates", task_name="rates.update_rates", status="SUCCESS")
+    Job.objects.create(id="broken", kind="detection.select_baselines", state="failed", error="OperationalError: gone")
+    body = progress("broken").json()
+    assert (body["state"], body["complete"], body["success"], body["result"]) == (
+        "FAILURE",
+        True,
+        False,
+        "OperationalError: gone",
+    )
+    Job.objects.create(id="rates", kind="rates.update_rates", task="rates.update_rates", state="succeeded")
     assert progress("rates").status_code == 404
 
 

@@ -12,6 +12,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 from django_celery_results.models import TaskResult
 
+from common.models import Job
 from config.celery_app import app as celery_app
 from conftest import assert_schema_complete, celery_worker_process
 from detection.data import generate_seeds
@@ -59,7 +60,16 @@ def test_the_selection_task_records_a_job_run_with_its_task_id_and_reports_progr
     assert run.started_at <= run.finished_at
     assert [o["baseline"] for o in run.summary["outcomes"]] == ["seed-low", "seed-high"]
     assert run.error == ""
-    assert TaskResult.objects.filter(task_id="select-progress-test").exists()  # the ProgressRecorder's states
+    job = Job.objects.get(pk="select-progress-test")  # the job on the jobs page
+    assert (job.kind, job.state, job.percent, job.lock_key) == (
+        "detection.select_baselines",
+        "succeeded",
+        100,
+        "baselines",
+    )
+    assert job.label == "Baseline selection (all sensors)"
+    assert job.message == "Baseline selection: 2 sensors done"
+    assert job.result == result.result
     kinds = list(SystemEvent.objects.values_list("job", "kind", "sensor__key").order_by("id"))
     assert kinds == [("select_baselines", "alert_success", "a"), ("select_baselines", "alert_success", "b")]
 

@@ -105,7 +105,7 @@ class RatesUpdateApi(APIView):
         params = RatesUpdateInputSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         job_id = rates_update_enqueue(
-            provider=params.validated_data.get("provider"), on=params.validated_data.get("date")
+            provider=params.validated_data.get("provider"), on=params.validated_data.get("date"), user=request.user
         )
         progress_url = request.build_absolute_uri(reverse("rates-api:job-progress", args=[job_id]))
         out = RatesUpdateOutputSerializer({"job_id": job_id, "progress_url": progress_url})
@@ -119,7 +119,7 @@ class RatesJobApi(APIView):
 
     @extend_schema(responses=JobProgressSerializer)
     def get(self, request: Request, job_id: str) -> Response:
-        info = job_progress(job_id=job_id, task_names=[update_rates.name])
+        info = job_progress(job_id=job_id, kinds=[update_rates.name])
         if info is None:
             raise NotFound("No rates update job with this id.")
         return Response(JobProgressSerializer(info).data)

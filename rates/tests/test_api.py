@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from common.models import Job
 from rates.providers import PublishedRate
 from rates.services import rates_store
 from rates.tests.factories import ExchangeRateFactory
@@ -179,17 +180,17 @@ def test_only_operators_trigger_updates(api_client, client_as, caller, status, u
 
 
 def test_job_progress_for_viewers(viewer_client, api_client):
+    Job.objects.create(id="5b0c5a0e-0000-4000-8000-000000000000", kind="rates.update_rates", task="rates.update_rates")
     url = reverse("rates-api:job-progress", args=["5b0c5a0e-0000-4000-8000-000000000000"])
     assert api_client.get(url).status_code == 401
     body = viewer_client.get(url).json()
     assert body["state"] == "PENDING"
     assert body["complete"] is False
+    assert viewer_client.get(reverse("rates-api:job-progress", args=["no-such-job"])).status_code == 404
 
 
-def test_job_progress_of_another_kind_of_task_is_hidden(viewer_client):
-    from django_celery_results.models import TaskResult
-
-    TaskResult.objects.create(task_id="other-job", task_name="accounts.purge_expired_api_tokens", status="SUCCESS")
+def test_job_progress_of_another_kind_of_job_is_hidden(viewer_client):
+    Job.objects.create(id="other-job", kind="sensors.import_readings", task="sensors.import_readings")
     assert viewer_client.get(reverse("rates-api:job-progress", args=["other-job"])).status_code == 404
 
 

@@ -1,11 +1,11 @@
-"""The update task: exponential backoff, retries until a provider answers, progress through celery-progress."""
+"""The update task: exponential backoff, retries until a provider answers, a job with progress (common.jobs)."""
 
 from datetime import date
 
 import pytest
 import responses
-from django_celery_results.models import TaskResult
 
+from common.models import Job
 from rates.models import ExchangeRate, RateFetch
 from rates.tasks import retry_countdown, update_rates
 from rates.tests.conftest import ECB_DAILY, fixture_bytes
@@ -48,13 +48,31 @@ def test_gives_up_after_the_configured_retries_and_keeps_the_old_rates(http, set
     assert not ExchangeRate.objects.exists()
 
 
-def test_progress_is_stored_for_the_progress_url(http, settings):
+def test_the_update_is_a_job_with_progress_and_summary(http, settings):
     settings.RATES_PROVIDERS = ["ecb"]
     http.get(ECB_DAILY, body=fixture_bytes("ecb_daily.xml"))
     result = update_rates.apply(kwargs={"provider": "ecb", "on": None}, task_id="job-progress-test")
     assert result.state == "SUCCESS"
-    # The ProgressRecorder wrote PROGRESS states through the result backend (django-celery-results).
-    assert TaskResult.objects.filter(task_id="job-progress-test").exists()
+    job = Job.objects.get(pk="job-progress-test")
+    assert (job.kind, job.state, job.percent, job.label) == (
+        "rates.update_rates",
+        "succeeded",
+        100,
+        "Exchange rates update",
+    )
+    assert job.message == "12 rates from ecb as of 2024-06-03"
+    assert job.result == result.result
+
+
+def test_a_job_that_gave_up_says_why(http, settings):
+    settings.RATES_PROVIDERS = ["ecb"]
+    settings.RATES_RETRY_MAX = 0
+    http.get(ECB_DAILY, status=500)
+    result = update_rates.apply(kwargs={}, task_id="job-failed-test")
+    assert result.state == "FAILURE"
+    job = Job.objects.get(pk="job-failed-test")
+    assert job.state == "failed"
+    assert job.error.startswith("No provider delivered rates: ")
 
 
 def test_a_date_is_passed_on():

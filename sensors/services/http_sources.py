@@ -27,7 +27,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +42,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from common.exceptions import ApplicationError
+from common.jobs import ProgressCallback, no_progress
 from common.text import text_storable
 from sensors.ingest import (
     IngestResult,
@@ -69,13 +70,6 @@ CLAIM_TTL = timedelta(minutes=15)  # far above the longest fetch (timeout ≤ 12
 INGEST_CHUNK = 10_000  # readings per `readings_ingest` call (each its own transaction)
 ERROR_LIMIT = 2000
 ACCEPT: dict[str, str] = {HttpSource.Format.JSON: "application/json", HttpSource.Format.CSV: "text/csv"}
-
-# progress(current, total, description): celery-progress's ProgressRecorder.set_progress, or nothing.
-Progress = Callable[[int, int, str], object]
-
-
-def _no_progress(current: int, total: int, description: str) -> None:
-    return None
 
 
 class SourceError(Exception):
@@ -466,8 +460,11 @@ def _rejections_keep_once(records: list[_Record], *, sensor_key: str) -> None:
 # --- the scheduled run ------------------------------------------------------------------------------------------
 
 
-def sources_fetch_due(*, progress: Progress = _no_progress, session: requests.Session | None = None) -> SourcesRun:
+def sources_fetch_due(
+    *, progress: ProgressCallback | None = None, session: requests.Session | None = None
+) -> SourcesRun:
     """Fetch every due source in turn (one HTTP session), then prune the fetch log; never stops at a failure."""
+    progress = progress or no_progress
     ids = sources_due()
     run = SourcesRun()
     with _session(session) as shared:
@@ -479,7 +476,7 @@ def sources_fetch_due(*, progress: Progress = _no_progress, session: requests.Se
 
 
 def _fetch_one(
-    pk: int, index: int, total: int, *, run: SourcesRun, session: requests.Session, progress: Progress
+    pk: int, index: int, total: int, *, run: SourcesRun, session: requests.Session, progress: ProgressCallback
 ) -> None:
     source = HttpSource.objects.select_related("sensor").filter(pk=pk).first()
     if source is None:  # deleted meanwhile

@@ -1,10 +1,10 @@
-"""The scheduled fetch of external sources: the task, its progress, and the schedule's data migration."""
+"""The scheduled fetch of external sources: the task and the schedule's data migration."""
 
 import pytest
 from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
-from django_celery_results.models import TaskResult
 
+from common.models import Job
 from config.celery_app import app as celery_app
 from conftest import assert_schema_complete
 from sensors.models import Reading, SourceFetch
@@ -17,21 +17,20 @@ pytestmark = pytest.mark.django_db
 SCHEDULE = "Fetch external sources"
 
 
-def test_the_task_fetches_every_enabled_source_and_reports_progress(http):
+def test_the_task_fetches_every_enabled_source(http):
     HttpSourceFactory(sensor=SensorFactory(key="a"), url="https://a.example.com/obs")
     HttpSourceFactory(sensor=SensorFactory(key="b"), url="https://b.example.com/obs")
     HttpSourceFactory(sensor=SensorFactory(key="c"), url="https://c.example.com/obs", enabled=False)
     http.get("https://a.example.com/obs", body=fixture_bytes("mixed_records.json"))
     http.get("https://b.example.com/obs", status=500, body=fixture_bytes("server_error_500.html"))
 
-    result = fetch_external_sources.apply(task_id="sources-progress-test")
+    result = fetch_external_sources.apply()
 
     assert result.state == "SUCCESS", result.traceback
     assert result.result == {"sources": 2, "failed": 1, "busy": 0, "stored": 3, "rejected": 5}
     assert Reading.objects.count() == 3
     assert set(SourceFetch.objects.values_list("source__sensor__key", "status")) == {("a", "success"), ("b", "failed")}
-    # The ProgressRecorder wrote PROGRESS states through the result backend (django-celery-results).
-    assert TaskResult.objects.filter(task_id="sources-progress-test").exists()
+    assert not Job.objects.exists()  # a routine task, not a job on the jobs page
 
 
 def test_schedule_every_ten_minutes_names_a_registered_task():

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from common.jobs import tqdm_progress
 from sensors.models import Sensor
 
 if TYPE_CHECKING:
@@ -31,13 +31,7 @@ class JobCommand(BaseCommand):
             if unknown:
                 raise CommandError(f"No sensor with key {', '.join(map(repr, unknown))}.")
             sensor_ids = list(found.values())
-        with tqdm(unit="sensor", file=self.stderr, disable=options["verbosity"] < 1) as bar:
-
-            def progress(current: int, total: int, description: str) -> None:
-                bar.total = total
-                bar.update(current - bar.n)
-                bar.set_postfix_str(description)
-
+        with tqdm_progress(unit="sensor", file=self.stderr, disable=options["verbosity"] < 1) as progress:
             try:
                 result = self.job(sensor_ids=sensor_ids, progress=progress)
             except Exception as exc:

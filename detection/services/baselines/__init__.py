@@ -13,7 +13,7 @@ its next batch (the detection service sees that the active baseline changed and 
 
 from detection.services.baselines.augmentation import baselines_augment
 from detection.services.baselines.build import baseline_build, baseline_create
-from detection.services.baselines.jobs import JobResult, Progress
+from detection.services.baselines.jobs import JobResult
 from detection.services.baselines.seeds import SEEDS_FILE, SEEDS_FORMAT, LoadResult, baselines_load
 from detection.services.baselines.selection import baselines_select, stats_distance
 
@@ -22,7 +22,6 @@ __all__ = [
     "SEEDS_FORMAT",
     "JobResult",
     "LoadResult",
-    "Progress",
     "baseline_build",
     "baseline_create",
     "baselines_augment",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 
+from common.jobs import ProgressCallback
 from detection.models import Baseline, DetectorSettings, JobRun, SystemEvent
 from detection.services.baselines import jobs
 from detection.services.baselines.build import baseline_create, sensor_baseline_name
@@ -73,7 +74,7 @@ def _augment_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> 
 
 
 def baselines_augment(
-    *, sensor_ids: list[int] | None = None, progress: jobs.Progress = jobs.no_progress, task_id: str = ""
+    *, sensor_ids: list[int] | None = None, progress: ProgressCallback | None = None, task_id: str = ""
 ) -> jobs.JobResult:
     """Baseline augmentation (scheduled every 30 days; docs/detection.md, "Baseline jobs"), for `sensor_ids` or
     every detection-enabled sensor with detector settings.

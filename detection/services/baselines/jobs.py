@@ -1,5 +1,6 @@
-"""What the baseline jobs (selection and augmentation) share: the run recorded as a JobRun with progress
-reporting and one outcome a sensor, and each sensor's usable history (outside its anomalies, cleaned).
+"""What the baseline jobs (selection and augmentation) share: the run recorded as a JobRun (detection's history of
+runs, named by task id; the job of common.jobs carries the progress) with one outcome a sensor, and each sensor's
+usable history (outside its anomalies, cleaned).
 
 The jobs are scheduled by migrations 0003 and 0004, run by the Celery tasks of `detection.tasks` and by the
 `select_baselines` and `augment_baselines` commands (docs/detection.md, "Baseline jobs").
@@ -18,18 +19,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from common.jobs import ProgressCallback, no_progress
 from detection import engine
 from detection.models import Anomaly, Baseline, DetectorSettings, JobRun, SystemEvent
 from detection.services.events import system_event_emit
 from detection.services.settings import chosen_baseline_id, detector_settings_ensure
 from sensors.models import Reading, Sensor
-
-# progress(current, total, description): celery-progress's ProgressRecorder.set_progress, or nothing.
-Progress = Callable[[int, int, str], None]
-
-
-def no_progress(current: int, total: int, description: str) -> None:
-    return
 
 
 @dataclass
@@ -58,7 +53,12 @@ def _job_sensors(sensor_ids: list[int] | None) -> list[Sensor]:
 
 
 def run(
-    job: str, step: Callable[..., dict[str, Any]], *, sensor_ids: list[int] | None, progress: Progress, task_id: str
+    job: str,
+    step: Callable[..., dict[str, Any]],
+    *,
+    sensor_ids: list[int] | None,
+    progress: ProgressCallback | None,
+    task_id: str,
 ) -> JobResult:
     """Run `step(sensor, config, now=<the run's start>)` for each sensor with a JobRun row around it (committed at
     start, so a running or crashed job is visible). A failure of the job itself marks the run failed, emits
@@ -68,6 +68,7 @@ def run(
     A task delivered again after its worker was lost mid-run (the baseline tasks are acknowledged late) runs
     again from the start under the same task id: the run it interrupted is then marked failed here, since no
     process is left to finish it. Its sensors already done stay done (each step committed on its own)."""
+    progress = progress or no_progress
     label = JobRun.Job(job).label
     now = timezone.now()
     if task_id:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
+from common.jobs import ProgressCallback
 from detection import engine
 from detection.models import Baseline, DetectorSettings, JobRun, SystemEvent
 from detection.services.baselines import jobs
@@ -117,7 +118,7 @@ def _select_one(sensor: Sensor, config: DetectorSettings, *, now: datetime) -> d
 
 
 def baselines_select(
-    *, sensor_ids: list[int] | None = None, progress: jobs.Progress = jobs.no_progress, task_id: str = ""
+    *, sensor_ids: list[int] | None = None, progress: ProgressCallback | None = None, task_id: str = ""
 ) -> jobs.JobResult:
     """Baseline selection (scheduled every 15 days; docs/detection.md, "Baseline jobs"), for `sensor_ids` or every
     detection-enabled sensor with detector settings.

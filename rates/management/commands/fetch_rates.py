@@ -1,8 +1,8 @@
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
+from common.jobs import tqdm_progress
 from rates.providers import PROVIDERS
 from rates.services import RatesUnavailableError, rates_demo_load, rates_update
 
@@ -21,14 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, provider, date, **options):
-        with tqdm(total=1, unit="provider", file=self.stderr, disable=options["verbosity"] < 1) as bar:
-
-            def progress(current: int, total: int, description: str) -> None:
-                bar.total = total
-                bar.n = current
-                bar.set_description(description)
-                bar.refresh()
-
+        with tqdm_progress(unit="provider", file=self.stderr, disable=options["verbosity"] < 1) as progress:
             try:
                 fetch = rates_update(provider=provider, on=date, progress=progress)
             except RatesUnavailableError as exc:

@@ -2,9 +2,9 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from common.exceptions import ApplicationError
+from common.jobs import tqdm_progress
 from rates.services import rates_import_history
 
 
@@ -21,13 +21,7 @@ class Command(BaseCommand):
         if not file.is_file():
             raise CommandError(f"No such file: {file}")
         started = time.perf_counter()
-        with tqdm(unit="day", file=self.stderr, disable=options["verbosity"] < 1) as bar:
-
-            def progress(current: int, total: int, description: str) -> None:
-                bar.total = total
-                bar.update(current - bar.n)
-                bar.set_postfix_str(description)
-
+        with tqdm_progress(unit="day", file=self.stderr, disable=options["verbosity"] < 1) as progress:
             try:
                 result = rates_import_history(path=file, progress=progress)
             except ApplicationError as exc:

@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 .PHONY: help run test probe lint typecheck format migrate browser clean load screenshots
 
 help:
-	@echo "make run     start web, worker and beat (SQLite and no servers unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make run     start web, worker, detect, beat and the simulator (SQLite and no servers unless DATABASE_URL/REDIS_URL are set; then the Redis consumers too)"
 	@echo "make test    install the test dependencies (and Chromium) and run the whole suite"
 	@echo "make probe   only the probe: schemathesis against a running daphne, four callers (PostgreSQL: DATABASE_URL)"
 	@echo "make lint    ruff format --check, ruff check, lint-imports (the import contracts) and mypy (make typecheck alone)"
@@ -35,10 +35,15 @@ migrate: $(VENV)/.base-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_baselines
 
+# Rates are fetched first (demo rates when offline). The processes started are those the configuration can run (`manage.py list_processes`: the Redis consumers only
+# with REDIS_URL, MQTT's only with MQTT_URL); README, "What runs where".
 run: migrate
 	@$(BIN)/python manage.py create_demo_admin --site http://127.0.0.1:$(PORT)
-	@echo "Sensorhub on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops everything."
-	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho start --procfile Procfile
+	@# Real rates when a provider answers; offline, demo rates labelled as not real (docs/rates.md, "Demo rates").
+	@$(BIN)/python manage.py fetch_rates --demo-if-offline --verbosity 0
+	@PROCESSES="$$($(BIN)/python manage.py list_processes)" && \
+	echo "Sensorhub on http://127.0.0.1:$(PORT)/  (admin: /admin/, API docs: /api/docs/). Starting: $$PROCESSES. Ctrl-C stops everything." && \
+	PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) $(BIN)/honcho start --procfile Procfile --port $(PORT) $$PROCESSES
 
 # Headless Chromium for the browser tests, from Debian's packages (never a browser download of its own).
 browser:

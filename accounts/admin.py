@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from knox.models import AuthToken
 
 from accounts.forms import AdminLoginForm
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.roles import Role, user_role
 from accounts.selectors import user_list
 from accounts.services import (
@@ -111,7 +111,7 @@ class ApiTokenCreateForm(forms.ModelForm):
     )
 
     class Meta:
-        model = AuthToken
+        model = ApiToken
         fields = ("user",)
 
     def clean_user(self):
@@ -121,10 +121,11 @@ class ApiTokenCreateForm(forms.ModelForm):
         return user
 
 
+# knox registers its model as "Auth tokens" in a section of its own; staff see them as "API tokens" in Accounts.
 admin.site.unregister(AuthToken)
 
 
-@admin.register(AuthToken)
+@admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are stored as digests: the raw token is shown once, right after it is made."""
 

@@ -20,6 +20,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from channels_redis.core import RedisChannelLayer
 
+from common.sqlite_layer import SQLiteChannelLayer
+
 
 async def group_has_members(layer: BaseChannelLayer, group: str) -> bool:
     """Whether any live channel is in `group` (unknown layer types: assume so)."""
@@ -28,7 +30,10 @@ async def group_has_members(layer: BaseChannelLayer, group: str) -> bool:
 
 async def groups_with_members(layer: BaseChannelLayer, groups: list[str]) -> dict[str, bool]:
     """Whether any live channel is in each of `groups` (unknown layer types: assume so). With Redis one pipelined
-    round trip per server, not one per group."""
+    round trip per server, not one per group. The embedded mode's layer knows the groups of every process."""
+    if isinstance(layer, SQLiteChannelLayer):
+        watched = layer.watched_groups(groups)
+        return {group: group in watched for group in groups}
     if isinstance(layer, InMemoryChannelLayer):
         return {group: bool(layer.groups.get(group)) for group in groups}
     if not isinstance(layer, RedisChannelLayer):
@@ -95,8 +100,8 @@ def layer_run(function: Callable[..., Coroutine[Any, Any, None]], layer: BaseCha
 
     channels-redis keeps its connections per event loop, and `async_to_sync` from a plain thread makes a new loop
     (so a new Redis connection) at every call: several milliseconds per batch. One long-lived loop per process
-    keeps the connections. The in-memory layer (embedded mode) is not thread-safe: there `async_to_sync` runs the
-    send on the web server's own loop.
+    keeps the connections. The in-memory layers (embedded mode's is one) are not thread-safe: there `async_to_sync`
+    runs the send on the web server's own loop (in a web process; elsewhere on a loop of its own).
     """
     if isinstance(layer, InMemoryChannelLayer):
         async_to_sync(function)(layer, *args)

@@ -1,8 +1,9 @@
 """Health of the parts Sensorhub depends on, for `GET /healthcheck` and operators.
 
 Each check returns `{"state": "up" | "down" | "disabled" | "degraded", ...}`; "disabled" means the part is not
-configured (Redis in the embedded mode) and does not make the system unhealthy; "degraded" is reported but does
-not either. Only "down" makes `/healthcheck` answer 503.
+configured (Redis in the embedded mode) and does not make the system unhealthy. "degraded" (the part works but
+something is missing: no consumer reads Redis, rates are stale) makes the overall status "degraded", still with
+HTTP 200, and names the part in `degraded`. Only "down" makes `/healthcheck` answer 503.
 
 The generic checks (database, Redis, Celery worker) are here; each app registers its own in its
 `AppConfig.ready()` from `<app>/health.py` (`health_check_register`): rates, sources, ingest, detection.
@@ -24,7 +25,7 @@ UP, DOWN, DISABLED, DEGRADED = "up", "down", "disabled", "degraded"
 HealthCheck = Callable[[Mapping[str, dict[str, Any]]], dict[str, Any]]
 _checks: dict[str, HealthCheck] = {}
 # The order of the parts in the answer, as operators know it; registered parts not named here come after.
-REPORT_ORDER = ("database", "redis", "worker", "rates", "sources", "ingest", "detection")
+REPORT_ORDER = ("database", "redis", "worker", "rates", "sources", "ingest", "consumers", "detection")
 
 
 def health_check_register(name: str, check: HealthCheck) -> None:
@@ -95,8 +96,8 @@ def worker_check(*, timeout: float | None = None, redis_result: dict[str, Any] |
 
 
 def system_health() -> dict[str, Any]:
-    """All checks, the generic ones and those the apps registered; `status` is "ok" unless a check is down, and
-    `down` names the parts that are."""
+    """All checks, the generic ones and those the apps registered. `status` is "down" when a part is down,
+    "degraded" when none is down but some are degraded, else "ok"; `down` and `degraded` name those parts."""
     redis_result = redis_check()
     checks = {
         "database": database_check(),
@@ -110,4 +111,6 @@ def system_health() -> dict[str, Any]:
         except Exception as exc:  # a part whose state cannot be read (its query failed) is down, with the cause
             checks[name] = check_failed(exc)
     down = [name for name, result in checks.items() if result["state"] == DOWN]
-    return {"status": "down" if down else "ok", "down": down, "checks": checks}
+    degraded = [name for name, result in checks.items() if result["state"] == DEGRADED]
+    status = "down" if down else "degraded" if degraded else "ok"
+    return {"status": status, "down": down, "degraded": degraded, "checks": checks}

@@ -156,11 +156,12 @@ HEALTH_CHECK_SCHEMA = {
 HEALTH_SCHEMA = {
     "type": "object",
     "properties": {
-        "status": {"type": "string", "enum": ["ok", "down"]},
+        "status": {"type": "string", "enum": ["ok", "degraded", "down"]},
         "down": {"type": "array", "items": {"type": "string"}, "description": "The parts that are down."},
+        "degraded": {"type": "array", "items": {"type": "string"}, "description": "The parts that are degraded."},
         "checks": {"type": "object", "additionalProperties": HEALTH_CHECK_SCHEMA},
     },
-    "required": ["status", "down", "checks"],
+    "required": ["status", "down", "degraded", "checks"],
 }
 
 
@@ -178,7 +179,11 @@ def health_paths(result: dict[str, Any], generator, request, public) -> dict[str
             "tags": ["health"],
             "security": [{}],
             "responses": {
-                "200": json(HEALTH_SCHEMA, "Every required part is up."),
+                "200": json(
+                    HEALTH_SCHEMA,
+                    "No part is down (`status` says `degraded` and `degraded` names the parts "
+                    "that work with something missing).",
+                ),
                 "503": json(HEALTH_SCHEMA, "A part is down (see `down`)."),
             },
         }

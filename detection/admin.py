@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from common.admin import EstimatedCountPaginator, ReadOnlyAdmin
+from common.admin import EstimatedCountPaginator, ReadOnlyAdmin, rounded
 from common.exceptions import ApplicationError
 from common.jobs import JobRefused
 from detection.models import (
@@ -326,7 +326,9 @@ class DetectionAdmin(ReadOnlyAdmin):
     """Tens of millions of rows, as readings: newest stored first (by id, served by the primary key), no exact
     count of the whole table. One sensor's from the sensor list or by searching its exact key."""
 
-    list_display = ("sensor", "timestamp", "status", "level", "distance")
+    list_display = ("sensor", "timestamp", "status", "level_rounded", "distance_rounded")
+    fields = ("sensor", "timestamp", "status", "level_rounded", "distance_rounded")
+    readonly_fields = ("level_rounded", "distance_rounded")
     list_filter = ("status",)
     list_select_related = ("sensor",)
     search_fields = ("=sensor__key",)
@@ -335,6 +337,14 @@ class DetectionAdmin(ReadOnlyAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 100
+
+    @admin.display(description="level", ordering="level")
+    def level_rounded(self, detection: Detection) -> str:
+        return rounded(detection.level)
+
+    @admin.display(description="distance", ordering="distance")
+    def distance_rounded(self, detection: Detection) -> str:
+        return rounded(detection.distance, 3)
 
 
 class AlarmFilter(admin.SimpleListFilter):
@@ -358,18 +368,9 @@ class AnomalyAdmin(admin.ModelAdmin):
     what the detector writes is read-only, and only the note is saved from the form, so that saving a page never
     writes back an alarm's extent the detector has moved on since the page was loaded."""
 
-    list_display = (
-        "sensor",
-        "started_at",
-        "ended_at",
-        "closed_at",
-        "peak_level",
-        "peak_status",
-        "flagged",
-        "status",
-        "acknowledged_by",
-        "resolved_by",
-    )
+    # The columns an operator decides on, few enough to fit a 1280 px screen beside the filters; whether the alarm
+    # is still on is a filter, who acknowledged and resolved it is on its page.
+    list_display = ("sensor", "started_at", "ended_at", "peak", "peak_status", "status", "flagged")
     list_filter = ("status", "peak_status", AlarmFilter)
     list_select_related = ("sensor", "acknowledged_by", "resolved_by")
     search_fields = ("=sensor__key", "note")
@@ -380,7 +381,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "started_at",
         "ended_at",
         "closed_at",
-        "peak_level",
+        "peak",
         "peak_at",
         "peak_status",
         "flagged",
@@ -399,6 +400,10 @@ class AnomalyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the record of what happened and who decided what
+
+    @admin.display(description="peak level", ordering="peak_level")
+    def peak(self, anomaly: Anomaly) -> str:
+        return rounded(anomaly.peak_level)
 
     @admin.display(description="detections")
     def detections_link(self, anomaly: Anomaly) -> str:
@@ -446,11 +451,17 @@ class AnomalyAdmin(admin.ModelAdmin):
 
 @admin.register(SensorEvent)
 class SensorEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "sensor", "kind", "at", "level", "anomaly", "message")
+    list_display = ("created_at", "sensor", "kind", "at", "level_rounded", "anomaly", "message")
+    fields = ("created_at", "sensor", "kind", "at", "level_rounded", "anomaly", "message")
+    readonly_fields = ("created_at", "level_rounded")
     list_filter = ("kind",)
     list_select_related = ("sensor", "anomaly")
     search_fields = ("=sensor__key", "message")
     date_hierarchy = "created_at"
+
+    @admin.display(description="level", ordering="level")
+    def level_rounded(self, event: SensorEvent) -> str:
+        return rounded(event.level)
 
 
 @admin.register(SystemEvent)

@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from common.admin import DropdownFilter
 from rates.models import Currency, ExchangeRate, RateFetch
 from rates.services import rates_update_enqueue
 
@@ -13,7 +14,8 @@ class CurrencyAdmin(admin.ModelAdmin):
 @admin.register(ExchangeRate)
 class ExchangeRateAdmin(admin.ModelAdmin):
     list_display = ("as_of", "provider", "base", "quote", "rate_text", "is_inverse", "fetched_at")
-    list_filter = ("provider", "is_inverse", "base", "as_of")
+    # Currencies as drop-down lists: a link per currency made the filter column about 5,000 px tall.
+    list_filter = ("provider", "is_inverse", ("base", DropdownFilter), ("quote", DropdownFilter), "as_of")
     search_fields = ("base__code", "quote__code")
     date_hierarchy = "as_of"
     list_select_related = ("base", "quote")

@@ -30,6 +30,8 @@ class Provider(models.TextChoices):
     XE = "xe", "XE Currency Data"
     ECB = "ecb", "European Central Bank"
     OXR = "oxr", "Open Exchange Rates"
+    # Made-up rates for a machine that reaches no provider (rates/providers/demo.py); labelled not real everywhere.
+    DEMO = "demo", "Demo data (not real rates)"
 
 
 class Currency(models.Model):
@@ -114,6 +116,7 @@ class RateFetch(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        verbose_name_plural = "rate fetches"
         indexes = [models.Index(fields=["status", "-started_at"], name="rates_fetch_status_started")]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from common.exceptions import ApplicationError
-from rates.models import Currency, ExchangeRate, RateFetch
+from rates.models import Currency, ExchangeRate, Provider, RateFetch
 from rates.providers import provider_order
 
 # Where ISO 4217 gives no minor units (gold, SDR), results keep this many decimal places.
@@ -43,11 +43,12 @@ class Conversion:
 
 
 def is_stale(fetched_at: datetime | None, *, on: date | None = None) -> bool:
-    """True when rates answered for today (no `on`, or `on` today or later) were fetched too long ago."""
+    """True when rates answered for today (no `on`, or `on` today or later) were fetched too long ago. Nothing
+    fetched (None) is not stale: it is "never fetched" (`rates_status`)."""
     if on is not None and on < timezone.now().date():
         return False
     if fetched_at is None:
-        return True
+        return False
     return timezone.now() - fetched_at > timedelta(hours=settings.RATES_STALE_AFTER_HOURS)
 
 
@@ -188,10 +189,18 @@ def fetch_list() -> QuerySet[RateFetch]:
     return RateFetch.objects.order_by("-started_at")
 
 
+def rates_are_demo(providers: list[str]) -> bool:
+    """Whether any of the providers of an answer is the demo one (its rates are made up)."""
+    return Provider.DEMO in providers
+
+
 def rates_status() -> dict[str, Any]:
-    """Freshness of the rates for the health check: newest fetch time, last success and last failure."""
-    last_success = RateFetch.objects.filter(status=RateFetch.Status.SUCCESS).order_by("-finished_at").first()
-    last_failure = RateFetch.objects.filter(status=RateFetch.Status.FAILED).order_by("-finished_at").first()
+    """Freshness of the rates for the health check and the page: last real success and failure (demo loads never
+    count), `never_fetched` until a real update succeeded (a fresh install: not `stale`), `demo` while demo rates
+    are stored."""
+    real = RateFetch.objects.exclude(provider=Provider.DEMO)
+    last_success = real.filter(status=RateFetch.Status.SUCCESS).order_by("-finished_at").first()
+    last_failure = real.filter(status=RateFetch.Status.FAILED).order_by("-finished_at").first()
     newest = last_success.finished_at if last_success else None
     failed_at = last_failure.finished_at if last_failure else None
     failing = failed_at is not None and (newest is None or failed_at > newest)
@@ -200,4 +209,6 @@ def rates_status() -> dict[str, Any]:
         "last_failure": last_failure,
         "failing": failing,
         "stale": is_stale(newest),
+        "never_fetched": last_success is None,
+        "demo": ExchangeRate.objects.filter(provider=Provider.DEMO).exists(),
     }

@@ -5,12 +5,14 @@ Guarantees:
   computed with Decimal (never float) and rounded half-even to the column's 18 decimal places.
 - One row per (provider, base, quote, as_of): fetching the same day again updates the rows in place.
 - A failed fetch writes nothing but its `RateFetch` row: the last good rates stay as they were.
+- Demo rates (provider `demo`, made up) exist only while no real rate does: they are loaded only into an install
+  without real rates, and the first real rates stored delete them.
 """
 
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from rest_framework import status
 from common.db import copy_rows
 from common.exceptions import ApplicationError
 from common.jobs import ProgressCallback, job_start, no_progress
-from rates.models import RATE_QUANTUM, Currency, ExchangeRate, RateFetch
+from rates.models import RATE_QUANTUM, Currency, ExchangeRate, Provider, RateFetch
 from rates.providers import (
     ProviderError,
     ProviderNotConfiguredError,
@@ -32,6 +34,7 @@ from rates.providers import (
     get_provider,
 )
 from rates.providers.base import new_session
+from rates.providers.demo import demo_rates
 from rates.providers.ecb import NAME as ECB
 from rates.providers.ecb import count_history_days, iter_history_csv, open_history
 
@@ -128,8 +131,41 @@ def rates_store(*, provider: str, rates: Iterable[PublishedRate], fetched_at: da
     rows, unknown = _rows_for(provider=provider, rates=rates, fetched_at=fetched_at, known=known)
     if unknown:
         logger.warning("rates: %s published unknown currencies, skipped: %s", provider, ", ".join(sorted(unknown)))
+    if provider == Provider.DEMO:
+        if ExchangeRate.objects.exclude(provider=Provider.DEMO).exists():
+            raise ProviderError("demo: real rates are stored; demo rates are only for an install without any")
+    elif rows:
+        _demo_rates_drop()
     _upsert(rows)
     return len(rows)
+
+
+def _demo_rates_drop() -> None:
+    """Real rates are arriving: the made-up ones go (in the caller's transaction)."""
+    deleted, _ = ExchangeRate.objects.filter(provider=Provider.DEMO).delete()
+    if deleted:
+        logger.info("rates: real rates stored, %s demo rates deleted", deleted)
+
+
+def rates_demo_load(*, days: int = 30) -> RateFetch | None:
+    """Store the demo rates of the last `days` days (provider `demo`, labelled not real everywhere) unless real
+    rates are stored, in which case nothing changes and None is returned. Idempotent (upsert); logged as a
+    `RateFetch` of provider `demo`, which the health check never counts as a real update."""
+    if ExchangeRate.objects.exclude(provider=Provider.DEMO).exists():
+        return None
+    today = timezone.now().date()
+    published = [rate for back in range(days) for rate in demo_rates(today - timedelta(days=back))]
+    fetch = RateFetch.objects.create(provider=Provider.DEMO, started_at=timezone.now())
+    try:
+        fetch.rows = rates_store(provider=Provider.DEMO, rates=published)
+    except ProviderError as exc:  # real rates arrived meanwhile
+        fetch.status, fetch.error = RateFetch.Status.SKIPPED, str(exc)
+        fetch.finished_at = timezone.now()
+        fetch.save(update_fields=["status", "error", "finished_at"])
+        return None
+    fetch.status, fetch.as_of, fetch.finished_at = RateFetch.Status.SUCCESS, today, timezone.now()
+    fetch.save(update_fields=["status", "rows", "as_of", "finished_at"])
+    return fetch
 
 
 def rates_fetch(*, provider: str, on: date | None = None, session: requests.Session | None = None) -> RateFetch:
@@ -240,6 +276,7 @@ def rates_import_history(*, path: Path, progress: ProgressCallback | None = None
         batch.clear()
         progress(result.days, total_days, f"{result.rows} rows")
 
+    _demo_rates_drop()
     try:
         with open_history(path) as stream:
             for published in iter_history_csv(stream):

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from accounts.roles import can_read
 from rates.charts import line_chart
 from rates.forms import RateChartForm
-from rates.selectors import fetch_list, is_stale, rate_history, rate_list
+from rates.selectors import fetch_list, is_stale, rate_history, rate_list, rates_are_demo, rates_status
 
 
 @require_GET
@@ -33,6 +33,9 @@ def rates_page(request: HttpRequest) -> HttpResponse:
         "form": form,
         "rows": rows,
         "stale": is_stale(max((row.fetched_at for row in rows), default=None)),
+        # Demo rates are made up (no provider was reachable): the page says so above everything else.
+        "demo": rates_are_demo([row.provider for row in rows] + ([provider] if provider else [])),
+        "never_fetched": rates_status()["never_fetched"],
         "base": base,
         "quote": quote,
         "days": days,

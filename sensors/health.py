@@ -2,7 +2,9 @@
 
 The external sources check says "degraded" while any enabled source failed its last fetch; it never makes the
 system down. The ingest check reports the Redis stream's lag and says "degraded" when entries wait and no consumer
-has read for a minute (the stream consumer is stopped or stuck); it never makes the system down either.
+has read for a minute (the stream consumer is stopped or stuck); it never makes the system down either. The
+consumers check says "degraded" while Redis is configured and a transport of SENSORS_HEALTH_CONSUMERS has no
+consumer reading (their heartbeats, `sensors.transports.heartbeat`): a PUBLISH would reach nobody.
 """
 
 from typing import Any
@@ -12,6 +14,7 @@ from django.conf import settings
 
 from common.health import DEGRADED, DISABLED, DOWN, UP, check_failed
 from sensors.selectors import sources_status
+from sensors.transports.heartbeat import HEARTBEAT_TTL, consumers_reading
 from sensors.transports.stream import stream_status
 
 
@@ -50,4 +53,31 @@ def ingest_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any
     if waiting and (status["idle_ms"] is None or status["idle_ms"] > INGEST_STALL_MS):
         result["state"] = DEGRADED
         result["detail"] = f"{waiting} entries wait and no consumer has read for {INGEST_STALL_MS // 1000} s"
+    return result
+
+
+def consumers_check(*, redis_result: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The Redis consumers reading now, per transport (`{"stream": 1, "pubsub": 1}`); degraded, naming them, when a
+    transport of SENSORS_HEALTH_CONSUMERS has none (never down: Redis itself is its own part)."""
+    if not settings.REDIS_URL:
+        return {"state": DISABLED, "detail": "REDIS_URL is not set (embedded mode)"}
+    if redis_result is not None and redis_result["state"] != UP:
+        return {"state": DOWN, "detail": "Redis is unreachable"}
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        reading = consumers_reading(client)
+    except redis.RedisError as exc:
+        return check_failed(exc)
+    finally:
+        client.close()
+    expected = list(settings.SENSORS_HEALTH_CONSUMERS)
+    result: dict[str, Any] = {"state": UP, "reading": {name: reading.get(name, 0) for name in expected} | reading}
+    missing = [name for name in expected if not reading.get(name)]
+    if missing:
+        result["state"] = DEGRADED
+        result["detail"] = (
+            f"no consumer reading Redis {' or '.join(missing)} for {HEARTBEAT_TTL} s: "
+            + ", ".join(f"manage.py consume_readings --source {name}" for name in missing)
+            + " is not running"
+        )
     return result

@@ -49,7 +49,9 @@ def test_admin_role_actions(admin_client):
 
 def test_admin_creates_a_token_and_shows_it_once(admin_client):
     owner = UserFactory(viewer=True)
-    response = admin_client.post(reverse("admin:knox_authtoken_add"), {"user": owner.pk, "ttl_days": 30}, follow=True)
+    response = admin_client.post(
+        reverse("admin:accounts_apitoken_add"), {"user": owner.pk, "ttl_days": 30}, follow=True
+    )
     assert response.status_code == 200
     shown = " ".join(str(m) for m in get_messages(response.wsgi_request)) + response.content.decode()
     raw = re.search(r"copy it now, it is not shown again\): (\S+)", shown).group(1)
@@ -59,14 +61,14 @@ def test_admin_creates_a_token_and_shows_it_once(admin_client):
     client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
     assert client.get("/api/v1/users/me/").status_code == 200
     # The list and detail pages never show the raw token again.
-    assert raw not in admin_client.get(reverse("admin:knox_authtoken_changelist")).content.decode()
-    detail = admin_client.get(reverse("admin:knox_authtoken_change", args=[token.pk])).content.decode()
+    assert raw not in admin_client.get(reverse("admin:accounts_apitoken_changelist")).content.decode()
+    detail = admin_client.get(reverse("admin:accounts_apitoken_change", args=[token.pk])).content.decode()
     assert raw not in detail
 
 
 def test_admin_refuses_tokens_for_inactive_users(admin_client):
     owner = UserFactory(is_active=False)
-    response = admin_client.post(reverse("admin:knox_authtoken_add"), {"user": owner.pk})
+    response = admin_client.post(reverse("admin:accounts_apitoken_add"), {"user": owner.pk})
     assert response.status_code == 200
     assert "Inactive users cannot have API tokens" in response.content.decode()
     assert not AuthToken.objects.exists()
@@ -76,7 +78,9 @@ def test_admin_revokes_tokens(admin_client):
     from accounts.services import api_token_create
 
     token, raw = api_token_create(user=UserFactory(viewer=True))
-    admin_client.post(reverse("admin:knox_authtoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]})
+    admin_client.post(
+        reverse("admin:accounts_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]}
+    )
     assert not AuthToken.objects.exists()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {raw}")

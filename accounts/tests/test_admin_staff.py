@@ -23,7 +23,7 @@ APP_PAGES = [
     "admin:django_celery_beat_periodictask_changelist",
     "admin:accounts_user_changelist",
 ]
-SUPERUSER_PAGES = ["admin:auth_group_changelist", "admin:knox_authtoken_changelist", "admin:accounts_user_add"]
+SUPERUSER_PAGES = ["admin:auth_group_changelist", "admin:accounts_apitoken_changelist", "admin:accounts_user_add"]
 
 
 @pytest.fixture

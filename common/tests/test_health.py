@@ -74,11 +74,13 @@ def test_worker_down_when_the_broker_is_unreachable(monkeypatch):
 def test_healthcheck_is_200_when_everything_is_up(client, celery_worker, settings):
     RateFetchFactory()
     settings.SENSORS_STREAM_KEY = "health_no_such_stream"  # no stream consumer has run: not a problem
+    settings.SENSORS_HEALTH_CONSUMERS = []  # no Redis consumer expected (sensors/tests/transports/test_heartbeat.py)
     response = client.get(reverse("healthcheck"))
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "degraded"  # 200 all the same: nothing is down
     assert body["down"] == []
+    assert body["degraded"] == ["detection"]
     assert {name: check["state"] for name, check in body["checks"].items()} == {
         "database": "up",
         "redis": "up",
@@ -86,6 +88,7 @@ def test_healthcheck_is_200_when_everything_is_up(client, celery_worker, setting
         "rates": "up",
         "sources": "up",
         "ingest": "disabled",
+        "consumers": "up",
         "detection": "degraded",  # no seed baseline loaded in this test
     }
     assert body["checks"]["worker"]["workers"] >= 1
@@ -104,7 +107,7 @@ def test_healthcheck_is_503_naming_redis_when_it_is_down(client, settings, monke
     response = client.get(reverse("healthcheck"))
     assert response.status_code == 503
     body = response.json()
-    assert body["down"] == ["redis", "worker", "ingest"]
+    assert body["down"] == ["redis", "worker", "ingest", "consumers"]
     assert body["checks"]["database"]["state"] == "up"
 
 
@@ -119,9 +122,24 @@ def test_liveness(client):
 def test_system_health_shape(redis_url, settings):
     settings.HEALTHCHECK_WORKER_TIMEOUT = 0.2
     health = system_health()
-    assert set(health) == {"status", "down", "checks"}
+    assert set(health) == {"status", "down", "degraded", "checks"}
     # The apps' checks are registered in their AppConfig.ready(); the answer keeps the order operators know.
-    assert list(health["checks"]) == ["database", "redis", "worker", "rates", "sources", "ingest", "detection"]
+    assert list(health["checks"]) == [
+        *["database", "redis", "worker", "rates", "sources", "ingest", "consumers", "detection"]
+    ]
+
+
+def test_status_is_ok_only_when_no_part_is_degraded_or_down(monkeypatch, redis_url, settings):
+    from common import health
+
+    monkeypatch.setattr(health, "worker_check", lambda **kwargs: {"state": "up", "workers": 1})
+    monkeypatch.setattr(health, "_checks", {"extra": lambda results: {"state": "up"}})
+    assert system_health() | {"checks": None} == {"status": "ok", "down": [], "degraded": [], "checks": None}
+    health.health_check_register("slow", lambda results: {"state": "degraded"})
+    assert system_health()["status"] == "degraded"
+    assert system_health()["degraded"] == ["slow"]
+    health.health_check_register("extra", lambda results: {"state": "down"})
+    assert (system_health()["status"], system_health()["down"]) == ("down", ["extra"])
 
 
 def test_a_registered_check_is_reported_after_the_known_ones(monkeypatch, redis_url, settings):

@@ -42,6 +42,8 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 USE_TZ = True
+# Dates and times as 2026-12-03 14:05:09 on pages and in the admin (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -80,7 +82,7 @@ REDIS_URL = env("REDIS_URL", default="")
 DJANGO_APPS = [
     # daphne first: it makes `runserver` serve ASGI (HTTP and WebSocket).
     "daphne",
-    "django.contrib.admin",
+    "config.admin.SensorhubAdminConfig",  # django.contrib.admin, with one Accounts section (config/admin.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -261,7 +263,17 @@ def redis_channel_layers(url: str) -> dict:
 if REDIS_URL:
     CHANNEL_LAYERS = redis_channel_layers(REDIS_URL)
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Embedded mode: the processes of `make run` share live messages through a SQLite file, so readings the
+    # simulator stores, detections and job progress reach browsers (common/sqlite_layer.py; one machine only).
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "common.sqlite_layer.SQLiteChannelLayer",
+            "CONFIG": {
+                "path": str(VAR_DIR / "channels.sqlite3"),
+                "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=60),
+            },
+        }
+    }
 # Open WebSockets check their caller's rights again at once when accounts' services or the admin change them, and
 # every this many seconds whatever happened (a token expiring, a row edited outside the services): the longest a
 # socket outlives its rights (docs/operations.md, "Security").
@@ -455,6 +467,9 @@ SENSORS_STREAM_TRIM = env.bool("SENSORS_STREAM_TRIM", default=True)
 # fill up long before it (docs/benchmarks.md).
 SENSORS_CONSUMER_BATCH_SIZE = env.int("SENSORS_CONSUMER_BATCH_SIZE", default=5000)
 SENSORS_CONSUMER_BATCH_MS = env.int("SENSORS_CONSUMER_BATCH_MS", default=20)
+# With REDIS_URL, /healthcheck's `consumers` part is degraded while one of these transports has no consumer reading
+# (`manage.py consume_readings --source <transport>`; their heartbeats in Redis). Empty: never degraded for that.
+SENSORS_HEALTH_CONSUMERS = env.list("SENSORS_HEALTH_CONSUMERS", default=["stream", "pubsub"])
 # MQTT (docs/ingestion.md, "MQTT"): the broker, mqtt://[user:password@]host[:port] or mqtts://... for TLS. Empty
 # means no MQTT: `consume_readings --source mqtt` and `simulate_sensors --target mqtt` refuse to start.
 MQTT_URL = env("MQTT_URL", default="")

@@ -3,7 +3,7 @@
 from django.core.management.utils import get_random_secret_key
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env, env_secret
+from .base import EMAIL_CONFIG, VAR_DIR, env, env_secret
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 LOG_FORMAT = env("LOG_FORMAT", default="console")
@@ -27,3 +27,7 @@ SECRET_KEY = _dev_secret_key()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405  (WhiteNoise warns about a missing STATIC_ROOT)
 INTERNAL_IPS = ["127.0.0.1"]
+
+if EMAIL_CONFIG["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":  # EMAIL_URL=consolemail://
+    # Each mail framed on the console with its subject and links, and saved under var/mail/ (accounts/email.py).
+    EMAIL_BACKEND = "accounts.email.DevelopmentEmailBackend"

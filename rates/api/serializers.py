@@ -9,6 +9,12 @@ from rates.models import RATE_DECIMAL_PLACES, ExchangeRate, Provider, rate_as_te
 MAX_AMOUNT = Decimal(10) ** 18
 # What the schema states of an amount: every text it matches is taken (AmountField also reads exponents and a sign).
 AMOUNT_PATTERN = r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"
+DEMO_HELP = (
+    "True when a rate answered comes from the `demo` provider: made up for an install that reached no provider, "
+    "not real rates."
+)
+# Updates fetch from real providers; demo rates are loaded only by `fetch_rates --demo-if-offline`.
+UPDATE_PROVIDERS = [(value, label) for value, label in Provider.choices if value != Provider.DEMO]
 
 
 @extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$"})
@@ -81,6 +87,7 @@ class RateListOutputSerializer(serializers.Serializer):
     results = RateSerializer(many=True)
     date = serializers.DateField(allow_null=True, help_text="The day asked for (null: the latest).")
     stale = serializers.BooleanField(help_text="The newest rate answered was fetched more than the configured age ago.")
+    demo = serializers.BooleanField(help_text=DEMO_HELP)
 
 
 class RateConvertInputSerializer(serializers.Serializer):
@@ -115,12 +122,13 @@ class RateConvertOutputSerializer(serializers.Serializer):
                 source="conversion.rate.via", allow_null=True, help_text="The pivot currency of a cross rate."
             ),
             "stale": serializers.BooleanField(),
+            "demo": serializers.BooleanField(help_text=DEMO_HELP),
         }
 
 
 class RatesUpdateInputSerializer(serializers.Serializer):
     provider = serializers.ChoiceField(
-        choices=Provider.choices, required=False, help_text="Only this provider (default: all, in order)."
+        choices=UPDATE_PROVIDERS, required=False, help_text="Only this provider (default: all, in order)."
     )
     date = DayField(required=False, help_text="Fetch the rates of this day (default: the latest).")
 
@@ -146,4 +154,5 @@ class LegacyRateSerializer(serializers.Serializer):
 class LegacyRateListOutputSerializer(serializers.Serializer):
     base = CurrencyCodeOutField()
     stale = serializers.BooleanField()
+    demo = serializers.BooleanField(help_text=DEMO_HELP)
     rates = LegacyRateSerializer(many=True)

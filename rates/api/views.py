@@ -21,7 +21,7 @@ from rates.api.serializers import (
     RatesUpdateInputSerializer,
     RatesUpdateOutputSerializer,
 )
-from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rates_from_base
+from rates.selectors import amount_convert, currency_get_many, is_stale, rate_list, rates_are_demo, rates_from_base
 from rates.services import rates_update_enqueue
 from rates.tasks import update_rates
 
@@ -65,6 +65,8 @@ class RateListApi(APIView):
                 "results": page,
                 "date": filters.get("date"),
                 "stale": is_stale(newest, on=filters.get("date")),
+                # Demo rates exist only while no real rate does: the page's rows tell for the whole answer.
+                "demo": rates_are_demo([row.provider for row in page or []]),
             }
         )
         return Response(out.data)
@@ -89,7 +91,8 @@ class RateConvertApi(APIView):
         conversion = amount_convert(amount=data["amount"], base=data["from"], quote=data["to"], on=data.get("date"))
         resolved = conversion.rate
         stale = is_stale(resolved.fetched_at, on=data.get("date")) if resolved.provider else False
-        return Response(RateConvertOutputSerializer({"conversion": conversion, "stale": stale}).data)
+        demo = rates_are_demo([resolved.provider])
+        return Response(RateConvertOutputSerializer({"conversion": conversion, "stale": stale, "demo": demo}).data)
 
 
 class RatesUpdateApi(APIView):
@@ -139,7 +142,12 @@ class LegacyRateListApi(APIView):
         params.is_valid(raise_exception=True)
         resolved, newest = rates_from_base(quote=params.validated_data.get("currency"))
         out = LegacyRateListOutputSerializer(
-            {"base": settings.RATES_BASE, "stale": is_stale(newest), "rates": resolved}
+            {
+                "base": settings.RATES_BASE,
+                "stale": is_stale(newest),
+                "demo": rates_are_demo([rate.provider for rate in resolved]),
+                "rates": resolved,
+            }
         )
         return Response(out.data)
 

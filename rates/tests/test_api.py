@@ -69,11 +69,11 @@ def test_list_as_of_a_saturday(viewer_client, rates):
 
 
 def test_list_query_count_does_not_grow_with_rows(viewer_client, rates, django_assert_num_queries):
-    # session, user and two permission queries; then a day per provider (3), count, rows, newest fetch
-    with django_assert_num_queries(10):
+    # session, user and two permission queries; then a day per provider (3, and demo's), count, rows, newest fetch
+    with django_assert_num_queries(11):
         viewer_client.get(reverse("rates-api:rate-list"))
     publish("oxr", "USD", MON, **{code: "2" for code in ["GBP", "CHF", "JPY", "ZAR", "INR", "CNY", "AUD"]})
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         body = viewer_client.get(reverse("rates-api:rate-list")).json()
     assert body["count"] == 2 * (2 + 2 + 7)
 
@@ -109,6 +109,7 @@ def test_convert_through_a_cross_rate(viewer_client, rates):
         "provider": "ecb",
         "via": "EUR",
         "stale": False,
+        "demo": False,
     }
 
 

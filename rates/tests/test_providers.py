@@ -215,7 +215,7 @@ def test_rates_must_be_exact_positive_and_in_range(value):
 
 def test_provider_order_puts_the_configured_first(settings):
     settings.RATES_PROVIDERS = ["oxr", "ecb"]
-    assert provider_order() == ["oxr", "ecb", "xe"]
+    assert provider_order() == ["oxr", "ecb", "xe", "demo"]  # demo last: made up, only without real rates
 
 
 def test_unknown_provider():

@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from sensors.transports.heartbeat import Heartbeat
 from sensors.transports.runner import Backoff, Batcher, Stopper
 
 logger = logging.getLogger("sensors.ingest")
@@ -199,8 +200,10 @@ _GONE = ("NOGROUP", "UNBLOCKED")  # Redis's replies when the stream or the group
 def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, stopper: Stopper) -> None:
     """Read entries into `batcher` until `stopper` is set, writing a batch when it is due (full, or `max_wait`
     after its first entry); entries are acknowledged by the batcher's `on_flushed` after commit. Redis outages are
-    waited out with backoff; nothing is lost."""
+    waited out with backoff; nothing is lost. While it reads, a heartbeat says so (`sensors.transports.heartbeat`,
+    read by the health check)."""
     backoff = Backoff()
+    heartbeat = Heartbeat("stream", detail={"stream": options.stream, "consumer": options.consumer})
     client = redis.Redis.from_url(
         redis_url,
         socket_connect_timeout=5,
@@ -222,6 +225,7 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                     extra={"stream": options.stream, "group": options.group, "consumer": options.consumer},
                 )
                 while not stopper.stopped:
+                    heartbeat.beat(client)
                     batcher.check()
                     # Wait for new entries no longer than the held batch may wait, and at most 0.5 s so that a stop
                     # request is seen soon (XREADGROUP's BLOCK 0 would wait forever).
@@ -244,6 +248,7 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                 reader.restart()
                 stopper.wait(delay)
     finally:
+        heartbeat.stop()
         batcher.close()
         client.close()
 

@@ -178,7 +178,7 @@ def readings_validate(
     # The fast path reads the batch first (raw JSON decoded and checked in C); what it leaves (None) goes the full
     # way, which accepts exactly what the fast path would have and explains every rejection.
     if decoded:  # REST items: mappings only, never text to parse
-        readings = [fast.parse(message) if type(message) is dict else None for message in messages]
+        readings = [fast.parse_mapping(message) if type(message) is dict else None for message in messages]
     else:
         readings = fast.parse_all(messages)
     for index, reading in enumerate(readings):
@@ -280,7 +280,7 @@ class FastPath:
         append = out.append
         for message in messages:
             if type(message) is not bytes:
-                append(self._parse_mapping(message) if type(message) is dict else None)
+                append(self.parse_mapping(message) if type(message) is dict else None)
                 continue
             if len(message) > limit:
                 append(None)
@@ -320,7 +320,8 @@ class FastPath:
                 append(None)
         return out
 
-    def _parse_mapping(self, data: dict[str, Any]) -> ReadingIn | None:
+    def parse_mapping(self, data: dict[str, Any]) -> ReadingIn | None:
+        """A decoded message (a REST item, stream fields) as its reading, or None: the full path decides."""
         try:
             if json_size(data, limit=self.limit) > self.limit:
                 return None

@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 from django.conf import settings
 from django.utils import timezone
 
 from common.text import text_is_storable
 from sensors.ingest.decoding import (
-    JSON_DECODER,
     ReadingInvalid,
     TimestampInvalid,
     json_size,
@@ -34,6 +34,8 @@ from sensors.ingest.decoding import (
 )
 from sensors.ingest.rejections import Rejection, guess_key
 from sensors.models import SENSOR_KEY_PATTERN
+
+UNSET = msgspec.UNSET
 
 _KEY_RE = re.compile(SENSOR_KEY_PATTERN)
 UNSTORABLE_KEY = "The sensor key holds a NUL character or a lone surrogate (U+D800 to U+DFFF), which no text can store."
@@ -173,11 +175,17 @@ def readings_validate(
     valid: list[tuple[int, ReadingIn]] = []
     rejections: list[Rejection] = []
     fast = FastPath(sensor_key=sensor_key, text_values=text_values, zone=zone, latest=latest, limit=limit)
-    for index, message in enumerate(messages):
-        reading = fast.parse(message) if not decoded or type(message) is dict else None
+    # The fast path reads the batch first (raw JSON decoded and checked in C); what it leaves (None) goes the full
+    # way, which accepts exactly what the fast path would have and explains every rejection.
+    if decoded:  # REST items: mappings only, never text to parse
+        readings = [fast.parse_mapping(message) if type(message) is dict else None for message in messages]
+    else:
+        readings = fast.parse_all(messages)
+    for index, reading in enumerate(readings):
         if reading is not None:
             valid.append((index, reading))
             continue
+        message = messages[index]
         try:
             if decoded and not isinstance(message, Mapping):
                 raise ReadingInvalid({"non_field_errors": [f"Expected an object, got {json_type(message)}."]})
@@ -200,15 +208,41 @@ def readings_validate(
     return ValidatedBatch(messages=messages, received_at=received_at, valid=valid, rejections=rejections)
 
 
+class _Message(msgspec.Struct, forbid_unknown_fields=True):
+    """A JSON message as the fast path takes it: these three fields and no other (any other field, however
+    nested or long, is left to Python's json, whose limits decide what the full path refuses), a number value."""
+
+    sensor: str | msgspec.UnsetType = msgspec.UNSET
+    value: int | float | None = None
+    timestamp: str = ""
+
+
+class _TextMessage(_Message, forbid_unknown_fields=True):
+    """The same where values may be written as text (stream fields, `text_values`)."""
+
+    value: int | float | str | None = None  # type: ignore[assignment]  # wider than the base: text too
+
+
+# Integers stay integers (`-0` is 0, as Python's json reads it, not -0.0); NaN and Infinity are not JSON here either.
+_DECODE = msgspec.json.Decoder(_Message).decode
+_DECODE_TEXT = msgspec.json.Decoder(_TextMessage).decode
+
+
 class FastPath:
-    """The common case of `message_decode` + `reading_parse` in a few microseconds less per message: a
-    well-formed JSON message (or mapping) with a valid key, a finite number and an ISO timestamp. It accepts only
-    what the full validation accepts, and gives the same reading; anything else returns None and goes the full
-    way, which also explains what is wrong. Streams carry tens of thousands of messages a second: this is the
-    difference between keeping up and not (bench/ingest.py).
+    """The common case of `message_decode` + `reading_parse` at a fraction of the cost: a well-formed JSON
+    message (or mapping) with a valid key, a finite number and an ISO timestamp. It accepts only what the full
+    validation accepts, and gives the same reading; anything else returns None and goes the full way, which also
+    explains what is wrong. Streams carry tens of thousands of messages a second: this is the difference between
+    keeping up and not (bench/ingest.py, docs/benchmarks.md).
+
+    Raw JSON (bytes) is decoded and type-checked in C by msgspec into a struct of exactly the three fields:
+    msgspec refuses everything Python's json refuses for such a message (invalid UTF-8, lone surrogates, control
+    characters in strings, NaN/Infinity, numbers out of the float range); any other field, a missing one or a
+    wrong type sends the message the full way. Mappings (REST items, stream entries written as fields) take the
+    same checks in Python.
 
     Its timestamp step is `timestamp_parse` inlined for the common case (text, no surrounding whitespace): the
-    same instant, or None (tests prove the two agree)."""
+    same instant, or None (tests prove the two agree, sensors/tests/ingest/test_fast_path.py)."""
 
     def __init__(
         self, *, sensor_key: str | None, text_values: bool, zone: ZoneInfo, latest: datetime, limit: int
@@ -220,31 +254,79 @@ class FastPath:
         self.limit = limit
         self.keys: dict[str, bool] = {}  # sensor key -> valid as written
 
+    def _key_valid(self, key: str) -> bool:
+        valid = self.keys.get(key)
+        if valid is None:
+            valid = self.keys[key] = (
+                (self.sensor_key is None or key == self.sensor_key) and key == key.strip() and bool(_KEY_RE.match(key))
+            )
+        return valid
+
     def parse(self, message: Any) -> ReadingIn | None:
+        """One message (raw JSON bytes or a mapping) as its reading, or None: the full path decides."""
+        return self.parse_all([message])[0]
+
+    def parse_all(self, messages: Sequence[Any]) -> list[ReadingIn | None]:
+        """Each message's reading, or None where the full path must decide. One loop for the batch, its
+        lookups bound once: this runs once per reading at the stream's full rate."""
+        decode = _DECODE_TEXT if self.text_values else _DECODE
+        default_key = self.sensor_key
+        limit, zone, latest = self.limit, self.zone, self.latest
+        keys = self.keys
+        key_valid = self._key_valid
+        fromisoformat = datetime.fromisoformat
+        isfinite = math.isfinite
+        out: list[ReadingIn | None] = []
+        append = out.append
+        for message in messages:
+            if type(message) is not bytes:
+                append(self.parse_mapping(message) if type(message) is dict else None)
+                continue
+            if len(message) > limit:
+                append(None)
+                continue
+            try:
+                data = decode(message)
+                key = data.sensor
+                if key is UNSET:
+                    if default_key is None:
+                        append(None)
+                        continue
+                    key = default_key
+                valid = keys.get(key)
+                if valid is None:
+                    valid = key_valid(key)
+                raw = data.value
+                if not valid or raw is None:  # a bool or, without `text_values`, text never decodes
+                    append(None)
+                    continue
+                value = float(raw)  # an int past the float range: OverflowError; text not a number: ValueError
+                if not isfinite(value):
+                    append(None)
+                    continue
+                stamp = data.timestamp
+                if "\x00" in stamp:  # as `timestamp_parse`: fromisoformat stops reading at a NUL
+                    append(None)
+                    continue
+                timestamp = fromisoformat(stamp)
+                if timestamp.tzinfo is None:
+                    timestamp = timestamp.replace(tzinfo=zone)
+                timestamp = timestamp.astimezone(UTC)
+                if timestamp > latest:
+                    append(None)
+                    continue
+                append(ReadingIn(key, timestamp, value))
+            except (msgspec.DecodeError, ValueError, OverflowError):
+                append(None)
+        return out
+
+    def parse_mapping(self, data: dict[str, Any]) -> ReadingIn | None:
+        """A decoded message (a REST item, stream fields) as its reading, or None: the full path decides."""
         try:
-            if type(message) is bytes:
-                if len(message) > self.limit:
-                    return None
-                data = JSON_DECODER.decode(message.decode("utf-8"))
-            elif type(message) is dict:
-                if json_size(message, limit=self.limit) > self.limit:
-                    return None
-                data = message
-            else:
-                return None
-            if type(data) is not dict:
+            if json_size(data, limit=self.limit) > self.limit:
                 return None
             key = data.get("sensor", self.sensor_key)
-            if type(key) is not str:
-                return None
-            valid = self.keys.get(key)
-            if valid is None:
-                valid = self.keys[key] = (
-                    (self.sensor_key is None or key == self.sensor_key)
-                    and key == key.strip()
-                    and bool(_KEY_RE.match(key))
-                )
-            if not valid:
+            if type(key) is not str or not self._key_valid(key):
                 return None
             raw: Any = data.get("value")
             kind = type(raw)
@@ -264,5 +346,5 @@ class FastPath:
             if timestamp > self.latest:
                 return None
             return ReadingIn(key, timestamp, value)
-        except (ValueError, OverflowError, RecursionError, ReadingInvalid):
+        except (ValueError, OverflowError):
             return None

@@ -19,6 +19,9 @@ from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
 
+# Browser tests against the running ASGI app: asgi_live_server, browser, browser_page (common/tests/browser.py).
+pytest_plugins = ["common.tests.browser"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Examples per operation and caller in the probe (common/tests/test_probe.py): sized for CI's time.
 PROBE_EXAMPLES = 5

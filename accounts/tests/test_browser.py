@@ -4,73 +4,26 @@ The live server runs in a thread of this process, so the locmem backend's `djang
 mails it sends. Playwright is never asked to download a browser: it launches /usr/bin/chromium.
 """
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.db import connections
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from accounts.roles import user_role
 from accounts.tests.factories import UserFactory
-from conftest import require_server
 
 # The live server needs committed data, hence a transactional database. Its flush after each test would also wipe
 # the rows data migrations made (the role groups and their permissions); serialized_rollback restores them.
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS_DIR = Path(settings.BASE_DIR) / "test-artifacts"
 STRONG_PASSWORD = "Quartz-lantern-84-meadow!"
 TIMEOUT_MS = 10_000
 CONFIRM_LINK = re.compile(r"https?://\S+/accounts/confirm-email/[^/\s]+/")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _allow_async_unsafe():
-    """Playwright's sync API runs an event loop in the test thread; let Django's ORM run there all the same.
-
-    Module-scoped so it also covers the database flush of `transactional_db` at each test's teardown.
-    """
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    yield
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture(scope="module")
-def browser() -> Browser:
-    """One headless Chromium for the module; missing, it fails the test in CI and skips it elsewhere."""
-    if not CHROMIUM.is_file():
-        require_server(
-            "Chromium", FileNotFoundError(f"{CHROMIUM} does not exist"), hint="`make test` installs it (apt-get)"
-        )
-    # Between its calls Playwright's sync API leaves its event loop marked as running in this thread, so asgiref
-    # takes the thread for an async one and hands Django a second, empty set of connections there. Point it at
-    # the ones the test database was set up on (they carry serialized_rollback's snapshot, and the in-memory
-    # SQLite database the live server shares).
-    sync_connections = {alias: connections[alias] for alias in connections}
-    with sync_playwright() as playwright:
-        for alias, connection in sync_connections.items():
-            connections[alias] = connection
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

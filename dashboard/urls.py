@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401  (the pages add their paths here)
+from django.urls import path
+
+from dashboard.views import imports, jobs
 
 app_name = "dashboard"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("jobs/", jobs.jobs_page, name="jobs"),
+    path("jobs/status/", jobs.jobs_status, name="jobs-status"),
+    path("import/", imports.import_page, name="import"),
+]

@@ -42,6 +42,7 @@
     bar.appendChild(progress);
     span(bar, "job-percent", "percent", percent == null ? "" : percent + " %");
     var message = cell(tr, COLUMNS[3]);
+    message.className = "msg";
     if (job.error) span(message, "job-error", "error", job.error);
     else span(message, "", "message", job.message);
     cell(tr, COLUMNS[4]).textContent = job.started_by;

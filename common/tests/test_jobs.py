@@ -393,3 +393,15 @@ def test_the_reap_task_runs_every_minute_and_gives_up_lost_jobs(settings):
     Job.objects.filter(pk=lost).update(state="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
     assert reap_jobs.apply().result == {"given_up": 1, "deleted": 0}
     assert Job.objects.get(pk=lost).state == "failed"
+
+
+def test_tqdm_progress_redraws_one_line_on_a_command_s_stderr():
+    from django.core.management.base import OutputWrapper
+
+    out = io.StringIO()
+    with tqdm_progress(file=OutputWrapper(out), unit="row") as progress:
+        progress(10, 20, "10 rows")
+        progress(20, 20, "20 rows")
+    text = out.getvalue()
+    assert "\r" in text
+    assert text.count("\n") <= 1, text  # redrawn in place, not one line a redraw

@@ -437,6 +437,8 @@ def tqdm_progress(
     large counts as k/M (bytes, say)."""
     from tqdm import tqdm
 
+    if hasattr(file, "ending"):  # Django's OutputWrapper would end each of tqdm's redraws with a newline
+        file = _RawWriter(file)
     with tqdm(unit=unit, unit_scale=scale, file=file, disable=disable, desc=desc or None) as bar:
 
         def progress(done: int, total: int | None, message: str) -> None:
@@ -446,6 +448,19 @@ def tqdm_progress(
             bar.set_postfix_str(message, refresh=False)
 
         yield progress
+
+
+class _RawWriter:
+    """A command's OutputWrapper written as is: tqdm redraws its line with carriage returns."""
+
+    def __init__(self, wrapper: Any) -> None:
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()
 
 
 # ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from dashboard.views import anomalies, sensor
+from dashboard.views import anomalies, imports, jobs, sensor
 from dashboard.views.data import data_download, data_page
 from dashboard.views.events import events_page
 from dashboard.views.overview import overview_page
@@ -22,4 +22,7 @@ urlpatterns = [
     path("anomalies/<int:anomaly_id>/resolve/", anomalies.anomaly_resolve_action, name="anomaly-resolve"),
     path("data/", data_page, name="data"),
     path("data/download/<str:job_id>/", data_download, name="data-download"),
+    path("jobs/", jobs.jobs_page, name="jobs"),
+    path("jobs/status/", jobs.jobs_status, name="jobs-status"),
+    path("import/", imports.import_page, name="import"),
 ]

@@ -20,8 +20,15 @@ def _target_id() -> list:
     return [UserFactory.create(email="target@example.com", viewer=True).pk]
 
 
-def _job_id() -> list:
-    return ["0b7c4a8e-5d0f-4c59-9d7e-2f4c3e1a9b10"]  # unknown jobs answer as pending
+def _job(kind: str):
+    """A queued job of `kind` (unknown ids answer 404)."""
+
+    def make() -> list:
+        from common.models import Job
+
+        return [Job.objects.create(id=f"0b7c4a8e-{kind}", kind=kind, task=kind).pk]
+
+    return make
 
 
 def _platform() -> list:
@@ -151,7 +158,7 @@ ENDPOINTS = [
     ("get", "rates-api:rate-list", None, None, READ),
     ("get", "rates-api:rate-convert", None, {"from": "EUR", "to": "EUR", "amount": "5"}, READ),
     ("post", "rates-api:rates-update", None, {}, write(202)),
-    ("get", "rates-api:job-progress", _job_id, None, READ),
+    ("get", "rates-api:job-progress", _job("rates.update_rates"), None, READ),
     ("get", "rates-legacy:rate-list", None, None, READ),
     ("post", "rates-legacy:rates-update", None, {}, write(202)),
     ("get", "detection-api:sensor-detections", _sensor, None, READ),
@@ -168,7 +175,7 @@ ENDPOINTS = [
     ("get", "detection-api:baseline-list", None, None, READ),
     ("get", "detection-api:baseline-detail", _baseline, None, READ),
     ("post", "detection-api:baselines-select", None, {"sensors": [SENSOR_KEY]}, write(202)),
-    ("get", "detection-api:job-progress", _job_id, None, READ),
+    ("get", "detection-api:job-progress", _job("detection.select_baselines"), None, READ),
 ]
 
 

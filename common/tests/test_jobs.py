@@ -370,3 +370,38 @@ def test_tqdm_progress_draws_the_same_protocol_as_a_bar():
     assert "80/80" in text
     assert "80 rows" in text
     assert "100%" in text
+
+
+def test_the_reap_task_runs_every_minute_and_gives_up_lost_jobs(settings):
+    from django_celery_beat.models import PeriodicTask
+
+    from common.tasks import reap_jobs
+    from config.celery_app import app as celery_app
+
+    schedule = PeriodicTask.objects.get(name="Give up lost jobs")
+    assert (schedule.task, schedule.interval.every, schedule.interval.period, schedule.enabled) == (
+        "common.reap_jobs",
+        1,
+        "minutes",
+        True,
+    )
+    celery_app.loader.import_default_modules()
+    assert schedule.task in celery_app.tasks
+
+    settings.JOBS_STALE_SECONDS = 60
+    lost = start()
+    Job.objects.filter(pk=lost).update(state="running", heartbeat_at=timezone.now() - timedelta(minutes=5))
+    assert reap_jobs.apply().result == {"given_up": 1, "deleted": 0}
+    assert Job.objects.get(pk=lost).state == "failed"
+
+
+def test_tqdm_progress_redraws_one_line_on_a_command_s_stderr():
+    from django.core.management.base import OutputWrapper
+
+    out = io.StringIO()
+    with tqdm_progress(file=OutputWrapper(out), unit="row") as progress:
+        progress(10, 20, "10 rows")
+        progress(20, 20, "20 rows")
+    text = out.getvalue()
+    assert "\r" in text
+    assert text.count("\n") <= 1, text  # redrawn in place, not one line a redraw

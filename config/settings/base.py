@@ -325,6 +325,9 @@ JOBS_STALE_SECONDS = env.int("JOBS_STALE_SECONDS", default=300)
 JOBS_QUEUED_TIMEOUT_SECONDS = env.int("JOBS_QUEUED_TIMEOUT_SECONDS", default=24 * 3600)
 # Finished jobs (and the files uploaded for them) are deleted after this many days.
 JOBS_KEEP_DAYS = env.int("JOBS_KEEP_DAYS", default=30)
+# The largest CSV file the upload page takes (/dashboard/import/); kept in the database until its job reads it. It
+# must stay under REQUEST_MAX_BODY_BYTES (the whole request's cap), with room for the form's other fields.
+CSV_UPLOAD_MAX_BYTES = env.int("CSV_UPLOAD_MAX_BYTES", default=8 * 1024 * 1024)
 
 # ------------------------------------------------------------------------------
 # Archive: data export and import jobs (docs/archive.md)

@@ -3,9 +3,9 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from common.exceptions import ApplicationError
+from common.jobs import tqdm_progress
 from sensors.services.csv_import import readings_import_csv
 
 SHOWN_ERRORS = 20
@@ -34,18 +34,17 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
         size = os.path.getsize(file) if handle else None
-        bar = tqdm(
-            total=size, unit="B", unit_scale=True, desc="Importing", disable=no_progress or not size, file=self.stderr
-        )
         try:
-            lines = handle if handle is not None else sys.stdin
-            report = readings_import_csv(lines=lines, sensor_key=sensor, progress=bar.update, delimiter=delimiter)
+            with tqdm_progress(unit="B", scale=True, desc="Importing", disable=no_progress, file=self.stderr) as bar:
+                lines = handle if handle is not None else sys.stdin
+                report = readings_import_csv(
+                    lines=lines, sensor_key=sensor, progress=bar, size=size, delimiter=delimiter
+                )
         except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
         except UnicodeDecodeError as exc:
             raise CommandError(f"{file} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
         finally:
-            bar.close()
             if handle is not None:
                 handle.close()
 

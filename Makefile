@@ -61,9 +61,10 @@ test: $(VENV)/.dev-installed browser
 probe: $(VENV)/.dev-installed
 	$(BIN)/pytest -m probe $(PYTEST_ARGS)
 
-# The README's screenshots (dashboard/tests/test_screenshots.py): a test run writes them to test-artifacts/ only.
+# The README's screenshots (dashboard/tests/test_screenshots.py, and test_browser_jobs.py for pages with running
+# jobs, which needs a worker on PostgreSQL: DATABASE_URL=postgres://...): a test run writes them to test-artifacts/.
 screenshots: $(VENV)/.dev-installed browser
-	SCREENSHOTS=1 $(BIN)/pytest dashboard/tests/test_screenshots.py -p no:randomly $(PYTEST_ARGS)
+	SCREENSHOTS=1 $(BIN)/pytest dashboard/tests/test_screenshots.py dashboard/tests/test_browser_jobs.py -p no:randomly $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check .

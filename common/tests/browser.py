@@ -38,6 +38,11 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 TIMEOUT_MS = 10_000
+# Where browser tests save their screenshots: test-artifacts/screenshots/ (ignored by git) in a plain run, the
+# README's docs/screenshots/ with SCREENSHOTS=1 (`make screenshots`).
+SCREENSHOT_DIR = Path(settings.BASE_DIR) / (
+    "docs/screenshots" if os.environ.get("SCREENSHOTS") == "1" else "test-artifacts/screenshots"
+)
 
 
 @dataclass(frozen=True)

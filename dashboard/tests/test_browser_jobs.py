@@ -6,17 +6,15 @@ Embedded mode (SQLite, filesystem broker) is not run here: SQLite's test databas
 where no worker process can reach it. The same page and task run there unchanged (`make run`), the broker being
 the only difference, and the worker's half is the same code as on PostgreSQL."""
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from playwright.sync_api import expect
 
 from common.models import Job
+from common.tests.browser import SCREENSHOT_DIR
 from config.celery_app import app as celery_app
 from conftest import celery_worker_process
 from sensors.models import Reading
@@ -28,8 +26,8 @@ pytestmark = [
 ]
 
 ROWS = 60_000  # about 2 MB: the import takes seconds, so the bar is seen moving
-# Screenshots go to test-artifacts/, or to docs/screenshots/ (shown in the README) with UPDATE_SCREENSHOTS=1.
-SHOTS = Path(settings.BASE_DIR) / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "test-artifacts")
+# Screenshots of the pages with jobs in them, beside those of test_screenshots.py (same folder, same switch).
+SHOTS = SCREENSHOT_DIR
 
 
 def shot(page, name: str) -> None:
@@ -97,7 +95,7 @@ def test_an_operator_uploads_a_csv_and_watches_the_bar_reach_100_percent(browser
     expect(page.get_by_test_id("bad-rows")).to_contain_text("line 4: value: 'not a number' is not a number.")
     expect(page.get_by_test_id("job-state")).to_have_text("Succeeded")
     assert Reading.objects.filter(sensor=sensor).count() == ROWS
-    shot(page, "import-desktop")
+    shot(page, "import-done-desktop")
 
     # The jobs page lists it with its bar at 100 %, who started it and when.
     page.goto("/dashboard/jobs/")
@@ -106,7 +104,7 @@ def test_an_operator_uploads_a_csv_and_watches_the_bar_reach_100_percent(browser
     expect(row).to_contain_text("Succeeded")
     expect(row).to_contain_text("100 %")
     expect(row).to_contain_text(operator.email)
-    shot(page, "jobs-desktop")
+    shot(page, "jobs-running-desktop")
 
 
 def test_the_jobs_page_follows_a_running_job_and_shows_a_failure_at_phone_width(browser_page, viewer, operator):
@@ -147,10 +145,10 @@ def test_the_jobs_page_follows_a_running_job_and_shows_a_failure_at_phone_width(
     expect(running).to_contain_text("100 %")
     # Nothing wider than the phone's screen.
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
-    shot(page, "jobs-phone")
+    shot(page, "jobs-running-phone")
 
     page = browser_page(operator, width=375, height=800)
     page.goto("/dashboard/import/")
     expect(page.get_by_role("button", name="Import")).to_be_visible()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 375
-    shot(page, "import-phone")
+    shot(page, "import-done-phone")

@@ -8,11 +8,9 @@ By default the PNGs go to `test-artifacts/screenshots/` (ignored by git), so a t
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -20,6 +18,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.tests.factories import UserFactory
+from common.tests.browser import SCREENSHOT_DIR
 from dashboard.tests.demo import demo_seed
 from rates.models import ExchangeRate, Provider, RateFetch
 
@@ -37,17 +36,20 @@ class Shot:
     ready: str  # a test id that is on the page once it shows its data
 
 
-# Other pages add a line here (the sensor page, anomalies, jobs, data, import).
+# A new page is one more line here (and a row in the README's table).
 PAGES = [
     Shot("landing", "/", "open-dashboard"),
     Shot("overview", "/dashboard/", "overview"),
+    Shot("sensor", "/dashboard/sensors/alpha-methane/?range=24h", "sensor-chart"),
+    Shot("anomalies", "/dashboard/anomalies/", "anomaly-table"),
     Shot("events", "/dashboard/events/", "events"),
     Shot("rates", "/rates/", "rates-table"),
+    Shot("jobs", "/dashboard/jobs/", "jobs-filters"),
+    Shot("data", "/dashboard/data/", "export-form"),
+    Shot("import", "/dashboard/import/", "upload-form"),
 ]
 VIEWPORTS = {"desktop": (1440, 900), "phone": (375, 812), "wall": (1920, 1080)}
-OUTPUT = Path(settings.BASE_DIR) / (
-    "docs/screenshots" if os.environ.get("SCREENSHOTS") == "1" else "test-artifacts/screenshots"
-)
+OUTPUT = SCREENSHOT_DIR
 
 
 def rates_seed() -> None:

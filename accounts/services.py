@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final, Literal
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.cache import cache
@@ -85,6 +86,13 @@ def user_create(
 
 
 @transaction.atomic
+def user_email_confirm(*, user: User) -> None:
+    """Record the user's address as confirmed and primary (allauth's EmailAddress), for accounts made by an operator
+    of the site rather than through sign-up (the demo admin of `make run`): without it, the log-in page would ask
+    to confirm an address that may not even receive mail."""
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+
+
 def user_register(*, user: User) -> User:
     """Finish a self-service sign-up (the allauth form filled `user` but did not save it).
 

@@ -1,7 +1,9 @@
 from io import StringIO
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core.management import CommandError, call_command
+from django.test import Client
 from knox.models import AuthToken
 
 from accounts.models import User
@@ -49,12 +51,17 @@ def test_create_api_token_errors_are_one_readable_line(args, message):
 
 def test_create_demo_admin_once():
     first = run("create_demo_admin", "--email", "demo@example.com", "--site", "http://127.0.0.1:8123/")
-    assert "http://127.0.0.1:8123/admin/" in first
+    assert "http://127.0.0.1:8123/accounts/login/" in first
     admin = User.objects.get(email="demo@example.com")
     assert admin.is_superuser
     assert admin.is_staff
     password = first.split("password:")[1].split()[0]
     assert admin.check_password(password)
+    # Its made-up address counts as confirmed: the site's log-in page lets it in (not only the admin's).
+    assert EmailAddress.objects.filter(user=admin, email="demo@example.com", verified=True, primary=True).exists()
+    response = Client().post("/accounts/login/", {"login": "demo@example.com", "password": password})
+    assert response.status_code == 302
+    assert response.url == "/"
     second = run("create_demo_admin", "--email", "demo@example.com")
     assert "already exists" in second
     assert password not in second

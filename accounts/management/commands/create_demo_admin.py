@@ -3,7 +3,7 @@ import secrets
 from django.core.management.base import BaseCommand
 
 from accounts.models import User
-from accounts.services import user_create
+from accounts.services import user_create, user_email_confirm
 
 
 class Command(BaseCommand):
@@ -21,11 +21,13 @@ class Command(BaseCommand):
             )
             return
         password = secrets.token_urlsafe(12)
-        user_create(email=email, password=password, is_staff=True, is_superuser=True)
+        user = user_create(email=email, password=password, is_staff=True, is_superuser=True)
+        # Its address is made up: confirmed here, so that the site's log-in page lets it in as the admin's does.
+        user_email_confirm(user=user)
         bar = "=" * 72
         self.stdout.write(
             self.style.SUCCESS(
-                f"{bar}\nDemo admin created. Log in at {site.rstrip('/')}/admin/ with\n"
+                f"{bar}\nDemo admin created. Log in at {site.rstrip('/')}/accounts/login/ (or /admin/) with\n"
                 f"  email:    {email}\n  password: {password}\n"
                 f"This password is shown only now.\n{bar}"
             )

@@ -3,7 +3,10 @@
 Django's PostgreSQL schema editor writes the statements (`collect_sql`), as `sqlmigrate` does, but for the
 models' current state rather than migration by migration: the result is what `migrate` builds, in one pass
 (tables first, then the indexes and foreign keys), like `pg_dump --schema-only`. It never connects, so it works the
-same whether the configured database is PostgreSQL, SQLite or absent. Data migrations (role groups, schedules)
+same whether the configured database is PostgreSQL, SQLite or absent. The readings table is the exception: it is
+partitioned by time on PostgreSQL (pg_partman, sensors migration 0006), so its statements come from
+`sensors.services.partitions.partitioned_table_sql` and need the pg_partman extension on the server, as `migrate`
+does. Data migrations (role groups, schedules)
 are rows, not schema: run `migrate` for those, or `migrate --fake` after loading this file.
 """
 
@@ -15,6 +18,9 @@ from django.db import models
 from django.db.backends.postgresql.base import DatabaseWrapper
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
+
+from sensors.models import Reading
+from sensors.services.partitions import partitioned_table_sql
 
 # The oldest PostgreSQL Django 5.2 supports: features that depend on the version are chosen for it, so the file
 # loads on every supported server.
@@ -63,10 +69,17 @@ def schema_sql() -> str:
     """The DDL of every table, index and constraint of the installed apps' models (and `django_migrations`),
     for PostgreSQL, as one transaction. Loading it into an empty database gives the tables `migrate` makes."""
     wrapper = _postgresql()
+    readings = Reading._meta.db_table
     with wrapper.schema_editor(collect_sql=True, atomic=False) as editor:
         for model in _models():
+            if model._meta.db_table == readings:
+                reading_model = model
+                continue  # partitioned on PostgreSQL (migration 0006): its DDL is the sensors app's, below
             editor.create_model(model)  # many-to-many tables too
-    statements = editor.collected_sql
+        foreign_key = editor._fk_constraint_name(
+            reading_model, reading_model._meta.get_field("sensor"), "_fk_%(to_table)s_%(to_column)s"
+        )
+    statements = [*editor.collected_sql, *partitioned_table_sql(foreign_key_name=str(foreign_key).strip('"'))]
     header = [
         "-- Sensorhub schema for PostgreSQL (manage.py export_schema)",
         f"-- Rendered {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC from the models; no data, no migration history.",

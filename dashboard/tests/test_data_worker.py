@@ -14,7 +14,8 @@ from conftest import celery_worker_process
 from sensors.models import Platform, Reading, Sensor
 from sensors.tests.factories import PlatformFactory, SensorFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback: a transactional test's flush removes the role groups the data migrations made.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 URL = "/dashboard/data/"
 

@@ -15,6 +15,7 @@ from accounts.tests.factories import UserFactory
 from dashboard.selectors import RANGES, ChartWindow, chart_window, sensor_chart
 from detection.models import DetectorSettings, Method, Status
 from detection.tests.factories import AnomalyFactory, DetectionFactory, SensorEventFactory
+from sensors.ingest.rollups import rollups_complete
 from sensors.models import Reading, Sensor
 from sensors.tests.factories import SensorFactory
 from sensors.tests.test_api import consume
@@ -36,10 +37,12 @@ def logged_in(user) -> Client:
 
 
 def store(sensor: Sensor, start: datetime, step: timedelta, values: list[float]) -> None:
-    """Readings as ingestion stores them, with the sensor's latest reading kept on the row."""
+    """Readings as ingestion stores them: the sensor's latest reading kept on the row, the hourly roll-ups the
+    long ranges read written."""
     Reading.objects.bulk_create(
         Reading(sensor=sensor, timestamp=start + i * step, value=value) for i, value in enumerate(values)
     )
+    rollups_complete(sensor_ids=[sensor.id])
     sensor.latest_timestamp = start + (len(values) - 1) * step
     sensor.latest_value = values[-1]
     sensor.save(update_fields=["latest_timestamp", "latest_value"])

@@ -76,7 +76,8 @@ def schema_sql() -> str:
                 reading_model = model
                 continue  # partitioned on PostgreSQL (migration 0006): its DDL is the sensors app's, below
             editor.create_model(model)  # many-to-many tables too
-        foreign_key = editor._fk_constraint_name(
+        # The name Django gives the foreign key (private, in every schema editor; django-stubs do not declare it).
+        foreign_key = editor._fk_constraint_name(  # type: ignore[attr-defined]
             reading_model, reading_model._meta.get_field("sensor"), "_fk_%(to_table)s_%(to_column)s"
         )
     statements = [*editor.collected_sql, *partitioned_table_sql(foreign_key_name=str(foreign_key).strip('"'))]

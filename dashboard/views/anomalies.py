@@ -5,11 +5,10 @@ an external cause (docs/dashboard.md, "Anomalies page"). Viewers see no buttons,
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,8 +17,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from accounts.roles import can_operate, can_read
+from accounts.roles import can_operate
 from common.exceptions import ApplicationError
+from dashboard.access import operator_required, reader_required
 from dashboard.forms import AnomalyFilterForm, AnomalyResolveForm
 from dashboard.selectors import RANGES
 from detection.models import Anomaly
@@ -47,11 +47,9 @@ def _sensor_link(anomaly: Anomaly) -> str:
 
 
 @require_GET
-@login_required
+@reader_required
 def anomalies_page(request: HttpRequest) -> HttpResponse:
     """Viewers and up: anomalies newest first, `PAGE_SIZE` a page, filtered by status, sensor, platform and time."""
-    if not can_read(request.user):
-        raise PermissionDenied("Reading anomalies requires the viewer role.")
     platforms = list(platform_list().values_list("slug", "name"))
     form = AnomalyFilterForm(request.GET, platforms=platforms)
     filters = {name: request.GET[name] for name in FILTERS if request.GET.get(name)}
@@ -78,9 +76,7 @@ def anomalies_page(request: HttpRequest) -> HttpResponse:
 
 
 def _operator_anomaly(request: HttpRequest, anomaly_id: int) -> tuple[User, Anomaly]:
-    user = request.user
-    if not (isinstance(user, User) and can_operate(user)):
-        raise PermissionDenied("Acting on anomalies requires the operator role.")
+    user = cast(User, request.user)  # operator_required let only logged-in operators in
     anomaly = anomaly_get(anomaly_id=anomaly_id)
     if anomaly is None:
         raise Http404(f"No anomaly {anomaly_id}.")
@@ -96,7 +92,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@operator_required
 def anomaly_acknowledge_action(request: HttpRequest, anomaly_id: int) -> HttpResponse:
     """Operators: an open anomaly has been seen."""
     user, anomaly = _operator_anomaly(request, anomaly_id)
@@ -110,7 +106,7 @@ def anomaly_acknowledge_action(request: HttpRequest, anomaly_id: int) -> HttpRes
 
 
 @require_POST
-@login_required
+@operator_required
 def anomaly_resolve_action(request: HttpRequest, anomaly_id: int) -> HttpResponse:
     """Operators: close an open or acknowledged anomaly as resolved or as having an external cause."""
     user, anomaly = _operator_anomaly(request, anomaly_id)

@@ -6,18 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.roles import can_operate
 from archive.services.jobs import EXPORT_TASK, IMPORT_TASK, archive_export_start, archive_import_start, export_file
 from common.exceptions import ApplicationError
 from common.jobs import JobRefused
 from common.models import Job
+from dashboard.access import operator_required
 from sensors.models import Platform
 
 RECENT = 15
@@ -49,12 +47,10 @@ def _jobs() -> list[Job]:
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@operator_required
 def data_page(request: HttpRequest) -> HttpResponse:
     """GET: the two forms and the recent export and import jobs with their progress (the page refreshes itself
     while one is active). POST `action=export|import`: start the job and come back with `?job=<id>`."""
-    if not can_operate(request.user):
-        raise PermissionDenied("Exporting and importing data requires the operator role.")
     action = request.POST.get("action") if request.method == "POST" else None
     export_form = ExportForm(request.POST if action == "export" else None)
     import_form = ImportForm(
@@ -99,11 +95,9 @@ def data_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
+@operator_required
 def data_download(request: HttpRequest, job_id: str) -> FileResponse:
     """The file of a succeeded export job (operators and staff)."""
-    if not can_operate(request.user):
-        raise PermissionDenied("Downloading exports requires the operator role.")
     job = get_object_or_404(Job, pk=job_id, kind=EXPORT_TASK)
     path = export_file(job)
     if path is None:

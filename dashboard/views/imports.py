@@ -5,18 +5,16 @@ rows with their line numbers)."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from accounts.roles import can_operate
 from common.exceptions import ApplicationError
 from common.jobs import JobRefused
 from common.models import Job
 from common.selectors import job_list
+from dashboard.access import operator_required
 from dashboard.forms import CsvUploadForm
 from dashboard.views.jobs import job_as_dict
 from sensors.services.csv_import import IMPORT_TASK, readings_import_start
@@ -25,12 +23,10 @@ RECENT = 10
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
+@operator_required
 def import_page(request: HttpRequest) -> HttpResponse:
     """GET: the upload form, the job `?job=<id>` with its progress and summary, and the recent imports. POST: start
     the import job and come back to the page with its id (operators and staff; viewers get 403)."""
-    if not can_operate(request.user):
-        raise PermissionDenied("Importing readings requires the operator role.")
     form = CsvUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]

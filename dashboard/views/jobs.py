@@ -7,8 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -16,9 +14,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.roles import can_read
 from common.models import Job
 from common.selectors import job_kinds, job_list, jobs_get_many
+from dashboard.access import reader_required
 
 PAGE_SIZE = 50
 MAX_IDS = 50  # ids one status request may ask for
@@ -27,11 +25,6 @@ MAX_IDS = 50  # ids one status request may ask for
 class JobFilterForm(forms.Form):
     state = forms.ChoiceField(choices=[("", "Any state"), *Job.State.choices], required=False)
     kind = forms.CharField(required=False, max_length=64)
-
-
-def _readers_only(request: HttpRequest) -> None:
-    if not can_read(request.user):
-        raise PermissionDenied("The jobs page requires the viewer role.")
 
 
 def _filtered(request: HttpRequest) -> tuple[JobFilterForm, Any]:
@@ -67,10 +60,9 @@ def job_as_dict(job: Job) -> dict[str, Any]:
 
 
 @require_GET
-@login_required
+@reader_required
 def jobs_page(request: HttpRequest) -> HttpResponse:
     """Every background job, newest first, 50 a page, filtered by state and kind (viewer role)."""
-    _readers_only(request)
     form, jobs = _filtered(request)
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -85,11 +77,10 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-@login_required
+@reader_required
 def jobs_status(request: HttpRequest) -> JsonResponse:
     """`?id=<job id>` (repeatable, at most 50): those jobs; otherwise the jobs page's rows for the same filters and
     page. `{"jobs": [...]}`, each as `job_as_dict`; unknown ids are left out (viewer role)."""
-    _readers_only(request)
     ids = request.GET.getlist("id")[:MAX_IDS]
     if ids:
         jobs = jobs_get_many(ids=ids)

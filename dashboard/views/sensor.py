@@ -12,16 +12,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import can_operate, can_read
+from accounts.roles import can_operate
 from common.exceptions import ApplicationError
+from dashboard.access import operator_required, reader_required
 from dashboard.forms import ChartRangeForm, DetectorSettingsForm, FeedbackForm
 from dashboard.selectors import DEFAULT_RANGE, RANGES, chart_window, sensor_chart
 from detection.selectors import anomaly_list, detector_settings_get, detector_state_get, sensor_events_recent
@@ -40,11 +39,6 @@ def _sensor_or_404(key: str) -> Sensor:
     if sensor is None:
         raise Http404(f"No sensor {key!r}.")
     return sensor
-
-
-def _require(allowed: bool, what: str) -> None:
-    if not allowed:
-        raise PermissionDenied(what)
 
 
 def _page(
@@ -104,10 +98,9 @@ def _page(
 
 
 @require_GET
-@login_required
+@reader_required
 def sensor_page(request: HttpRequest, key: str) -> HttpResponse:
     """Viewers and up: the sensor's page over `?range=` (1h … 90d, default 1h) ending now or centred on `?at=`."""
-    _require(can_read(request.user), "Reading sensors requires the viewer role.")
     sensor = _sensor_or_404(key)
     return _page(request, sensor, range_form=ChartRangeForm(request.GET))
 
@@ -122,10 +115,9 @@ def _apply_errors(form: Any, exc: ApplicationError) -> None:
 
 
 @require_POST
-@login_required
+@operator_required
 def sensor_settings(request: HttpRequest, key: str) -> HttpResponse:
     """Operators: change the sensor's detector settings (only the fields changed on the form are sent)."""
-    _require(can_operate(request.user), "Changing a detector requires the operator role.")
     from detection.services.settings import detector_settings_update
 
     sensor = _sensor_or_404(key)
@@ -145,10 +137,9 @@ def sensor_settings(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@operator_required
 def sensor_feedback(request: HttpRequest, key: str) -> HttpResponse:
     """Operators: feedback mode on (the sensor's recent readings become part of its baseline) or off."""
-    _require(can_operate(request.user), "Feedback mode requires the operator role.")
     from detection.services.feedback import feedback_set
 
     sensor = _sensor_or_404(key)

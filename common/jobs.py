@@ -21,6 +21,7 @@ The toolkit, in the order a long task meets it:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -45,6 +46,24 @@ logger = logging.getLogger(__name__)
 
 # progress(done, total, message): `total` None while unknown. Called now and then, never per row.
 ProgressCallback = Callable[[int, int | None, str], None]
+
+
+class ProgressThrottle:
+    """A `ProgressCallback` that passes calls on to `progress` at most every `interval` seconds (and always with
+    `force=True`, for the last one), so a service may report per row or per page and stay cheap."""
+
+    def __init__(self, progress: ProgressCallback | None, *, interval: float = 0.5) -> None:
+        self._progress = progress
+        self._interval = interval
+        self._last = -math.inf
+
+    def __call__(self, done: int, total: int | None, message: str, *, force: bool = False) -> None:
+        if self._progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= self._interval:
+            self._last = now
+            self._progress(done, total, message)
 
 
 def no_progress(done: int, total: int | None, message: str) -> None:

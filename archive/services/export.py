@@ -34,9 +34,7 @@ from archive.services.tables import (
     SYSTEM_EVENTS,
     TABLES,
     Digest,
-    ProgressCallback,
     Table,
-    Throttled,
     csv_cell,
     digests_new,
     digests_summary,
@@ -46,6 +44,7 @@ from archive.services.tables import (
     json_number,
 )
 from common.exceptions import ApplicationError
+from common.jobs import ProgressCallback, ProgressThrottle
 from detection.models import Anomaly, Detection, SensorEvent, SystemEvent
 from sensors.models import Installation, Platform, Reading, Sensor
 
@@ -269,7 +268,7 @@ def archive_export(
         raise ApplicationError(f"Unknown format {format!r}: use jsonl or csv.", fields={"format": ["jsonl or csv"]})
     if since is not None and since.tzinfo is None:
         raise ApplicationError("since needs a UTC offset.", fields={"since": ["an aware ISO 8601 instant"]})
-    tick = Throttled(progress)
+    tick = ProgressThrottle(progress)
     with _snapshot():
         scope = _scope(since=since, platform=platform)
         header = _header(scope, fmt=format, platform=platform)
@@ -284,7 +283,7 @@ def archive_export(
 
 
 class _Progress:
-    def __init__(self, tick: Throttled, total: int) -> None:
+    def __init__(self, tick: ProgressThrottle, total: int) -> None:
         self.tick = tick
         self.total = total
         self.done = 0
@@ -295,7 +294,7 @@ class _Progress:
 
 
 def _write_jsonl(
-    out: IO[bytes], scope: _Scope, header: dict[str, Any], digests: dict[str, Digest], tick: Throttled
+    out: IO[bytes], scope: _Scope, header: dict[str, Any], digests: dict[str, Digest], tick: ProgressThrottle
 ) -> None:
     def write(text: str) -> None:
         out.write(text.encode())
@@ -389,7 +388,7 @@ def _table_rows(scope: _Scope, table: Table, done: _Progress | None = None) -> I
 
 
 def _write_csv_zip(
-    out: IO[bytes], scope: _Scope, header: dict[str, Any], digests: dict[str, Digest], tick: Throttled
+    out: IO[bytes], scope: _Scope, header: dict[str, Any], digests: dict[str, Digest], tick: ProgressThrottle
 ) -> None:
     done = _Progress(tick, scope.series_total)
     # zipfile writes to a pipe too (no seeking): each member's sizes follow its data.
@@ -413,7 +412,7 @@ def _write_csv_zip(
 def archive_digests(*, progress: ProgressCallback | None = None) -> dict[str, Digest]:
     """Count and checksum of every archive table over the whole database, in the archive's order: what an
     export of everything would carry. Import compares them with the file's after a restore."""
-    tick = Throttled(progress)
+    tick = ProgressThrottle(progress)
     with _snapshot():
         scope = _scope(since=None, platform=None)
         digests = digests_new()

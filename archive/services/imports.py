@@ -40,9 +40,7 @@ from archive.services.tables import (
     TABLES,
     TABLES_BY_NAME,
     ArchiveFormatError,
-    ProgressCallback,
     Table,
-    Throttled,
     digests_new,
     digests_summary,
     instant_value,
@@ -50,6 +48,7 @@ from archive.services.tables import (
     parse_value,
 )
 from common.exceptions import ApplicationError
+from common.jobs import ProgressCallback, ProgressThrottle
 from detection.models import Anomaly, Detection, SensorEvent, SystemEvent
 from sensors.ingest.rollups import rollups_complete
 from sensors.models import Installation, Platform, Reading, Sensor
@@ -136,7 +135,7 @@ def archive_import(*, path: Path, merge: bool = False, progress: ProgressCallbac
     """
     if not path.is_file():
         raise ApplicationError(f"No such file: {path}", code="not_found", status_code=404)
-    tick = Throttled(progress)
+    tick = ProgressThrottle(progress)
     try:
         with transaction.atomic():
             if not merge:
@@ -155,7 +154,7 @@ def archive_import(*, path: Path, merge: bool = False, progress: ProgressCallbac
     return result
 
 
-def _check_restored(result: ImportResult, tick: Throttled) -> None:
+def _check_restored(result: ImportResult, tick: ProgressThrottle) -> None:
     with connection.cursor() as cursor:
         for sql in connection.ops.sequence_reset_sql(no_style(), list(MODELS.values())):
             cursor.execute(sql)
@@ -177,7 +176,7 @@ def _check_restored(result: ImportResult, tick: Throttled) -> None:
 class _open:
     """The archive at `path`, JSON lines or zip of CSV files (told apart by the zip's signature)."""
 
-    def __init__(self, path: Path, tick: Throttled) -> None:
+    def __init__(self, path: Path, tick: ProgressThrottle) -> None:
         self.path = path
         self.tick = tick
         self._closers: list[Any] = []

@@ -17,17 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from common import jobs
-
 FORMAT_NAME = "sensorhub-archive"
 FORMAT_VERSION = 1
 # Readings and detections go in pieces of this many rows: MongoDB's bucket pattern. One document with a sensor's
 # whole series would pass MongoDB's 16 MB limit and any reader's memory at tens of millions of readings.
 BUCKET = 10_000
 INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-# progress(done, total, message), total None when unknown: the job toolkit's protocol (common/jobs.py).
-ProgressCallback = jobs.ProgressCallback
 
 
 class ArchiveFormatError(ValueError):
@@ -196,11 +191,7 @@ def instant_text(value: datetime | None) -> str | None:
 
 def json_number(value: float | None) -> str:
     """`dumps(value)` for a float or None, without building an encoder (per reading, this is the export's hot path)."""
-    if value is None:
-        return "null"
-    if math.isfinite(value):
-        return float.__repr__(value)
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return "null" if value is None else float_text(value)
 
 
 def dumps(value: Any) -> str:
@@ -273,8 +264,9 @@ def csv_cell(column: Column, value: Any) -> str:
 
 
 def float_text(value: float) -> str:
+    """repr for finite floats; NaN and the infinities as JSON's extensions and Python's float() spell them."""
     if math.isfinite(value):
-        return repr(value)
+        return float.__repr__(value)  # float's own repr, also for float subclasses (numpy's prints its type)
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
@@ -348,23 +340,3 @@ def digests_summary(digests: dict[str, Digest]) -> tuple[dict[str, int], dict[st
         {name: digest.count for name, digest in digests.items()},
         {name: digest.hexdigest for name, digest in digests.items()},
     )
-
-
-class Throttled:
-    """Calls a progress callback at most every `interval` seconds (and always for the last call)."""
-
-    def __init__(self, progress: ProgressCallback | None, *, interval: float = 0.5) -> None:
-        import time
-
-        self._progress = progress
-        self._interval = interval
-        self._clock = time.monotonic
-        self._last = -math.inf
-
-    def __call__(self, done: int, total: int | None, message: str, *, force: bool = False) -> None:
-        if self._progress is None:
-            return
-        now = self._clock()
-        if force or now - self._last >= self._interval:
-            self._last = now
-            self._progress(done, total, message)

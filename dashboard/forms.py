@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 
 from common.inputs import InstantFormField
+from common.models import Job
 from dashboard.selectors import DEFAULT_RANGE, EVENT_SOURCES, RANGES, STATES
 from detection.models import Anomaly, Baseline, DetectorSettings, Method, SensorEvent, SystemEvent
 from sensors.models import Platform, Sensor, SensorKind
@@ -149,3 +150,35 @@ class CsvUploadForm(forms.Form):
         if upload.size == 0:
             raise forms.ValidationError("The file is empty.")
         return upload
+
+
+class JobFilterForm(forms.Form):
+    """The jobs page's filters: a state and a kind (the task's name)."""
+
+    state = forms.ChoiceField(choices=[("", "Any state"), *Job.State.choices], required=False)
+    kind = forms.CharField(required=False, max_length=64)
+
+
+class ExportForm(forms.Form):
+    """The data page's export: a format, and optionally a start time and a platform."""
+
+    format = forms.ChoiceField(
+        choices=[("jsonl", "JSON lines (one document per sensor)"), ("csv", "Zip of CSV files (one per table)")]
+    )
+    since = forms.DateTimeField(
+        required=False,
+        help_text="Only readings, detections, anomalies and events from then on (empty: all).",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    platform = forms.ModelChoiceField(
+        queryset=Platform.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="All platforms"
+    )
+
+
+class ImportForm(forms.Form):
+    """The data page's import: an archive file, and whether to merge it into a database that holds data."""
+
+    file = forms.FileField(help_text="An archive made by an export (.jsonl or .zip).")
+    merge = forms.BooleanField(
+        required=False, help_text="Into a database that holds data: keep existing rows, skip duplicates."
+    )

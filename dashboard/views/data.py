@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django import forms
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,30 +15,9 @@ from common.exceptions import ApplicationError
 from common.jobs import JobRefused
 from common.models import Job
 from dashboard.access import operator_required
-from sensors.models import Platform
+from dashboard.forms import ExportForm, ImportForm
 
 RECENT = 15
-
-
-class ExportForm(forms.Form):
-    format = forms.ChoiceField(
-        choices=[("jsonl", "JSON lines (one document per sensor)"), ("csv", "Zip of CSV files (one per table)")]
-    )
-    since = forms.DateTimeField(
-        required=False,
-        help_text="Only readings, detections, anomalies and events from then on (empty: all).",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    platform = forms.ModelChoiceField(
-        queryset=Platform.objects.order_by("slug"), to_field_name="slug", required=False, empty_label="All platforms"
-    )
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(help_text="An archive made by an export (.jsonl or .zip).")
-    merge = forms.BooleanField(
-        required=False, help_text="Into a database that holds data: keep existing rows, skip duplicates."
-    )
 
 
 def _jobs() -> list[Job]:

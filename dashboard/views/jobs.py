@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -17,14 +16,10 @@ from django.views.decorators.http import require_GET
 from common.models import Job
 from common.selectors import job_kinds, job_list, jobs_get_many
 from dashboard.access import reader_required
+from dashboard.forms import JobFilterForm
 
 PAGE_SIZE = 50
 MAX_IDS = 50  # ids one status request may ask for
-
-
-class JobFilterForm(forms.Form):
-    state = forms.ChoiceField(choices=[("", "Any state"), *Job.State.choices], required=False)
-    kind = forms.CharField(required=False, max_length=64)
 
 
 def _filtered(request: HttpRequest) -> tuple[JobFilterForm, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
 from sensors.ingest import IngestResult, ValidatedBatch, readings_store, readings_validate
@@ -190,7 +190,7 @@ class Batcher:
         backoff = Backoff()
         while True:
             try:
-                close_old_connections()
+                _connection_check()
                 result = readings_store(batch=batch, transport=self.transport)
                 break
             except (OperationalError, InterfaceError) as exc:
@@ -228,6 +228,19 @@ class Batcher:
             },
         )
         self._stats_at, self._window = now, IngestResult()
+
+
+def _connection_check() -> None:
+    """Before a batch: keep this thread's connection open whatever `CONN_MAX_AGE` says, but close one an earlier
+    error left unusable, so that the batch reconnects.
+
+    A consumer is one long-lived client. With `CONN_MAX_AGE=0` (Django's default, and the development settings')
+    `close_old_connections()` opened a new connection, and PostgreSQL a new backend, for every batch: the stream
+    consumer lost about a quarter of its throughput to that (docs/benchmarks.md, "Ingest"). A connection lost
+    mid-batch raises, and `_store` closes it and tries again.
+    """
+    if connection.connection is not None and connection.errors_occurred and not connection.is_usable():
+        connection.close()
 
 
 class _WriterPool:

@@ -1,8 +1,10 @@
 """The consumer loop's batching and its patience with the database."""
 
 import time
+from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.utils import OperationalError
 
 from sensors.models import Reading
@@ -98,3 +100,61 @@ def test_an_error_in_a_writer_thread_reaches_the_reader():
         batcher.check()
     with pytest.raises(ConnectionError):
         batcher.close()
+
+
+def _connection_recorder() -> tuple[Batcher, list[Any]]:
+    """A one-writer batcher that records, after each commit, the writer's database connection and backend."""
+    seen: list[Any] = []
+
+    def record(tags: list[Any]) -> None:  # runs in the writer thread, after commit
+        pid = None
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pid = cursor.fetchone()[0]
+        seen.append((connection.connection, pid))
+
+    batcher = Batcher(transport="stream", batch_size=1, max_wait=60, stopper=Stopper(), on_flushed=record, writers=1)
+    return batcher, seen
+
+
+def _store_one(batcher: Batcher, seen: list[Any], i: int) -> None:
+    before = len(seen)
+    batcher.add(_message(i))
+    batcher.flush()
+    deadline = time.monotonic() + 10
+    while len(seen) == before:
+        batcher.check()
+        assert time.monotonic() < deadline, "the writer did not store the batch"
+        time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_keeps_its_connection_from_batch_to_batch():
+    """A consumer is one long-lived client: it does not reconnect for every batch, whatever CONN_MAX_AGE says
+    (0 here, Django's default, which made it do just that)."""
+    assert connection.settings_dict["CONN_MAX_AGE"] == 0
+    batcher, seen = _connection_recorder()
+    for i in range(3):
+        _store_one(batcher, seen, i)
+    batcher.close()
+
+    assert seen[0][0] is seen[1][0] is seen[2][0]
+    assert Reading.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server that ends the connection: PostgreSQL")
+def test_a_writer_replaces_a_connection_the_server_ended(monkeypatch):
+    """What a PostgreSQL restart (or an administrator's pg_terminate_backend) does between two batches."""
+    monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)  # the retry's backoff
+    batcher, seen = _connection_recorder()
+    _store_one(batcher, seen, 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [seen[0][1]])
+        assert cursor.fetchone()[0]
+    _store_one(batcher, seen, 1)
+    batcher.close()
+
+    assert seen[1][1] != seen[0][1]  # a new backend stored the batch
+    assert Reading.objects.count() == 2

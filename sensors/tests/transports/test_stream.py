@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from django.db import connection
 from sensors.models import Reading, RejectedMessage, Sensor
 from sensors.tests.transports.consuming import run_consumer_until, wait_until
 from sensors.transports import stream as stream_module
+from sensors.transports.heartbeat import KEY_PREFIX
 from sensors.transports.stream import StreamOptions, StreamReader, entry_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -261,7 +263,7 @@ def test_entry_message_reads_both_forms():
 
 
 def consumer_process(redis_url: str, database_url: str, stream: str, *, consumer: str, extra: tuple = ()):
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "consume_readings", "--source", "stream", "--stream", stream,
          "--consumer", consumer, "--batch-size", "500", "--batch-ms", "20", *extra],
         cwd=settings.BASE_DIR,
@@ -270,9 +272,19 @@ def consumer_process(redis_url: str, database_url: str, stream: str, *, consumer
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )  # fmt: skip
+    process.redis_url = redis_url  # for `stop`
+    return process
 
 
 def stop(process) -> str:
+    """SIGTERM once the consumer reads (a process still starting up has no handler for it yet and dies of it: seen
+    when the work was all done before the last restart), then its output after a clean stop."""
+    client = redis.Redis.from_url(process.redis_url)
+    key = f"{KEY_PREFIX}stream:{socket.gethostname()}:{process.pid}"
+    try:
+        wait_until(lambda: process.poll() is not None or client.exists(key), timeout=60)
+    finally:
+        client.close()
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err.decode()[-2000:]

@@ -13,8 +13,10 @@ is the only full record left.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -26,8 +28,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 _SQLITE_CHUNK = 100  # rows per statement: 800 parameters, under every SQLite build's limit
 
-# (count, sum, min, max, first timestamp, last timestamp) of one (sensor, hour)
-Stats = list[Any]
+_VALUE = itemgetter(3)  # a StoredReading's value
 
 
 def hour_floor(moment: datetime) -> datetime:
@@ -46,30 +47,23 @@ def rollups_add(stored: Iterable[StoredReading]) -> int:
 
     The caller guarantees each reading was stored by this transaction (never a duplicate), so adding is exact.
     """
-    hours: dict[tuple[int, int], Stats] = {}
-    for reading in stored:
-        stamp = reading.timestamp
-        hour = (stamp - _EPOCH) // _HOUR  # exact integer arithmetic, before 1970 too
-        stats = hours.get((reading.sensor_id, hour))
-        value = reading.value
-        if stats is None:
-            hours[(reading.sensor_id, hour)] = [1, value, value, value, stamp, stamp]
-            continue
-        stats[0] += 1
-        stats[1] += value
-        if value < stats[2]:
-            stats[2] = value
-        elif value > stats[3]:
-            stats[3] = value
-        if stamp < stats[4]:
-            stats[4] = stamp
-        elif stamp > stats[5]:
-            stats[5] = stamp
-    if not hours:
-        return 0
-    # Sorted by (sensor, hour): concurrent writers lock the rows they update in one order, and never deadlock.
-    rows = [(sensor_id, _EPOCH + timedelta(hours=hour), *stats) for (sensor_id, hour), stats in sorted(hours.items())]
-    _upsert(rows)
+    # Sorted by sensor, then time (a batch usually arrives in order: the sort then only checks it), each hour is
+    # one run of readings whose end a binary search finds; its statistics are taken by builtins over a slice, so
+    # that no Python code runs per reading (the loop this replaced was a tenth of the stream consumer's CPU).
+    ordered = sorted(stored)  # StoredReading tuples: (sensor_id, sensor_key, timestamp, value), timestamps unique
+    rows: list[list[Any]] = []
+    start, count = 0, len(ordered)
+    while start < count:
+        sensor_id, key, stamp, _ = ordered[start]
+        hour = hour_floor(stamp)
+        # (sensor_id, key, next hour) sorts before every reading of the next hour, and after this hour's ones.
+        end = bisect_left(ordered, (sensor_id, key, hour + _HOUR), lo=start)
+        values = list(map(_VALUE, ordered[start:end]))
+        # Sorted by (sensor, hour): concurrent writers lock the rows they update in one order, and never deadlock.
+        rows.append([sensor_id, hour, end - start, sum(values), min(values), max(values), stamp, ordered[end - 1][2]])
+        start = end
+    if rows:
+        _upsert(rows)
     return len(rows)
 
 

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _direct_copy_after = 0  # batches to write the slow way before trying COPY straight into the table again
 _SQLITE_CHUNK = 300  # rows per INSERT: 900 parameters, under every SQLite build's limit
+_COPY_SAVEPOINT = "sensors_reading_copy"
 
 
 @dataclass
@@ -153,16 +154,8 @@ def _readings_insert(rows: list[tuple[_SensorRef, ReadingIn]]) -> list[StoredRea
     if not rows:
         return []
     table = connection.ops.quote_name(Reading._meta.db_table)
-    if connection.vendor == "postgresql":
-        # Django's foreign keys are checked at commit (DEFERRABLE INITIALLY DEFERRED): one lookup per reading,
-        # a few milliseconds per thousand. Checked during the COPY instead, that work is done before the batch
-        # takes its sensors' row locks (latest values), so concurrent writers wait on each other far less.
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            returned = _insert_postgresql(table, rows)
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # back to Django's default for the rest of the transaction
-    else:
-        returned = _insert_generic(table, rows)
+    insert = _insert_postgresql if connection.vendor == "postgresql" else _insert_generic
+    returned = insert(table, rows)
     # `returned`: (sensor_id, timestamp, value) of the stored rows; None when all of them were stored.
     if returned is None:
         return [StoredReading(ref.id, ref.key, reading.timestamp, reading.value) for ref, reading in rows]
@@ -179,19 +172,28 @@ def _insert_postgresql(
     # batches of this process start on the slow path for a while (replays and re-imports come in runs).
     global _direct_copy_after
     if _direct_copy_after <= 0:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
+            # Django's foreign keys are checked at commit (DEFERRABLE INITIALLY DEFERRED): one lookup per reading,
+            # a few milliseconds per thousand. Checked during the COPY instead, that work is done before the batch
+            # takes its sensors' row locks (latest values), so concurrent writers wait on each other far less.
+            # The savepoint and the constraint mode go in one round trip each way (each round trip also waits for
+            # the GIL in a busy consumer: these were four of a batch's dozen).
+            cursor.execute(f"SAVEPOINT {_COPY_SAVEPOINT}; SET CONSTRAINTS ALL IMMEDIATE")
+            try:
                 _copy_rows(cursor, table, rows)
-            return None  # all stored
-        except IntegrityError as exc:
-            if not isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
-                raise
-            _direct_copy_after = 10
+            except IntegrityError as exc:
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {_COPY_SAVEPOINT}; SET CONSTRAINTS ALL DEFERRED")
+                if not isinstance(exc.__cause__, psycopg.errors.UniqueViolation):
+                    raise
+                _direct_copy_after = 10
+            else:
+                cursor.execute(f"SET CONSTRAINTS ALL DEFERRED; RELEASE SAVEPOINT {_COPY_SAVEPOINT}")
+                return None  # all stored
     else:
         _direct_copy_after -= 1
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS sensors_reading_incoming "
+            "SET CONSTRAINTS ALL IMMEDIATE; CREATE TEMP TABLE IF NOT EXISTS sensors_reading_incoming "
             '(sensor_id bigint, "timestamp" timestamptz, value double precision) ON COMMIT DELETE ROWS'
         )
         _copy_rows(cursor, "sensors_reading_incoming", rows)
@@ -205,7 +207,7 @@ def _insert_postgresql(
         returned = [
             (sensor_id, _EPOCH + timedelta(microseconds=us), value) for sensor_id, us, value in cursor.fetchall()
         ]
-        cursor.execute("TRUNCATE sensors_reading_incoming")
+        cursor.execute("TRUNCATE sensors_reading_incoming; SET CONSTRAINTS ALL DEFERRED")
     if len(returned) == len(rows):
         _direct_copy_after = 0
     return returned
@@ -270,11 +272,13 @@ def _latest_update(stored: list[StoredReading]) -> None:
     table = connection.ops.quote_name(Sensor._meta.db_table)
     ids = [sensor_id for sensor_id, _ in ordered]
     with connection.cursor() as cursor:
-        # One statement for any number of sensors (a batch may hold thousands).
-        cursor.execute(f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [ids])  # noqa: S608
+        # One statement for any number of sensors (a batch may hold thousands): the locks first, in id order (the
+        # materialized CTE), then the update.
         cursor.execute(
-            f"UPDATE {table} AS s SET latest_timestamp = v.ts, latest_value = v.value "  # noqa: S608
-            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[]) AS v(id, ts, value) "
-            "WHERE s.id = v.id AND (s.latest_timestamp IS NULL OR s.latest_timestamp < v.ts)",
-            [ids, [r.timestamp for _, r in ordered], [r.value for _, r in ordered]],
+            f"WITH locked AS MATERIALIZED (SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE) "  # noqa: S608
+            f"UPDATE {table} AS s SET latest_timestamp = v.ts, latest_value = v.value "
+            "FROM locked, unnest(%s::bigint[], %s::timestamptz[], %s::float8[]) AS v(id, ts, value) "
+            "WHERE s.id = locked.id AND v.id = locked.id "
+            "AND (s.latest_timestamp IS NULL OR s.latest_timestamp < v.ts)",
+            [ids, ids, [r.timestamp for _, r in ordered], [r.value for _, r in ordered]],
         )

@@ -211,3 +211,24 @@ def test_hours_before_1970_and_at_the_last_microsecond():
     store(sensor, [(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC), 1), (at(2024, 1, 1, 0, 59, 59, 999999), 2)])
     assert_rollups_exact(sensor)
     assert set(stored_hours(sensor)) == {at(1969, 12, 31, 23), at(2024, 1, 1, 0)}
+
+
+def test_one_batch_of_several_sensors_in_any_order_lands_in_each_ones_hours():
+    """The storage step hands the roll-ups a batch as it arrived: sensors interleaved, out of time order, readings
+    exactly on hour boundaries and at their last microsecond."""
+    sensors = [SensorFactory() for _ in range(3)]
+    rng = random.Random(16)  # noqa: S311 (test data)
+    messages = []
+    for sensor in sensors:
+        stamps = {at(2024, 3, 30, 22) + timedelta(minutes=rng.randrange(0, 60 * 6)) for _ in range(150)}
+        stamps |= {at(2024, 3, 31, 1), at(2024, 3, 31, 0, 59, 59, 999999)}
+        messages += [
+            {"sensor": sensor.key, "timestamp": ts.isoformat(), "value": rng.uniform(-50, 50)} for ts in stamps
+        ]
+    rng.shuffle(messages)
+    result = readings_ingest(messages=messages, transport=Transport.REST, decoded=True)
+
+    assert result.stored == len(messages)
+    for sensor in sensors:
+        assert_rollups_exact(sensor)
+        assert len(stored_hours(sensor)) == 6

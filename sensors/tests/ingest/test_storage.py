@@ -56,6 +56,21 @@ def test_latest_value_is_the_greatest_timestamp_not_the_last_to_arrive():
     assert (sensor.latest_timestamp.minute, sensor.latest_value) == (20, 7.0)
 
 
+def test_latest_values_of_several_sensors_interleaved_in_one_batch():
+    ingest(
+        [
+            msg(sensor="b", value=1, timestamp="2024-12-01 12:09:00"),
+            msg(sensor="a", value=2, timestamp="2024-12-01 12:30:00"),
+            msg(sensor="c", value=3, timestamp="2024-12-01 12:00:00"),
+            msg(sensor="b", value=4, timestamp="2024-12-01 12:10:00"),
+            msg(sensor="a", value=5, timestamp="2024-12-01 12:20:00"),
+        ]
+    )
+
+    latest = {s.key: (s.latest_timestamp.minute, s.latest_value) for s in Sensor.objects.all()}
+    assert latest == {"a": (30, 2.0), "b": (10, 4.0), "c": (0, 3.0)}
+
+
 def test_device_key_writes_only_its_own_sensors():
     platform = PlatformFactory()
     mine = SensorFactory(key="mine", platform=platform)

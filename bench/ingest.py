@@ -67,6 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     paths = set(args.paths.split(","))
     django_on_scratch_database(script="bench/ingest.py", suffix="_bench_ingest")
+    from django.conf import settings
 
     rows = args.rows - args.rows % BATCH
     results: list[tuple[str, int, float]] = []
@@ -80,14 +81,15 @@ def main() -> None:
         if "stream" in paths:
             tables_reset(rows)
             streams.append(bench_stream(rows))
-    results.append(("raw COPY into the readings table", rows, statistics.median(copies)))
+    results.append((f"raw COPY, {settings.SENSORS_CONSUMER_BATCH_SIZE:,}/transaction", rows, statistics.median(copies)))
     if "service" in paths:
         tables_reset(rows)
         service, replay = bench_service(rows)
         results.append((f"ingestion service, JSON messages, {BATCH:,}/batch", rows, service))
         results.append((f"ingestion service, all duplicates, {BATCH:,}/batch", rows, replay))
     if streams:
-        results.append(("Redis stream -> consumer -> committed, 1 process", rows, statistics.median(streams)))
+        label = f"Redis stream -> consumer -> committed, {settings.SENSORS_CONSUMER_BATCH_SIZE:,}/batch"
+        results.append((label, rows, statistics.median(streams)))
     if "rest" in paths:
         tables_reset(rows)
         results.append((f"REST POST, {BATCH:,}/request, {args.clients} clients", rows, bench_rest(rows, args.clients)))
@@ -162,17 +164,20 @@ def timestamps(count: int):
 
 
 def bench_copy(rows: int) -> float:
+    """Raw COPY in transactions of the stream consumer's batch size (SENSORS_CONSUMER_BATCH_SIZE), as it commits."""
+    from django.conf import settings
     from django.db import connection, transaction
 
     sensor = fresh_sensor("bench-copy")
     data = [(sensor.pk, ts, float(i % 1000)) for i, ts in enumerate(timestamps(rows))]
     started = time.perf_counter()
-    for start in range(0, rows, BATCH):
+    size = settings.SENSORS_CONSUMER_BATCH_SIZE
+    for start in range(0, rows, size):
         with transaction.atomic(), connection.cursor() as cursor:
             copy_sql = 'COPY sensors_reading (sensor_id, "timestamp", value) FROM STDIN (FORMAT BINARY)'
             with cursor.cursor.copy(copy_sql) as copy:
                 copy.set_types(["int8", "timestamptz", "float8"])
-                for row in data[start : start + BATCH]:
+                for row in data[start : start + size]:
                     copy.write_row(row)
     return time.perf_counter() - started
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,9 +200,9 @@ _GONE = ("NOGROUP", "UNBLOCKED")  # Redis's replies when the stream or the group
 
 def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, stopper: Stopper) -> None:
     """Read entries into `batcher` until `stopper` is set, writing a batch when it is due (full, or `max_wait`
-    after its first entry); entries are acknowledged by the batcher's `on_flushed` after commit. Redis outages are
-    waited out with backoff; nothing is lost. While it reads, a heartbeat says so (`sensors.transports.heartbeat`,
-    read by the health check)."""
+    after its first entry); entries are acknowledged after their batch committed, by this thread between its reads
+    (`_Acknowledgements`). Redis outages are waited out with backoff; nothing is lost. While it reads, a heartbeat
+    says so (`sensors.transports.heartbeat`, read by the health check)."""
     backoff = Backoff()
     heartbeat = Heartbeat("stream", detail={"stream": options.stream, "consumer": options.consumer})
     client = redis.Redis.from_url(
@@ -214,7 +215,8 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
         client_name=f"sensorhub-stream-{options.consumer}",  # how operators spot it in CLIENT LIST
     )
     reader = StreamReader(client, options)
-    batcher.on_flushed = lambda ids: _ack_until_done(reader, ids, stopper)
+    acknowledgements = _Acknowledgements(reader, stopper)
+    batcher.on_flushed = acknowledgements.add  # in the writer thread that committed the batch
     try:
         while not stopper.stopped:
             try:
@@ -227,6 +229,7 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
                 while not stopper.stopped:
                     heartbeat.beat(client)
                     batcher.check()
+                    acknowledgements.send()
                     # Wait for new entries no longer than the held batch may wait, and at most 0.5 s so that a stop
                     # request is seen soon (XREADGROUP's BLOCK 0 would wait forever).
                     wait_ms = min(500, max(1, round(batcher.time_left() * 1000)))
@@ -250,7 +253,30 @@ def stream_consume(*, redis_url: str, options: StreamOptions, batcher: Batcher, 
     finally:
         heartbeat.stop()
         batcher.close()
+        acknowledgements.send()  # the batches the writers committed last
         client.close()
+
+
+class _Acknowledgements:
+    """Entries whose batch committed, acknowledged by the reading thread: one `XACK` between two reads for every
+    batch committed since, instead of one in each writer, whose time is better spent on the database (the writers
+    are the consumer's narrowest part: docs/benchmarks.md, "Ingest")."""
+
+    def __init__(self, reader: StreamReader, stopper: Stopper) -> None:
+        self.reader = reader
+        self.stopper = stopper
+        self._ids: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def add(self, ids: list[bytes]) -> None:
+        with self._lock:
+            self._ids.extend(ids)
+
+    def send(self) -> None:
+        with self._lock:
+            ids, self._ids = self._ids, []
+        if ids:
+            _ack_until_done(self.reader, ids, self.stopper)
 
 
 def _hand_over(entries: list[Entry], reader: StreamReader, batcher: Batcher) -> None:

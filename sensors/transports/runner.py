@@ -93,13 +93,14 @@ class Backoff:
 class Batcher:
     """Holds messages until `batch_size` are waiting or `max_wait` seconds passed since the first, then hands
     them to the ingestion service in one call. A database outage is waited out (with backoff) while the batch is
-    held; `on_flushed(tags)` runs after each batch is committed (a stream consumer acknowledges there).
+    held; `on_flushed(tags)` runs after each batch is committed (a consumer collects there what it acknowledges).
 
     With `writers=N` (N > 0), N writer threads, each with its own database connection, store the batches while
     the caller reads and validates the next ones: the Python work of one batch overlaps the database work of
     others, and the database works on several batches at once. Batches may then commit out of order (no path
     depends on the order: latest values compare timestamps), `on_flushed` runs in the writer that committed the
-    batch, and `close()` waits until every batch is committed. At most N batches wait for a writer, so a slow
+    batch (keep it short: the writers are the consumer's narrowest part), and `close()` waits until every batch is
+    committed. At most N batches wait for a writer, so a slow
     database slows the reader down instead of filling memory.
     """
 

@@ -313,9 +313,8 @@ class FastPath:
                     append(None)
                     continue
                 timestamp = fromisoformat(stamp)
-                offset = timestamp.tzinfo
-                if offset is None:
-                    timestamp = timestamp.replace(tzinfo=UTC) if naive_utc else timestamp.replace(tzinfo=zone)
+                if timestamp.tzinfo is None:
+                    timestamp = timestamp.replace(tzinfo=UTC if naive_utc else zone)
                 if timestamp.tzinfo is not UTC:
                     timestamp = timestamp.astimezone(UTC)
                 if timestamp > latest:

@@ -100,8 +100,8 @@ class Batcher:
     others, and the database works on several batches at once. Batches may then commit out of order (no path
     depends on the order: latest values compare timestamps), `on_flushed` runs in the writer that committed the
     batch (keep it short: the writers are the consumer's narrowest part), and `close()` waits until every batch is
-    committed. At most N batches wait for a writer, so a slow
-    database slows the reader down instead of filling memory.
+    committed. At most N batches wait for a writer, so a slow database slows the reader down instead of filling
+    memory.
     """
 
     def __init__(

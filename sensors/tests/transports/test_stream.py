@@ -263,7 +263,7 @@ def test_entry_message_reads_both_forms():
 
 
 def consumer_process(redis_url: str, database_url: str, stream: str, *, consumer: str, extra: tuple = ()):
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "manage.py", "consume_readings", "--source", "stream", "--stream", stream,
          "--consumer", consumer, "--batch-size", "500", "--batch-ms", "20", *extra],
         cwd=settings.BASE_DIR,
@@ -272,14 +272,12 @@ def consumer_process(redis_url: str, database_url: str, stream: str, *, consumer
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )  # fmt: skip
-    process.redis_url = redis_url  # for `stop`
-    return process
 
 
-def stop(process) -> str:
+def stop(process, redis_url: str) -> str:
     """SIGTERM once the consumer reads (a process still starting up has no handler for it yet and dies of it: seen
     when the work was all done before the last restart), then its output after a clean stop."""
-    client = redis.Redis.from_url(process.redis_url)
+    client = redis.Redis.from_url(redis_url)
     key = f"{KEY_PREFIX}stream:{socket.gethostname()}:{process.pid}"
     try:
         wait_until(lambda: process.poll() is not None or client.exists(key), timeout=60)
@@ -313,7 +311,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_stores_nothing_twice(redis_u
         publisher.join()
         wait_until(lambda: all_acknowledged(client, stream, total), timeout=120)
     finally:
-        out = stop(process)
+        out = stop(process, redis_url)
         client.close()
 
     assert Reading.objects.count() == total
@@ -352,7 +350,7 @@ def test_the_consumer_waits_out_lost_database_connections_and_loses_nothing(redi
         wait_until(lambda: all_acknowledged(client, stream, total), timeout=120)
         assert process.poll() is None  # it waited, it did not die
     finally:
-        out = stop(process)
+        out = stop(process, redis_url)
         client.close()
 
     assert Reading.objects.count() == total
@@ -374,7 +372,7 @@ def test_two_consumers_in_one_group_split_the_work_without_overlap(redis_url, st
         publish(client, stream, total)
         wait_until(lambda: all_acknowledged(client, stream, total), timeout=120)
     finally:
-        outputs = [stop(first), stop(second)]
+        outputs = [stop(first, redis_url), stop(second, redis_url)]
         client.close()
 
     received = [int(out.split("Stopped: ")[1].split(" received")[0]) for out in outputs]

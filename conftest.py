@@ -184,12 +184,21 @@ def client_as(db):
 
 
 @pytest.fixture
-def process_database_url(db) -> str:
+def postgresql() -> None:
+    """The test is about PostgreSQL (partitions, a server ending connections, SQL only it runs): it fails in CI and
+    skips elsewhere when the tests run on SQLite."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
+
+
+@pytest.fixture
+def process_database_url(db, postgresql) -> str:
     """A DATABASE_URL that another process (worker, consumer) can use to reach this test's database: PostgreSQL
     only, since SQLite's in-memory test database lives inside this process (fails in CI, skips elsewhere)."""
     url = process_database_url_or_none()
-    if url is None:
-        require_server("PostgreSQL", RuntimeError("the tests run on SQLite"), hint="set DATABASE_URL to run this test")
+    assert url is not None  # the `postgresql` fixture made sure
     return url
 
 

@@ -369,14 +369,13 @@ def test_hand_formatted_series_items_equal_the_canonical_json(row):
     assert digest.hexdigest == canonical.hexdigest
 
 
-def test_postgresql_formats_series_rows_as_python_does(data, monkeypatch):
-    """On PostgreSQL the canonical instants come from to_char; they must equal Python's for the same rows."""
+def test_postgresql_formats_series_rows_as_python_does(data, monkeypatch, postgresql):
+    """On PostgreSQL the canonical instants come from to_char; they must equal Python's for the same rows (the SQL
+    path is PostgreSQL's; SQLite always takes the ORM path)."""
     from django.db import connection
 
     from archive.services import export
 
-    if connection.vendor != "postgresql":
-        pytest.skip("the SQL path is PostgreSQL's; SQLite always takes the ORM path")
     Reading.objects.create(sensor=data["c"], timestamp=datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), value=1)
     Reading.objects.create(sensor=data["c"], timestamp=datetime(2024, 2, 29, 0, 0, 0, 1, tzinfo=UTC), value=2)
     compared = 0

@@ -108,6 +108,9 @@ def readings_store(
             rejections_store(rejections, transport=transport, received_at=batch.received_at)
 
         stored = _readings_insert(rows)
+        # By sensor, then time (a batch usually arrives in order: the sort then only checks it), for the roll-ups
+        # and the latest values, which read each sensor's run of readings.
+        stored.sort()
         _latest_update(stored)
         # After the sensors' row locks (taken in id order above): batches sharing a sensor are already in line.
         rollups_add(stored)
@@ -251,11 +254,10 @@ def _as_datetime(value: Any) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _latest_update(stored: list[StoredReading]) -> None:
-    """Move each sensor's latest value forward, never back: only a greater timestamp replaces it."""
-    # Each sensor's newest reading: the last of its run once sorted by sensor and time (a batch usually arrives in
-    # order, and the sort only checks it); (sensor_id + 1,) sorts before every reading of the next sensor.
-    by_sensor = sorted(stored)
+def _latest_update(by_sensor: list[StoredReading]) -> None:
+    """Move each sensor's latest value forward, never back: only a greater timestamp replaces it. `by_sensor` is
+    sorted by sensor, then time."""
+    # Each sensor's newest reading is the last of its run; (sensor_id + 1,) sorts before every reading of the next.
     newest: dict[int, StoredReading] = {}
     start = 0
     while start < len(by_sensor):

@@ -16,7 +16,7 @@ from sensors.tests.factories import SensorFactory
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite keeps a plain readings table"),
+    pytest.mark.usefixtures("postgresql"),  # SQLite keeps a plain readings table
 ]
 
 BEFORE = [("sensors", "0005_transport_http_source")]

@@ -27,8 +27,9 @@ HEARTBEAT_TTL = 15  # seconds: a consumer not heard of for this long is not read
 HEARTBEAT_EVERY = 5.0
 
 
-def heartbeat_key(transport: str) -> str:
-    return f"{KEY_PREFIX}{transport}:{socket.gethostname()}:{os.getpid()}"
+def heartbeat_key(transport: str, *, pid: int | None = None) -> str:
+    """The key of this process's (or, with `pid`, another process's on this host) heartbeat."""
+    return f"{KEY_PREFIX}{transport}:{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 class Heartbeat:

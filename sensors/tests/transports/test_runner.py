@@ -144,7 +144,7 @@ def test_a_writer_keeps_its_connection_from_batch_to_batch():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server that ends the connection: PostgreSQL")
+@pytest.mark.usefixtures("postgresql")  # a server that ends the connection
 def test_a_writer_replaces_a_connection_the_server_ended(monkeypatch):
     """What a PostgreSQL restart (or an administrator's pg_terminate_backend) does between two batches."""
     monkeypatch.setattr(runner.time, "sleep", lambda seconds: None)  # the retry's backoff

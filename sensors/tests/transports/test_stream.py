@@ -9,7 +9,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,7 @@ from django.db import connection
 from sensors.models import Reading, RejectedMessage, Sensor
 from sensors.tests.transports.consuming import run_consumer_until, wait_until
 from sensors.transports import stream as stream_module
-from sensors.transports.heartbeat import KEY_PREFIX
+from sensors.transports.heartbeat import heartbeat_key
 from sensors.transports.stream import StreamOptions, StreamReader, entry_message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -278,7 +277,7 @@ def stop(process, redis_url: str) -> str:
     """SIGTERM once the consumer reads (a process still starting up has no handler for it yet and dies of it: seen
     when the work was all done before the last restart), then its output after a clean stop."""
     client = redis.Redis.from_url(redis_url)
-    key = f"{KEY_PREFIX}stream:{socket.gethostname()}:{process.pid}"
+    key = heartbeat_key("stream", pid=process.pid)
     try:
         wait_until(lambda: process.poll() is not None or client.exists(key), timeout=60)
     finally:
